@@ -1,0 +1,242 @@
+"""Load and validate the user's YAML config (feeds, lists, rules, channels).
+
+Every problem is reported at once as `file:line: what is wrong`, so a user fixes the
+whole file in one pass; nothing here raises a traceback for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rules import RuleSpec, check_rules
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeedConfig(_Strict):
+    url: str
+    name: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value.strip()
+
+
+class ChannelConfig(_Strict):
+    url: str = Field(description="an Apprise URL; ${ENV_VAR} is replaced from the environment")
+    all_rules: bool = Field(default=False, description="alert every rule here")
+
+
+class RuleConfig(_Strict):
+    id: str
+    query: str
+    name: str = ""
+    channels: list[str] = Field(default_factory=list)
+    mode: Literal["instant", "digest"] = "instant"
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not _RULE_ID.match(value):
+            raise ValueError(
+                f"rule id {value!r} must start with a letter or digit and use only "
+                "letters, digits, '-', '_' and '.'"
+            )
+        return value
+
+
+class MonitorConfig(_Strict):
+    contact_url: str = "https://github.com/newswatch/newswatch"
+    poll_interval_minutes: float = Field(default=10.0, gt=0)
+    batch_size: int = Field(default=25, ge=1, description="feeds per Prefect task")
+
+
+class Config(_Strict):
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    feeds: list[FeedConfig] = Field(default_factory=list)
+    lists: dict[str, list[str]] = Field(default_factory=dict)
+    rules: list[RuleConfig] = Field(default_factory=list)
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+
+    def rule_specs(self) -> list[RuleSpec]:
+        return [RuleSpec(id=r.id, query=r.query) for r in self.rules]
+
+    def channels_for(self, rule: RuleConfig) -> list[str]:
+        """The channels a rule alerts: its own, plus those that take every rule."""
+        names = list(rule.channels)
+        names += [n for n, c in self.channels.items() if c.all_rules and n not in names]
+        return names
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The config cannot be used; `problems` lists every reason found."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, validate and return the config, or raise ConfigError listing every problem."""
+    env = os.environ if environ is None else environ
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(name, None, "config file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(name, None, f"cannot read the config: {exc}")]) from None
+    return parse_config(text, name=name, environ=env)
+
+
+def parse_config(text: str, *, name: str, environ: Mapping[str, str]) -> Config:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([Problem(name, line, f"not valid YAML: {reason}")]) from None
+    if root is None:
+        root = yaml.MappingNode(tag="tag:yaml.org,2002:map", value=[])
+    problems = [Problem(name, line, msg) for line, msg in _duplicate_keys(root)]
+    data: Any = yaml.safe_load(text)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(name, 1, "the config must be a mapping of sections")])
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            where = ".".join(str(p) for p in loc)
+            problems.append(Problem(name, _line_of(root, loc), f"{where}: {err['msg']}"))
+        raise ConfigError(problems) from None
+    problems += _semantic_problems(config, root, name=name, environ=environ)
+    if problems:
+        raise ConfigError(sorted(problems, key=lambda p: p.line or 0))
+    return config
+
+
+def resolve_channel_url(url: str, environ: Mapping[str, str]) -> str:
+    """Replace ${VAR} with its value; a missing variable is a KeyError naming it."""
+
+    def sub(m: re.Match[str]) -> str:
+        return environ[m.group(1)]
+
+    return _ENV_REF.sub(sub, url)
+
+
+def _semantic_problems(
+    config: Config, root: yaml.Node, *, name: str, environ: Mapping[str, str]
+) -> Iterator[Problem]:
+    from newswatch.alerts import channel_url_problem  # alerts imports config: break the cycle
+
+    seen_urls: dict[str, int] = {}
+    for i, feed in enumerate(config.feeds):
+        if feed.url in seen_urls:
+            yield Problem(
+                name, _line_of(root, ("feeds", i, "url")), f"feed {feed.url} is listed twice"
+            )
+        seen_urls[feed.url] = i
+
+    for chan_name, chan in config.channels.items():
+        line = _line_of(root, ("channels", chan_name, "url"))
+        missing = [v for v in _ENV_REF.findall(chan.url) if v not in environ]
+        if missing:
+            yield Problem(
+                name,
+                line,
+                f"channel {chan_name!r}: environment variable {missing[0]} is not set",
+            )
+            continue
+        problem = channel_url_problem(resolve_channel_url(chan.url, environ))
+        if problem:
+            yield Problem(name, line, f"channel {chan_name!r}: {problem}")
+
+    seen_ids: set[str] = set()
+    for i, rule in enumerate(config.rules):
+        if rule.id in seen_ids:
+            yield Problem(
+                name, _line_of(root, ("rules", i, "id")), f"duplicate rule id {rule.id!r}"
+            )
+        seen_ids.add(rule.id)
+        for j, chan_name in enumerate(rule.channels):
+            if chan_name not in config.channels:
+                known = ", ".join(sorted(config.channels)) or "none are defined"
+                yield Problem(
+                    name,
+                    _line_of(root, ("rules", i, "channels", j)),
+                    f"rule {rule.id!r}: unknown channel {chan_name!r} (channels: {known})",
+                )
+
+    query_lines = {r.id: _line_of(root, ("rules", i, "query")) for i, r in enumerate(config.rules)}
+    for err in check_rules(config.rule_specs(), config.lists):
+        yield Problem(name, query_lines.get(err.rule_id or ""), err.render())
+
+
+def _duplicate_keys(node: yaml.Node) -> Iterator[tuple[int, str]]:
+    """PyYAML silently keeps the last of two equal keys; a config must not."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    yield key.start_mark.line + 1, f"key {key.value!r} appears twice"
+                seen.add(key.value)
+            yield from _duplicate_keys(value)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _duplicate_keys(item)
+
+
+def _line_of(root: yaml.Node, loc: tuple[object, ...]) -> int | None:
+    """The 1-based line of the deepest node along a validation error's path."""
+    node = root
+    for part in loc:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                    child = value
+                    break
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(node.value)
+        ):
+            child = node.value[part]
+        if child is None:
+            break
+        node = child
+    return int(node.start_mark.line) + 1

@@ -1,0 +1,408 @@
+"""One monitor cycle as plain functions: fetch -> parse -> normalize -> dedupe -> match
+-> store -> alert.
+
+Prefect (flows/) only decides where and when these run; a test or a benchmark calls them
+directly. Work is grouped per batch of feeds, never per article.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from connectors.feed import FeedParseError, ParsedFeed, ParserPool
+from connectors.http import FeedFetcher, FetchResult, FetchSettings
+from connectors.schedule import next_poll_delay_s
+from newswatch import store
+from newswatch.alerts import Channel, DeliveryReport, Redactor, deliver_pending
+from newswatch.config import Config, resolve_channel_url
+from newswatch.normalize import CleanArticle, normalize_entry
+from newswatch.store import FeedOutcome, MatchToStore
+from rules import Document, Hit, RuleIndex, compile_rules
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedTarget:
+    """What a poll needs to know about one feed, detached from any database session."""
+
+    id: int
+    url: str
+    name: str
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    consecutive_failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class MatchedArticle:
+    article: CleanArticle
+    hits: list[Hit]
+
+
+@dataclass
+class FeedReport:
+    url: str
+    name: str
+    health: str
+    ok: bool
+    new_articles: int = 0
+    matches: int = 0
+    elapsed_s: float = 0.0
+    matched: list[MatchedArticle] = field(default_factory=list)
+
+
+@dataclass
+class CycleReport:
+    feeds: list[FeedReport] = field(default_factory=list)
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+    dry_run: bool = False
+
+    @property
+    def new_articles(self) -> int:
+        return sum(f.new_articles for f in self.feeds)
+
+    @property
+    def matches(self) -> int:
+        return sum(f.matches for f in self.feeds)
+
+    @property
+    def failed_feeds(self) -> list[FeedReport]:
+        return [f for f in self.feeds if not f.ok]
+
+
+class Matcher:
+    """The compiled rule index plus what each rule alerts, built once per cycle."""
+
+    def __init__(self, config: Config) -> None:
+        self.index: RuleIndex = compile_rules(config.rule_specs(), config.lists)
+        self.channels = {r.id: config.channels_for(r) for r in config.rules}
+
+    def match(self, article: CleanArticle) -> list[Hit]:
+        host = urlsplit(article.url or article.feed_url).hostname or ""
+        doc = Document(
+            title=article.title,
+            summary=article.summary,
+            body=article.body,
+            source=f"{article.source} {host}".strip(),
+        )
+        return self.index.match(doc)
+
+
+# --- planning ------------------------------------------------------------------------
+
+
+def prepare(engine: Engine, config: Config, *, now: datetime) -> None:
+    """Bring the database in line with the config: schema, feed rows, rule rows."""
+    store.migrate(engine)
+    with Session(engine) as session:
+        store.sync_feeds(session, feeds=[(f.url, f.name) for f in config.feeds])
+        store.sync_rules(session, rules=[(r.id, r.query, r.name) for r in config.rules], now=now)
+
+
+def due_targets(
+    engine: Engine, config: Config, *, now: datetime, only: Sequence[str] | None = None
+) -> list[FeedTarget]:
+    """Feeds of the config that are due now; `only` picks a subset by URL or name."""
+    wanted = [f for f in config.feeds if not only or f.url in only or f.name in only]
+    with Session(engine) as session:
+        feeds = store.due_feeds(session, now=now, urls=[f.url for f in wanted])
+        return [
+            FeedTarget(
+                id=f.id or 0,
+                url=f.url,
+                name=f.name or f.title or f.url,
+                etag=f.etag,
+                last_modified=f.last_modified,
+                body_hash=f.body_hash,
+                consecutive_failures=f.consecutive_failures,
+            )
+            for f in feeds
+        ]
+
+
+def batches(targets: Sequence[FeedTarget], size: int) -> Iterator[list[FeedTarget]]:
+    for start in range(0, len(targets), max(size, 1)):
+        yield list(targets[start : start + size])
+
+
+# --- one batch of feeds ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PollOptions:
+    base_interval_s: float
+    fetch: FetchSettings
+    dry_run: bool = False
+    parser_workers: int | None = None
+
+
+def poll_options(config: Config, *, dry_run: bool = False) -> PollOptions:
+    contact = config.monitor.contact_url
+    return PollOptions(
+        base_interval_s=config.monitor.poll_interval_minutes * 60,
+        fetch=FetchSettings(user_agent=f"newswatch/0.1 (+{contact})"),
+        dry_run=dry_run,
+    )
+
+
+def poll_batch(
+    targets: Sequence[FeedTarget],
+    *,
+    engine: Engine,
+    matcher: Matcher,
+    options: PollOptions,
+    now: Callable[[], datetime] = store.utcnow,
+) -> list[FeedReport]:
+    """Fetch, parse, dedupe, match and store a batch of feeds; one feed's failure stays its own."""
+    return asyncio.run(
+        poll_feeds(targets, engine=engine, matcher=matcher, options=options, now=now)
+    )
+
+
+async def poll_feeds(
+    targets: Sequence[FeedTarget],
+    *,
+    engine: Engine,
+    matcher: Matcher,
+    options: PollOptions,
+    now: Callable[[], datetime] = store.utcnow,
+) -> list[FeedReport]:
+    """Fetch and parse concurrently, then store feed by feed in the given order.
+
+    Storing in order makes the first feed listed the one that owns a story that several
+    outlets carry, whatever order the fetches finish in.
+    """
+    workers = options.parser_workers or min(os.cpu_count() or 1, 4)
+    with ParserPool(workers=workers) as parser:
+        async with FeedFetcher(options.fetch) as fetcher:
+            fetched = await asyncio.gather(
+                *(_fetch_and_parse(t, fetcher, parser, options, now) for t in targets)
+            )
+    return [
+        _process(target, outcome, parsed, elapsed, engine, matcher, options, now)
+        for target, (outcome, parsed, elapsed) in zip(targets, fetched, strict=True)
+    ]
+
+
+async def _fetch_and_parse(
+    target: FeedTarget,
+    fetcher: FeedFetcher,
+    parser: ParserPool,
+    options: PollOptions,
+    now: Callable[[], datetime],
+) -> tuple[FeedOutcome, ParsedFeed | None, float]:
+    started = time.perf_counter()
+    try:
+        result = await fetcher.fetch(
+            target.url, etag=target.etag, last_modified=target.last_modified
+        )
+        outcome, parsed = await _interpret(result, target, parser, options, now())
+    except Exception as exc:  # one feed's bug must not stop the others; say which feed
+        log.exception("feed %s: unexpected error", target.url)
+        error = f"internal error: {type(exc).__name__}: {exc}"
+        outcome, parsed = FeedOutcome(status=None, ok=False, health=error, error=error), None
+    return outcome, parsed, time.perf_counter() - started
+
+
+def _process(
+    target: FeedTarget,
+    outcome: FeedOutcome,
+    parsed: ParsedFeed | None,
+    elapsed_s: float,
+    engine: Engine,
+    matcher: Matcher,
+    options: PollOptions,
+    now: Callable[[], datetime],
+) -> FeedReport:
+    """Dedupe, match and store one feed's entries with its new health, in one transaction."""
+    report = FeedReport(
+        url=target.url,
+        name=target.name,
+        health=outcome.health,
+        ok=outcome.ok,
+        elapsed_s=elapsed_s,
+    )
+    try:
+        if parsed is None:
+            if not options.dry_run:
+                with Session(engine) as session:
+                    store.record_feed_outcome(
+                        session, feed_id=target.id, outcome=outcome, now=now()
+                    )
+                    session.commit()
+            return report
+        new, seen = _split_articles(parsed, target, engine, now())
+        matched = [MatchedArticle(a, matcher.match(a)) for a in new]
+        report.matched = [m for m in matched if m.hits]
+        if options.dry_run:
+            report.new_articles, report.matches = len(new), len(report.matched)
+            return report
+        # Seen articles go along with no hits so the store notes this outlet too.
+        matched += [MatchedArticle(a, []) for a in seen]
+        counts = _store(engine, target, matched, matcher, outcome, now())
+        report.new_articles, report.matches = counts.new_articles, counts.matches
+    except Exception as exc:  # a store error for one feed leaves the others to go on
+        log.exception("feed %s: could not store its entries", target.url)
+        report.ok, report.health = False, f"internal error: {type(exc).__name__}: {exc}"
+    return report
+
+
+async def _interpret(
+    result: FetchResult,
+    target: FeedTarget,
+    parser: ParserPool,
+    options: PollOptions,
+    now: datetime,
+) -> tuple[FeedOutcome, ParsedFeed | None]:
+    """Turn a fetch into the feed's new health, parsing the body only when it changed."""
+    new_url = result.final_url if result.permanent_redirect else None
+
+    def schedule(ok: bool, ttl: int | None = None) -> datetime:
+        delay = next_poll_delay_s(
+            result=result,
+            consecutive_failures=0 if ok else target.consecutive_failures + 1,
+            base_interval_s=options.base_interval_s,
+            ttl_minutes=ttl,
+        )
+        return now + timedelta(seconds=delay)
+
+    if result.not_modified:
+        return FeedOutcome(
+            status=result.status,
+            ok=True,
+            health="304 not modified",
+            next_poll_at=schedule(True),
+            new_url=new_url,
+        ), None
+    if result.error or not result.ok or result.body is None:
+        error = result.error or f"HTTP {result.status}"
+        return FeedOutcome(
+            status=result.status,
+            ok=False,
+            health=error,
+            error=error,
+            next_poll_at=schedule(False),
+            new_url=new_url,
+            gone=result.status == 410,
+        ), None
+    if target.body_hash and result.body_sha256 == target.body_hash:
+        return FeedOutcome(
+            status=result.status,
+            ok=True,
+            health="unchanged (same body)",
+            etag=result.etag,
+            last_modified=result.last_modified,
+            next_poll_at=schedule(True),
+            new_url=new_url,
+        ), None
+    try:
+        parsed = await parser.parse(result.body, url=result.final_url, headers=result.headers)
+    except FeedParseError as exc:
+        return FeedOutcome(
+            status=result.status,
+            ok=False,
+            health=str(exc),
+            error=str(exc),
+            next_poll_at=schedule(False),
+            new_url=new_url,
+        ), None
+    health = f"{len(parsed.entries)} entries"
+    if parsed.warning:
+        health += f" (parsed loosely: {parsed.warning})"
+    return FeedOutcome(
+        status=result.status,
+        ok=True,
+        health=health,
+        title=parsed.title,
+        etag=result.etag,
+        last_modified=result.last_modified,
+        body_hash=result.body_sha256,
+        entries=len(parsed.entries),
+        next_poll_at=schedule(True, parsed.ttl_minutes),
+        new_url=new_url,
+    ), parsed
+
+
+def _split_articles(
+    parsed: ParsedFeed, target: FeedTarget, engine: Engine, now: datetime
+) -> tuple[list[CleanArticle], list[CleanArticle]]:
+    """(new, already stored) entries of a feed, by fingerprint or canonical URL."""
+    articles: dict[str, CleanArticle] = {}
+    for entry in parsed.entries:
+        article = normalize_entry(entry, fetched_at=now, source=target.name)
+        articles.setdefault(article.fingerprint, article)
+    with Session(engine) as session:
+        known = store.known_articles(
+            session,
+            fingerprints=list(articles),
+            canonical_urls=[a.canonical_url for a in articles.values() if a.canonical_url],
+        )
+    new: list[CleanArticle] = []
+    seen: list[CleanArticle] = []
+    new_urls: set[str] = set()
+    for article in articles.values():
+        url = article.canonical_url
+        if article.fingerprint in known or (url and url in known):
+            seen.append(article)
+        elif url and url in new_urls:
+            continue  # the same story twice in one feed
+        else:
+            new.append(article)
+            if url:
+                new_urls.add(url)
+    return new, seen
+
+
+def _store(
+    engine: Engine,
+    target: FeedTarget,
+    matched: Sequence[MatchedArticle],
+    matcher: Matcher,
+    outcome: FeedOutcome,
+    now: datetime,
+) -> store.StoreCounts:
+    """Articles, matches, outbox rows and the feed's health in one transaction."""
+    items = [
+        (
+            m.article,
+            [
+                MatchToStore(h.rule_id, h.matched_terms, matcher.channels.get(h.rule_id, []))
+                for h in m.hits
+            ],
+        )
+        for m in matched
+    ]
+    with Session(engine) as session:
+        counts = store.store_articles(session, feed_id=target.id, articles=items, now=now)
+        store.record_feed_outcome(session, feed_id=target.id, outcome=outcome, now=now)
+        session.commit()
+    return counts
+
+
+# --- alerts ----------------------------------------------------------------------
+
+
+def channels_from(config: Config, environ: Mapping[str, str]) -> dict[str, Channel]:
+    return {
+        name: Channel(name=name, url=resolve_channel_url(c.url, environ))
+        for name, c in config.channels.items()
+    }
+
+
+def deliver(engine: Engine, config: Config, *, environ: Mapping[str, str]) -> DeliveryReport:
+    """Send every due alert of the outbox (this cycle's and earlier failures)."""
+    channels = channels_from(config, environ)
+    redact = Redactor.for_urls([c.url for c in channels.values()])
+    return deliver_pending(engine, channels=channels, redact=redact)

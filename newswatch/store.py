@@ -1,0 +1,483 @@
+"""Every query newswatch makes: keyword-only functions that take a Session.
+
+Dedupe and the alert outbox rest on the database's unique keys (see models.py), so
+two workers or a crash between steps cannot store an article, a match or a delivery twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, event, func, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, col, create_engine, select
+
+from newswatch.models import (
+    Article,
+    ArticleSource,
+    Delivery,
+    DeliveryStatus,
+    Feed,
+    Match,
+    Rule,
+)
+from newswatch.normalize import CleanArticle
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the settings each backend needs (SQLite: WAL, a busy timeout, FKs)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (idempotent)."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything here is UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _insert(session: Session, table: Any) -> Any:
+    """A dialect INSERT that supports ON CONFLICT DO NOTHING and RETURNING."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise RuntimeError(f"unsupported database dialect {dialect!r}")
+
+
+# --- feeds ---------------------------------------------------------------
+
+
+def sync_feeds(session: Session, *, feeds: Iterable[tuple[str, str]]) -> None:
+    """Make sure each (url, name) from the config has a row; names follow the config."""
+    for url, name in feeds:
+        stmt = _insert(session, Feed).values(url=url, name=name, health="never polled")
+        stmt = stmt.on_conflict_do_update(index_elements=["url"], set_={"name": name})
+        session.execute(stmt)
+    session.commit()
+
+
+def due_feeds(session: Session, *, now: datetime, urls: Sequence[str] | None = None) -> list[Feed]:
+    """Feeds whose next poll time has come; `urls` limits to the config's current feeds."""
+    stmt = select(Feed).where(or_(col(Feed.next_poll_at).is_(None), col(Feed.next_poll_at) <= now))
+    if urls is not None:
+        stmt = stmt.where(col(Feed.url).in_(list(urls)))
+    return list(session.exec(stmt.order_by(col(Feed.id))).all())
+
+
+def feeds_by_url(session: Session, *, urls: Sequence[str]) -> list[Feed]:
+    return list(session.exec(select(Feed).where(col(Feed.url).in_(list(urls)))).all())
+
+
+def list_feeds(session: Session) -> list[Feed]:
+    return list(session.exec(select(Feed).order_by(col(Feed.id))).all())
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOutcome:
+    """What one poll of one feed did, for the feed's health row."""
+
+    status: int | None
+    ok: bool
+    health: str
+    error: str | None = None
+    title: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    entries: int = 0
+    next_poll_at: datetime | None = None
+    new_url: str | None = None
+    gone: bool = False
+
+
+def record_feed_outcome(
+    session: Session, *, feed_id: int, outcome: FeedOutcome, now: datetime
+) -> None:
+    """Write a poll's result; callers commit (with the articles, when there are any)."""
+    feed = session.get(Feed, feed_id)
+    if feed is None:
+        return
+    feed.last_polled_at = now
+    feed.last_status = outcome.status
+    feed.health = outcome.health
+    feed.next_poll_at = outcome.next_poll_at
+    feed.gone = outcome.gone
+    if outcome.ok:
+        feed.consecutive_failures = 0
+        feed.last_success_at = now
+        feed.last_error = None
+        feed.entries_seen += outcome.entries
+        if outcome.title:
+            feed.title = outcome.title
+        # A 304 carries no validators of its own: keep what we had.
+        if outcome.etag is not None or outcome.last_modified is not None:
+            feed.etag = outcome.etag
+            feed.last_modified = outcome.last_modified
+        if outcome.body_hash is not None:
+            feed.body_hash = outcome.body_hash
+    else:
+        feed.consecutive_failures += 1
+        feed.last_error = outcome.error
+    if outcome.new_url and outcome.new_url != feed.url:
+        taken = session.exec(select(Feed.id).where(Feed.url == outcome.new_url)).first()
+        if taken is None:
+            feed.url = outcome.new_url
+    session.add(feed)
+
+
+# --- rules ---------------------------------------------------------------
+
+
+def sync_rules(session: Session, *, rules: Iterable[tuple[str, str, str]], now: datetime) -> None:
+    """Upsert (id, query, name) rows so matches keep pointing at a known rule."""
+    for rule_id, query, name in rules:
+        stmt = _insert(session, Rule).values(id=rule_id, query=query, name=name, updated_at=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["id"], set_={"query": query, "name": name, "updated_at": now}
+        )
+        session.execute(stmt)
+    session.commit()
+
+
+# --- articles and matches -------------------------------------------------
+
+
+def known_articles(
+    session: Session, *, fingerprints: Sequence[str], canonical_urls: Sequence[str]
+) -> dict[str, int]:
+    """Map each already-stored fingerprint or canonical URL to its article id."""
+    found: dict[str, int] = {}
+    if fingerprints:
+        rows = session.exec(
+            select(Article.id, Article.fingerprint).where(
+                col(Article.fingerprint).in_(list(fingerprints))
+            )
+        ).all()
+        found.update({fp: aid for aid, fp in rows if aid is not None})
+    urls = [u for u in canonical_urls if u]
+    if urls:
+        rows_u = session.exec(
+            select(Article.id, Article.canonical_url).where(col(Article.canonical_url).in_(urls))
+        ).all()
+        found.update({u: aid for aid, u in rows_u if aid is not None and u})
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class MatchToStore:
+    rule_id: str
+    terms: list[str]
+    channels: list[str]
+
+
+@dataclass(slots=True)
+class StoreCounts:
+    new_articles: int = 0
+    matches: int = 0
+    deliveries: int = 0
+
+
+def store_articles(
+    session: Session,
+    *,
+    feed_id: int,
+    articles: Sequence[tuple[CleanArticle, Sequence[MatchToStore]]],
+    now: datetime,
+) -> StoreCounts:
+    """Insert new articles with their matches and outbox rows, skipping ones already stored.
+
+    The caller commits once per feed, so an article never exists without its matches and
+    deliveries: a crash either keeps all of them or none.
+    """
+    counts = StoreCounts()
+    for article, matches in articles:
+        stmt = (
+            _insert(session, Article)
+            .values(
+                fingerprint=article.fingerprint,
+                canonical_url=article.canonical_url,
+                story_key=article.story_key,
+                feed_id=feed_id,
+                source=article.source,
+                title=article.title,
+                summary=article.summary,
+                body=article.body,
+                url=article.url,
+                author=article.author,
+                published_at=article.published_at,
+                fetched_at=article.fetched_at,
+            )
+            .on_conflict_do_nothing()
+            .returning(Article.id)  # type: ignore[arg-type]
+        )
+        article_id = session.execute(stmt).scalar()
+        if article_id is None:
+            # Already stored (another feed carried it): remember this outlet too.
+            existing = known_articles(
+                session,
+                fingerprints=[article.fingerprint],
+                canonical_urls=[article.canonical_url] if article.canonical_url else [],
+            )
+            for key in (article.fingerprint, article.canonical_url):
+                if key and key in existing:
+                    _add_source(session, article_id=existing[key], feed_id=feed_id, now=now)
+                    break
+            continue
+        counts.new_articles += 1
+        _add_source(session, article_id=article_id, feed_id=feed_id, now=now)
+        for m in matches:
+            match_id = session.execute(
+                _insert(session, Match)
+                .values(article_id=article_id, rule_id=m.rule_id, terms=m.terms, matched_at=now)
+                .on_conflict_do_nothing()
+                .returning(Match.id)  # type: ignore[arg-type]
+            ).scalar()
+            if match_id is None:
+                continue
+            counts.matches += 1
+            for channel in m.channels:
+                session.execute(
+                    _insert(session, Delivery)
+                    .values(
+                        match_id=match_id,
+                        channel=channel,
+                        status=DeliveryStatus.PENDING.value,
+                        attempts=0,
+                        created_at=now,
+                        next_attempt_at=now,
+                    )
+                    .on_conflict_do_nothing()
+                )
+                counts.deliveries += 1
+    return counts
+
+
+def _add_source(session: Session, *, article_id: int, feed_id: int, now: datetime) -> None:
+    session.execute(
+        _insert(session, ArticleSource)
+        .values(article_id=article_id, feed_id=feed_id, seen_at=now)
+        .on_conflict_do_nothing()
+    )
+
+
+def count_rows(session: Session, model: Any) -> int:
+    return int(session.exec(select(func.count()).select_from(model)).one())
+
+
+# --- the alert outbox ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAlert:
+    """Everything needed to render and send one delivery, read in one query."""
+
+    delivery_id: int
+    channel: str
+    attempts: int
+    rule_id: str
+    rule_name: str
+    terms: list[str]
+    article_title: str
+    article_summary: str
+    article_url: str | None
+    source: str
+    published_at: datetime
+    also_reported_by: list[str]
+
+
+CLAIM_LEASE = timedelta(minutes=5)
+
+
+def claim_due_deliveries(
+    session: Session,
+    *,
+    now: datetime,
+    limit: int = 100,
+    channels: Sequence[str] | None = None,
+    lease: timedelta = CLAIM_LEASE,
+) -> list[PendingAlert]:
+    """Take pending deliveries whose time has come, oldest first, and commit the claim.
+
+    A claim pushes `next_attempt_at` one lease ahead with a conditional UPDATE, which is
+    atomic on both backends: two senders never take the same row, and a sender that dies
+    mid-send leaves the row to be retried when the lease runs out (nothing is lost).
+    On PostgreSQL the candidates are read with SKIP LOCKED so senders do not queue.
+    """
+    stmt = (
+        select(Delivery.id)
+        .where(Delivery.status == DeliveryStatus.PENDING.value)
+        .where(col(Delivery.next_attempt_at) <= now)
+        .order_by(col(Delivery.created_at), col(Delivery.id))
+        .limit(limit)
+    )
+    if channels is not None:
+        stmt = stmt.where(col(Delivery.channel).in_(list(channels)))
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    claimed: list[int] = []
+    for delivery_id in session.exec(stmt).all():
+        result = session.execute(
+            update(Delivery)
+            .where(col(Delivery.id) == delivery_id)
+            .where(Delivery.status == DeliveryStatus.PENDING.value)
+            .where(col(Delivery.next_attempt_at) <= now)
+            .values(next_attempt_at=now + lease)
+        )
+        if result.rowcount == 1 and delivery_id is not None:
+            claimed.append(delivery_id)
+    session.commit()
+    return [alert for d in claimed if (alert := pending_alert(session, delivery_id=d))]
+
+
+def pending_alert(session: Session, *, delivery_id: int) -> PendingAlert | None:
+    """One delivery with its match, article and rule, ready to render."""
+    row = session.exec(
+        select(Delivery, Match, Article, Rule)
+        .join(Match, col(Match.id) == col(Delivery.match_id))
+        .join(Article, col(Article.id) == col(Match.article_id))
+        .join(Rule, col(Rule.id) == col(Match.rule_id))
+        .where(Delivery.id == delivery_id)
+    ).first()
+    if row is None:
+        return None
+    delivery, match, article, rule = row
+    assert article.id is not None
+    return PendingAlert(
+        delivery_id=delivery_id,
+        channel=delivery.channel,
+        attempts=delivery.attempts,
+        rule_id=rule.id,
+        rule_name=rule.name or rule.id,
+        terms=list(match.terms),
+        article_title=article.title,
+        article_summary=article.summary,
+        article_url=article.url,
+        source=article.source,
+        published_at=as_utc(article.published_at) or article.fetched_at,
+        also_reported_by=_other_sources(
+            session, article_id=article.id, first_feed_id=article.feed_id
+        ),
+    )
+
+
+def _other_sources(session: Session, *, article_id: int, first_feed_id: int) -> list[str]:
+    rows = session.exec(
+        select(Feed.name, Feed.title, Feed.url)
+        .join(ArticleSource, col(ArticleSource.feed_id) == col(Feed.id))
+        .where(ArticleSource.article_id == article_id)
+        .where(col(Feed.id) != first_feed_id)
+        .order_by(col(ArticleSource.seen_at))
+    ).all()
+    return [name or title or url for name, title, url in rows]
+
+
+def mark_sent(session: Session, *, delivery_id: int, now: datetime) -> None:
+    session.execute(
+        update(Delivery)
+        .where(col(Delivery.id) == delivery_id)
+        .values(status=DeliveryStatus.SENT.value, sent_at=now, last_error=None)
+    )
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff for a failed delivery: 1, 2, 4 … minutes, at most 6 hours."""
+    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
+
+
+def mark_failed(
+    session: Session,
+    *,
+    delivery_id: int,
+    error: str,
+    now: datetime,
+    max_attempts: int,
+) -> str:
+    """Record a failed send; the row stays pending (or is dead after max_attempts)."""
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        return DeliveryStatus.DEAD.value
+    delivery.attempts += 1
+    delivery.last_error = error
+    if delivery.attempts >= max_attempts:
+        delivery.status = DeliveryStatus.DEAD.value
+    else:
+        delivery.next_attempt_at = now + retry_delay(delivery.attempts)
+    session.add(delivery)
+    return delivery.status
+
+
+def deliveries(session: Session, *, status: str | None = None) -> list[Delivery]:
+    stmt = select(Delivery).order_by(col(Delivery.id))
+    if status is not None:
+        stmt = stmt.where(Delivery.status == status)
+    return list(session.exec(stmt).all())
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRow:
+    matched_at: datetime
+    rule_id: str
+    title: str
+    url: str | None
+    terms: list[str]
+
+
+def recent_matches(session: Session, *, limit: int = 20) -> list[MatchRow]:
+    rows = session.exec(
+        select(Match, Article)
+        .join(Article, col(Article.id) == col(Match.article_id))
+        .order_by(col(Match.matched_at).desc(), col(Match.id).desc())
+        .limit(limit)
+    ).all()
+    return [
+        MatchRow(
+            matched_at=as_utc(m.matched_at) or m.matched_at,
+            rule_id=m.rule_id,
+            title=a.title,
+            url=a.url,
+            terms=list(m.terms),
+        )
+        for m, a in rows
+    ]
