@@ -1,0 +1,350 @@
+"""Feed bytes -> RawEntry values: RSS / Atom / RDF through feedparser, JSON Feed by hand.
+
+feedparser is tolerant (its loose parser keeps entries from broken XML) but it is CPU-bound
+and synchronous, so `ParserPool` runs it away from the event loop with a time limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import html
+import io
+import json
+import os
+import re
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+
+from connectors.entry import RawEntry
+
+__all__ = [
+    "FeedParseError",
+    "ParsedFeed",
+    "ParserPool",
+    "parse_feed",
+]
+
+_HTML_START: Final = re.compile(
+    rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+_JSONFEED_VERSION: Final = "https://jsonfeed.org/version/1"
+_BOM: Final = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A parsed document: its entries and what the parser had to forgive."""
+
+    title: str
+    entries: list[RawEntry]
+    version: str  # feedparser's version string ("rss20", "atom10", ...) or "json1"/"json11"
+    warning: str | None  # loose-parse (bozo) warning as one line; entries still kept
+    ttl_minutes: int | None  # RSS <ttl>
+
+
+class FeedParseError(ValueError):
+    """The document is not a feed; the message is one line a user can read."""
+
+
+def _one_line(text: object, limit: int = 300) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or url
+
+
+def _from_struct(value: Any) -> datetime | None:
+    """feedparser's `*_parsed` is a UTC struct_time: timegm, never mktime."""
+    if not isinstance(value, time.struct_time):
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _ttl(value: Any) -> int | None:
+    try:
+        ttl = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return ttl if ttl > 0 else None
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _entry_content(entry: Mapping[str, Any]) -> str:
+    contents = entry.get("content")
+    if not isinstance(contents, list) or not contents:
+        return ""
+    # Prefer an HTML body when a feed offers several representations.
+    for item in contents:
+        if isinstance(item, Mapping) and "html" in _str(item.get("type")):
+            return _str(item.get("value"))
+    first = contents[0]
+    return _str(first.get("value")) if isinstance(first, Mapping) else ""
+
+
+def _looks_like_json(body: bytes, headers: Mapping[str, str]) -> bool:
+    content_type = headers.get("content-type", "").lower()
+    start = body.lstrip()[:1]
+    return start == b"{" or ("json" in content_type and start in (b"{", b"["))
+
+
+def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
+    """Parse one fetched document; raises FeedParseError when it is not a feed at all."""
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    lowered["content-location"] = url
+    if not body.strip() or body.strip() == _BOM:
+        raise FeedParseError("empty document")
+    stripped = body[3:] if body.startswith(_BOM) else body
+    if _looks_like_json(stripped, lowered):
+        return _parse_json_feed(stripped, url=url)
+    # BytesIO: a str argument could be opened as a path or URL by feedparser.
+    parsed = feedparser.parse(io.BytesIO(body), response_headers=lowered)
+    version = _str(parsed.get("version"))
+    raw_entries = parsed.get("entries") or []
+    bozo = bool(parsed.get("bozo"))
+    reason = _one_line(parsed.get("bozo_exception", "")) if bozo else None
+    if not version and not raw_entries:
+        if _HTML_START.match(body):
+            raise FeedParseError("not a feed (an HTML page)")
+        raise FeedParseError(f"no entries and no feed version: {reason or 'unknown format'}")
+    feed_info = parsed.get("feed") or {}
+    title = _one_line(_str(feed_info.get("title")))
+    source_title = title or _host(url)
+    entries = [_raw_entry(e, url=url, source_title=source_title) for e in raw_entries]
+    return ParsedFeed(
+        title=title,
+        entries=entries,
+        version=version,
+        warning=reason or None,
+        ttl_minutes=_ttl(feed_info.get("ttl")),
+    )
+
+
+def _raw_entry(entry: Mapping[str, Any], *, url: str, source_title: str) -> RawEntry:
+    published = _from_struct(entry.get("published_parsed")) or _from_struct(
+        entry.get("updated_parsed")
+    )
+    return RawEntry(
+        feed_url=url,
+        source_title=source_title,
+        guid=_opt_str(entry.get("id")),
+        link=_opt_str(entry.get("link")),
+        title=_str(entry.get("title")),
+        summary_html=_str(entry.get("summary")),
+        content_html=_entry_content(entry),
+        published=published,
+        author=_opt_str(entry.get("author")),
+    )
+
+
+# --- JSON Feed (https://jsonfeed.org/version/1.1): feedparser does not read it ---------------
+
+
+def _iso_date(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
+
+
+def _json_author(item: Mapping[str, Any]) -> str | None:
+    authors = item.get("authors")
+    if isinstance(authors, list):
+        names = [a.get("name") for a in authors if isinstance(a, Mapping)]
+        joined = ", ".join(n for n in names if isinstance(n, str) and n)
+        if joined:
+            return joined
+    author = item.get("author")  # version 1.0
+    if isinstance(author, Mapping):
+        return _opt_str(author.get("name"))
+    return None
+
+
+def _parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise FeedParseError(f"not a feed (invalid JSON: {_one_line(exc, 120)})") from exc
+    if not isinstance(doc, dict):
+        raise FeedParseError("not a feed (JSON but not a JSON Feed object)")
+    version_url = doc.get("version")
+    if not isinstance(version_url, str) or not version_url.startswith(_JSONFEED_VERSION):
+        raise FeedParseError("not a feed (JSON without a jsonfeed.org version)")
+    version = "json11" if version_url.rstrip("/").endswith("1.1") else "json1"
+    items = doc.get("items")
+    if not isinstance(items, list):
+        raise FeedParseError("not a feed (JSON Feed without an items list)")
+    title = _one_line(_str(doc.get("title")))
+    source_title = title or _host(url)
+    base = _str(doc.get("home_page_url")) or url
+    entries: list[RawEntry] = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        link = _opt_str(item.get("url")) or _opt_str(item.get("external_url"))
+        content = _str(item.get("content_html"))
+        if not content and isinstance(item.get("content_text"), str):
+            content = html.escape(item["content_text"])
+        guid = item.get("id")
+        entries.append(
+            RawEntry(
+                feed_url=url,
+                source_title=source_title,
+                # Spec: id is a string, but numbers appear in the wild.
+                guid=str(guid) if isinstance(guid, str | int) and str(guid) else None,
+                link=urljoin(base, link) if link else None,
+                title=_str(item.get("title")),
+                summary_html=html.escape(_str(item.get("summary"))),
+                content_html=content,
+                published=_iso_date(item.get("date_published"))
+                or _iso_date(item.get("date_modified")),
+                author=_json_author(item),
+            )
+        )
+    return ParsedFeed(title=title, entries=entries, version=version, warning=None, ttl_minutes=None)
+
+
+# --- the pool ---------------------------------------------------------------------------------
+
+
+def _parse_in_worker(
+    body: bytes, url: str, headers: dict[str, str] | None
+) -> ParsedFeed | FeedParseError:
+    """Runs in a child process; returns the error instead of raising to keep pickling simple."""
+    try:
+        return parse_feed(body, url=url, headers=headers)
+    except FeedParseError as exc:
+        return exc
+
+
+class ParserPool:
+    """Runs parse_feed in a process pool sized to the cores, with a per-document time limit.
+
+    Parsing is CPU-bound: in the event loop it would stall every fetch. At most `workers`
+    documents are handed to the pool at once, so the limit times the parse, not the queue. A
+    document that runs past the limit gets the workers killed and the pool replaced, so one
+    pathological feed cannot wedge the monitor; documents that were parsing next to it are
+    retried once in the new pool. Documents under `thread_below_bytes` are parsed in a thread
+    instead (no process round trip); they cannot be interrupted, so keep that threshold small.
+    """
+
+    def __init__(
+        self,
+        *,
+        workers: int | None = None,
+        timeout_s: float = 30.0,
+        thread_below_bytes: int = 0,
+    ) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self.timeout_s = timeout_s
+        self.thread_below_bytes = thread_below_bytes
+        self.restarts = 0  # pools replaced after a timeout or a dead worker
+        self._executor: ProcessPoolExecutor | None = None
+        self._slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(max_workers=self.workers)
+        return self._executor
+
+    def _slot(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        slot = self._slots.get(loop)
+        if slot is None:
+            # One semaphore per event loop: asyncio primitives bind to the loop that uses them.
+            self._slots = {lp: sem for lp, sem in self._slots.items() if not lp.is_closed()}
+            slot = self._slots[loop] = asyncio.Semaphore(self.workers)
+        return slot
+
+    def _kill(self, executor: ProcessPoolExecutor) -> None:
+        """Kill the pool's workers: the only way to stop a parse that is running."""
+        if self._executor is not executor:
+            return  # someone already replaced it
+        self._executor = None
+        self.restarts += 1
+        # _processes is private but stable since 3.2; there is no public way to kill a worker.
+        processes = dict(getattr(executor, "_processes", None) or {})
+        for process in processes.values():
+            process.kill()
+        # Futures still running fail with BrokenProcessPool (their callers retry).
+        executor.shutdown(wait=False)
+
+    async def _run_once(
+        self, body: bytes, url: str, headers: dict[str, str] | None
+    ) -> ParsedFeed | FeedParseError:
+        executor = self._pool()
+        try:
+            future: Future[ParsedFeed | FeedParseError] = executor.submit(
+                _parse_in_worker, body, url, headers
+            )
+        except RuntimeError:  # BrokenProcessPool included: the pool died between uses
+            self._kill(executor)
+            raise BrokenProcessPool("pool was broken") from None
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await asyncio.wrap_future(future)
+        except TimeoutError:
+            self._kill(executor)
+            raise FeedParseError(f"parse took longer than {self.timeout_s:g}s") from None
+        except BrokenProcessPool:
+            self._kill(executor)
+            raise
+
+    async def parse(
+        self, body: bytes, *, url: str, headers: Mapping[str, str] | None = None
+    ) -> ParsedFeed:
+        """Parse off the event loop; raises FeedParseError, including on the time limit."""
+        plain = dict(headers) if headers is not None else None
+        if len(body) < self.thread_below_bytes:
+            return await asyncio.to_thread(parse_feed, body, url=url, headers=plain)
+        async with self._slot():
+            try:
+                outcome = await self._run_once(body, url, plain)
+            except BrokenProcessPool:
+                # Killed because another document overran, or a worker died: one more try.
+                try:
+                    outcome = await self._run_once(body, url, plain)
+                except BrokenProcessPool:
+                    raise FeedParseError("parser process died (killed or out of memory)") from None
+        if isinstance(outcome, FeedParseError):
+            raise outcome
+        return outcome
+
+    def close(self) -> None:
+        """Stop the workers; idempotent."""
+        executor = self._executor
+        self._executor = None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> ParserPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
