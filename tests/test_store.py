@@ -1,0 +1,191 @@
+"""The store on SQLite and PostgreSQL: dedupe held by unique keys, and the alert outbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from newswatch import store
+from newswatch.models import Article, ArticleSource, Delivery, Feed, Match
+from newswatch.normalize import CleanArticle
+
+NOW = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)
+
+
+def article(fp: str, url: str | None, title: str = "Lammy visits Beijing") -> CleanArticle:
+    return CleanArticle(
+        fingerprint=fp,
+        canonical_url=url,
+        story_key="k",
+        feed_url="http://127.0.0.1/f",
+        source="Harbour Gazette",
+        title=title,
+        summary="summary",
+        body="",
+        url=url,
+        author=None,
+        published_at=NOW,
+        fetched_at=NOW,
+    )
+
+
+def setup_feeds_and_rule(engine: Engine) -> tuple[int, int]:
+    with Session(engine) as s:
+        store.sync_feeds(s, feeds=[("http://a.test/feed", "A"), ("http://b.test/feed", "B")])
+        store.sync_rules(s, rules=[("uk-china-visit", "UK AND China AND visit", "")], now=NOW)
+        ids = {f.url: f.id for f in store.list_feeds(s)}
+    return ids["http://a.test/feed"] or 0, ids["http://b.test/feed"] or 0
+
+
+def hit(channels: list[str]) -> list[store.MatchToStore]:
+    return [store.MatchToStore("uk-china-visit", ["UK", "China", "visit"], channels)]
+
+
+def test_an_article_is_stored_once_by_fingerprint_and_by_canonical_url(engine: Engine) -> None:
+    feed_a, feed_b = setup_feeds_and_rule(engine)
+    with Session(engine) as s:
+        first = store.store_articles(
+            s, feed_id=feed_a, articles=[(article("fp1", "https://x/a"), hit(["mail"]))], now=NOW
+        )
+        s.commit()
+    with Session(engine) as s:
+        again = store.store_articles(
+            s, feed_id=feed_a, articles=[(article("fp1", "https://x/a"), hit(["mail"]))], now=NOW
+        )
+        other_outlet = store.store_articles(
+            s, feed_id=feed_b, articles=[(article("fp2", "https://x/a"), hit(["mail"]))], now=NOW
+        )
+        s.commit()
+    assert (first.new_articles, first.matches, first.deliveries) == (1, 1, 1)
+    assert (again.new_articles, again.matches) == (0, 0)
+    assert (other_outlet.new_articles, other_outlet.matches) == (0, 0)
+    with Session(engine) as s:
+        assert store.count_rows(s, Article) == 1
+        assert store.count_rows(s, Match) == 1
+        assert store.count_rows(s, Delivery) == 1
+        # Both outlets are remembered for "also reported by".
+        assert store.count_rows(s, ArticleSource) == 2
+
+
+def test_feeds_sync_is_idempotent_and_follows_names(engine: Engine) -> None:
+    setup_feeds_and_rule(engine)
+    with Session(engine) as s:
+        store.sync_feeds(s, feeds=[("http://a.test/feed", "A renamed")])
+        feeds = store.list_feeds(s)
+    assert [(f.url, f.name) for f in feeds] == [
+        ("http://a.test/feed", "A renamed"),
+        ("http://b.test/feed", "B"),
+    ]
+
+
+def test_due_feeds_honours_next_poll_time(engine: Engine) -> None:
+    feed_a, _ = setup_feeds_and_rule(engine)
+    with Session(engine) as s:
+        store.record_feed_outcome(
+            s,
+            feed_id=feed_a,
+            outcome=store.FeedOutcome(
+                status=200, ok=True, health="3 entries", next_poll_at=NOW + timedelta(minutes=10)
+            ),
+            now=NOW,
+        )
+        s.commit()
+        due_now = [f.url for f in store.due_feeds(s, now=NOW)]
+        due_later = [f.url for f in store.due_feeds(s, now=NOW + timedelta(minutes=11))]
+    assert due_now == ["http://b.test/feed"]
+    assert due_later == ["http://a.test/feed", "http://b.test/feed"]
+
+
+def test_a_failed_poll_is_recorded_and_success_resets_it(engine: Engine) -> None:
+    feed_a, _ = setup_feeds_and_rule(engine)
+    bad = store.FeedOutcome(status=500, ok=False, health="HTTP 500", error="HTTP 500")
+    with Session(engine) as s:
+        store.record_feed_outcome(s, feed_id=feed_a, outcome=bad, now=NOW)
+        store.record_feed_outcome(s, feed_id=feed_a, outcome=bad, now=NOW)
+        s.commit()
+        feed = s.get(Feed, feed_a)
+        assert feed is not None
+        assert (feed.consecutive_failures, feed.last_error, feed.last_status) == (
+            2,
+            "HTTP 500",
+            500,
+        )
+        good = store.FeedOutcome(status=200, ok=True, health="2 entries", etag='"v1"', entries=2)
+        store.record_feed_outcome(s, feed_id=feed_a, outcome=good, now=NOW)
+        s.commit()
+        s.refresh(feed)
+        assert (feed.consecutive_failures, feed.last_error, feed.etag) == (0, None, '"v1"')
+        assert feed.entries_seen == 2
+
+
+def test_outbox_claim_send_and_retry(engine: Engine) -> None:
+    feed_a, _ = setup_feeds_and_rule(engine)
+    with Session(engine) as s:
+        store.store_articles(
+            s,
+            feed_id=feed_a,
+            articles=[(article("fp1", "https://x/a"), hit(["mail", "slack"]))],
+            now=NOW,
+        )
+        s.commit()
+    with Session(engine) as s:
+        claimed = store.claim_due_deliveries(s, now=NOW)
+        assert sorted(a.channel for a in claimed) == ["mail", "slack"]
+        # A second sender at the same moment gets nothing: the claim holds.
+        assert store.claim_due_deliveries(s, now=NOW) == []
+        mail = next(a for a in claimed if a.channel == "mail")
+        slack = next(a for a in claimed if a.channel == "slack")
+        assert mail.article_title == "Lammy visits Beijing"
+        assert mail.terms == ["UK", "China", "visit"]
+        store.mark_sent(s, delivery_id=mail.delivery_id, now=NOW)
+        status = store.mark_failed(
+            s, delivery_id=slack.delivery_id, error="HTTP 500", now=NOW, max_attempts=3
+        )
+        s.commit()
+    assert status == "pending"
+    with Session(engine) as s:
+        assert store.claim_due_deliveries(s, now=NOW + timedelta(seconds=30)) == []
+        retry = store.claim_due_deliveries(s, now=NOW + timedelta(minutes=2))
+        assert [a.channel for a in retry] == ["slack"]
+        assert [d.status for d in store.deliveries(s)] == ["sent", "pending"]
+
+
+def test_a_delivery_dies_after_max_attempts(engine: Engine) -> None:
+    feed_a, _ = setup_feeds_and_rule(engine)
+    with Session(engine) as s:
+        store.store_articles(
+            s, feed_id=feed_a, articles=[(article("fp1", "https://x/a"), hit(["mail"]))], now=NOW
+        )
+        s.commit()
+        (delivery,) = store.deliveries(s)
+        assert delivery.id is not None
+        statuses = [
+            store.mark_failed(s, delivery_id=delivery.id, error="down", now=NOW, max_attempts=3)
+            for _ in range(3)
+        ]
+        s.commit()
+    assert statuses == ["pending", "pending", "dead"]
+
+
+def test_a_claim_expires_so_a_crashed_sender_loses_nothing(engine: Engine) -> None:
+    feed_a, _ = setup_feeds_and_rule(engine)
+    with Session(engine) as s:
+        store.store_articles(
+            s, feed_id=feed_a, articles=[(article("fp1", "https://x/a"), hit(["mail"]))], now=NOW
+        )
+        s.commit()
+        assert len(store.claim_due_deliveries(s, now=NOW)) == 1
+        # The sender dies here without marking anything.
+        later = NOW + store.CLAIM_LEASE + timedelta(seconds=1)
+        assert len(store.claim_due_deliveries(s, now=later)) == 1
+
+
+def test_migrate_is_idempotent(database_url: str) -> None:
+    engine = store.make_engine(database_url)
+    store.migrate(engine)
+    store.migrate(engine)
+    with Session(engine) as s:
+        assert store.count_rows(s, Feed) == 0
+    engine.dispose()
