@@ -401,8 +401,40 @@ def channels_from(config: Config, environ: Mapping[str, str]) -> dict[str, Chann
     }
 
 
-def deliver(engine: Engine, config: Config, *, environ: Mapping[str, str]) -> DeliveryReport:
+def deliver(
+    engine: Engine,
+    config: Config,
+    *,
+    environ: Mapping[str, str],
+    now: datetime | None = None,
+) -> DeliveryReport:
     """Send every due alert of the outbox (this cycle's and earlier failures)."""
     channels = channels_from(config, environ)
     redact = Redactor.for_urls([c.url for c in channels.values()])
-    return deliver_pending(engine, channels=channels, redact=redact)
+    clock = (lambda: now) if now is not None else store.utcnow
+    return deliver_pending(engine, channels=channels, redact=redact, now=clock)
+
+
+def run_cycle(
+    engine: Engine,
+    config: Config,
+    *,
+    environ: Mapping[str, str],
+    now: datetime | None = None,
+    only: Sequence[str] | None = None,
+    dry_run: bool = False,
+) -> CycleReport:
+    """One whole cycle without Prefect, batch after batch (tests and benchmarks use this)."""
+    when = now or store.utcnow()
+    prepare(engine, config, now=when)
+    targets = due_targets(engine, config, now=when, only=only)
+    matcher = Matcher(config)
+    options = poll_options(config, dry_run=dry_run)
+    report = CycleReport(dry_run=dry_run)
+    for batch in batches(targets, config.monitor.batch_size):
+        report.feeds += poll_batch(
+            batch, engine=engine, matcher=matcher, options=options, now=lambda: when
+        )
+    if not dry_run:
+        report.delivery = deliver(engine, config, environ=environ, now=when)
+    return report

@@ -68,13 +68,13 @@ class FeedServer:
         if route is not None and route.delay_s:
             time.sleep(route.delay_s)
         if route is not None and status == 200:
-            if route.etag and headers.get("if-none-match") == route.etag_value():
-                status = 304
-            elif (
-                route.last_modified
-                and not route.etag
+            etag_matches = route.etag and headers.get("if-none-match") == route.etag_value()
+            date_matches = (
+                not route.etag
+                and route.last_modified
                 and headers.get("if-modified-since") == route.last_modified
-            ):
+            )
+            if etag_matches or date_matches:
                 status = 304
         with self._lock:
             self.requests.append(Seen(path, headers, status))

@@ -1,0 +1,42 @@
+"""The layering DESIGN.md promises, checked on the source: who may import what."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IO_LIBRARIES = {"httpx", "sqlmodel", "sqlalchemy", "prefect", "requests", "socket", "apprise"}
+
+
+def imported_modules(package: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / package).rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+@pytest.mark.parametrize("package", ["newswatch", "connectors", "rules"])
+def test_only_flows_import_prefect(package: str) -> None:
+    offenders = [f for f, names in imported_modules(package).items() if "prefect" in names]
+    assert offenders == []
+
+
+def test_rules_is_a_pure_library() -> None:
+    for path, names in imported_modules("rules").items():
+        assert not names & ({"newswatch", "connectors", "flows"} | IO_LIBRARIES), path
+
+
+def test_connectors_never_touch_the_database() -> None:
+    for path, names in imported_modules("connectors").items():
+        assert not names & {"sqlmodel", "sqlalchemy", "newswatch", "flows"}, path

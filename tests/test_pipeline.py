@@ -1,0 +1,260 @@
+"""One monitor cycle end to end with real local peers: feed server, SMTP server, database.
+
+These run the plain pipeline functions (no Prefect); tests/test_flow.py runs the same
+through Prefect.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from newswatch import pipeline, store
+from newswatch.config import load_config
+from newswatch.models import Article, Delivery, Feed
+from tests.conftest import EXAMPLES
+from tests.support.feedserver import FeedServer, Route
+from tests.support.smtp import SmtpServer, free_port, running_smtp_server
+
+NOW = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)
+FEEDS = {
+    "/harbour-gazette.xml": ("Harbour Gazette", "application/rss+xml"),
+    "/northern-ledger.atom": ("Northern Ledger", "application/atom+xml"),
+    "/continental-wire.xml": ("Continental Wire", "application/rss+xml"),
+}
+
+
+def serve_examples(server: FeedServer) -> None:
+    for path, (_, ctype) in FEEDS.items():
+        body = (EXAMPLES / "feeds" / path.lstrip("/")).read_bytes()
+        server.routes[path] = Route(body=body, content_type=ctype)
+
+
+def write_config(
+    tmp_path: Path,
+    server: FeedServer,
+    channel_url: str,
+    *,
+    extra_feeds: dict[str, str] | None = None,
+) -> Path:
+    feeds = [(name, server.url(path)) for path, (name, _) in FEEDS.items()]
+    feeds += [(name, server.url(path)) for path, name in (extra_feeds or {}).items()]
+    lines = ["feeds:"]
+    for name, url in feeds:
+        lines += [f"  - name: {name}", f"    url: {url}"]
+    lines += [
+        "lists:",
+        "  uk: [UK, Britain, British, 'United Kingdom']",
+        "rules:",
+        "  - id: uk-china-visit",
+        "    name: UK-China visits",
+        "    query: UK AND China AND visit",
+        "    channels: [desk-email]",
+        "channels:",
+        "  desk-email:",
+        f"    url: '{channel_url}'",
+    ]
+    path = tmp_path / "newswatch.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def cycle(
+    engine: Engine, config_path: Path, now: datetime, env: dict[str, str] | None = None
+) -> pipeline.CycleReport:
+    config = load_config(config_path, environ=env or {})
+    return pipeline.run_cycle(engine, config, environ=env or {}, now=now)
+
+
+def test_worked_example_is_alerted_once_and_near_misses_are_not(
+    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    serve_examples(feed_server)
+    config = write_config(tmp_path, feed_server, smtp_server.channel_url())
+
+    report = cycle(engine, config, NOW)
+
+    assert [f.ok for f in report.feeds] == [True, True, True]
+    assert report.new_articles == 28  # 30 entries, the Lammy story three times
+    assert report.matches == 1
+    assert report.delivery.sent == 1
+    (message,) = smtp_server.inbox.messages
+    assert message["Subject"] == (
+        "[UK-China visits] Lammy visits Beijing as UK and China seek a reset"
+    )
+    body = message.get_content()
+    assert "Outlet: Harbour Gazette" in body
+    assert "Link: https://harbourgazette.example/world/2024/10/18/lammy-beijing-visit" in body
+    assert "Rule: uk-china-visit" in body
+    assert "Published: 2024-10-18 09:00 UTC" in body
+    assert "Also reported by: Northern Ledger, Continental Wire" in body
+    for term in ("UK", "China", "visit"):
+        assert term in body.split("Matched terms:", 1)[1].splitlines()[0]
+    for near_miss in ("ukulele", "Indochina", "Japan"):
+        assert near_miss not in body
+
+
+def test_second_cycle_sends_nothing_and_uses_conditional_get(
+    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    serve_examples(feed_server)
+    config = write_config(tmp_path, feed_server, smtp_server.channel_url())
+    cycle(engine, config, NOW)
+
+    second = cycle(engine, config, NOW + timedelta(hours=1))
+
+    assert len(smtp_server.inbox.messages) == 1
+    assert (second.new_articles, second.matches, second.delivery.sent) == (0, 0, 0)
+    assert [f.health for f in second.feeds] == ["304 not modified"] * 3
+    for path in FEEDS:
+        last = feed_server.hits(path)[-1]
+        assert last.status == 304
+        assert last.headers["if-none-match"] == feed_server.routes[path].etag_value()
+
+
+def test_a_feed_not_yet_due_is_not_polled(
+    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    serve_examples(feed_server)
+    config = write_config(tmp_path, feed_server, smtp_server.channel_url())
+    cycle(engine, config, NOW)
+    polls = len(feed_server.requests)
+
+    soon = cycle(engine, config, NOW + timedelta(minutes=1))
+
+    assert soon.feeds == []
+    assert len(feed_server.requests) == polls
+
+
+def test_new_entries_in_a_later_poll_are_matched(
+    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    serve_examples(feed_server)
+    config = write_config(tmp_path, feed_server, smtp_server.channel_url())
+    cycle(engine, config, NOW)
+    route = feed_server.routes["/continental-wire.xml"]
+    route.body = route.body.replace(
+        b"<item>",
+        b"<item><title>UK envoy to visit China again in spring</title>"
+        b"<link>https://continentalwire.example/world/2024/10/19/envoy</link>"
+        b"<guid>cw-envoy</guid><description>Plans for a return trip.</description></item>\n<item>",
+        1,
+    )
+
+    later = cycle(engine, config, NOW + timedelta(hours=1))
+
+    assert (later.new_articles, later.matches, later.delivery.sent) == (1, 1, 1)
+    assert smtp_server.inbox.subjects()[-1] == (
+        "[UK-China visits] UK envoy to visit China again in spring"
+    )
+
+
+def test_a_broken_feed_is_recorded_and_the_others_go_on(
+    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    serve_examples(feed_server)
+    feed_server.routes["/down.xml"] = Route(body=b"oops", status=500)
+    feed_server.routes["/page.html"] = Route(
+        body=b"<!doctype html><html><head><title>Home</title></head><body>Hi</body></html>",
+        content_type="text/html",
+    )
+    config = write_config(
+        tmp_path,
+        feed_server,
+        smtp_server.channel_url(),
+        extra_feeds={"/down.xml": "Down Daily", "/page.html": "Not A Feed", "/gone": "Missing"},
+    )
+
+    report = cycle(engine, config, NOW)
+
+    by_name = {f.name: f for f in report.feeds}
+    assert [by_name[n].ok for n in ("Down Daily", "Not A Feed", "Missing")] == [False] * 3
+    assert "500" in by_name["Down Daily"].health
+    assert "404" in by_name["Missing"].health
+    assert by_name["Not A Feed"].health  # says why in one line
+    assert "\n" not in by_name["Not A Feed"].health
+    assert report.new_articles == 28
+    assert len(smtp_server.inbox.messages) == 1
+    with Session(engine) as s:
+        down = next(f for f in store.list_feeds(s) if f.name == "Down Daily")
+        assert down.consecutive_failures == 1
+        assert down.last_status == 500
+        assert down.last_error is not None
+        assert "500" in down.last_error
+        assert down.next_poll_at is not None
+
+
+def test_a_failed_alert_stays_pending_and_is_sent_on_the_next_cycle(
+    engine: Engine, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    serve_examples(feed_server)
+    port = free_port()  # nothing listens here yet: the SMTP server is "down"
+    url = f"mailto://127.0.0.1:{port}?from=newswatch@example.org&to=desk@example.org&format=text"
+    config = write_config(tmp_path, feed_server, url)
+
+    first = cycle(engine, config, NOW)
+
+    assert (first.matches, first.delivery.sent, first.delivery.failed) == (1, 0, 1)
+    with Session(engine) as s:
+        (delivery,) = store.deliveries(s)
+        assert delivery.status == "pending"
+        assert delivery.attempts == 1
+        assert delivery.last_error
+
+    with running_smtp_server(port) as smtp:
+        second = cycle(engine, config, NOW + timedelta(minutes=10))
+        third = cycle(engine, config, NOW + timedelta(minutes=30))
+        assert (second.delivery.sent, third.delivery.sent) == (1, 0)
+        assert len(smtp.inbox.messages) == 1
+    with Session(engine) as s:
+        assert [d.status for d in store.deliveries(s)] == ["sent"]
+
+
+def test_channel_secrets_never_reach_the_database_or_logs(
+    engine: Engine,
+    feed_server: FeedServer,
+    smtp_server: SmtpServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    serve_examples(feed_server)
+    secret = "s3cr3t-Pa55word-xyz"  # noqa: S105  (a fake secret the test hunts for)
+    # aiosmtpd here offers no AUTH, so a login with this password fails the send.
+    url = (
+        f"mailto://alerts:${{SMTP_PASSWORD}}@127.0.0.1:{smtp_server.port}"
+        "?from=newswatch@example.org&to=desk@example.org"
+    )
+    config = write_config(tmp_path, feed_server, url)
+    caplog.set_level(logging.DEBUG)
+
+    report = cycle(engine, config, NOW, env={"SMTP_PASSWORD": secret})
+
+    assert report.delivery.failed == 1
+    assert secret not in " ".join(report.delivery.errors)
+    assert secret not in caplog.text
+    with Session(engine) as s:
+        for d in s.exec(select(Delivery)).all():
+            assert secret not in (d.last_error or "")
+    assert secret not in (tmp_path / "newswatch.yaml").read_text()
+
+
+def test_dry_run_matches_but_stores_and_sends_nothing(
+    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    serve_examples(feed_server)
+    config_path = write_config(tmp_path, feed_server, smtp_server.channel_url())
+    config = load_config(config_path, environ={})
+
+    report = pipeline.run_cycle(engine, config, environ={}, now=NOW, dry_run=True)
+
+    hits = [(m.article.title, [h.rule_id for h in m.hits]) for f in report.feeds for m in f.matched]
+    assert ("Lammy visits Beijing as UK and China seek a reset", ["uk-china-visit"]) in hits
+    assert smtp_server.inbox.messages == []
+    with Session(engine) as s:
+        assert store.count_rows(s, Article) == 0
+        assert all(f.etag is None for f in s.exec(select(Feed)).all())

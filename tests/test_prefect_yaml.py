@@ -1,0 +1,34 @@
+"""prefect.yaml says what the README promises: a scheduled, non-overlapping monitor."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def deployment(name: str) -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+    (found,) = [d for d in data["deployments"] if d["name"] == name]
+    return dict(found)
+
+
+def test_monitor_runs_every_ten_minutes_one_at_a_time_on_a_process_pool() -> None:
+    monitor = deployment("monitor")
+    assert monitor["schedules"][0]["interval"] == 600
+    assert monitor["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+    assert monitor["work_pool"]["name"] == "newswatch"
+    assert monitor["enforce_parameter_schema"] is True
+
+
+def test_monitor_entrypoint_and_parameters_match_the_flow() -> None:
+    monitor = deployment("monitor")
+    module_path, func_name = monitor["entrypoint"].split(":")
+    module = importlib.import_module(module_path.removesuffix(".py").replace("/", "."))
+    flow = getattr(module, func_name)
+    assert flow.name == "monitor"
+    assert set(monitor["parameters"]) <= set(flow.parameters.properties)
