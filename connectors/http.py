@@ -218,6 +218,9 @@ class _CappedDecoder:
             data = self._obj.unconsumed_tail
 
     def finish(self) -> bytes:
+        if self._encoding == "gzip" and not self._obj.eof:
+            # A gzip stream ends with a trailer; without it the transfer was cut short.
+            raise _FetchFailed("corrupt gzip body: truncated stream")
         tail = self._obj.flush()
         self._total += len(tail)
         if self._total > self._cap:
