@@ -1,0 +1,30 @@
+"""The matching engine: keyword rules compiled into one index (pure library, no I/O)."""
+
+from rules.analyze import Token, tokenize
+from rules.engine import (
+    Document,
+    Hit,
+    RuleErrors,
+    RuleIndex,
+    RuleSpec,
+    TermHit,
+    check_rules,
+    compile_rules,
+)
+from rules.query import Node, QuerySyntaxError, parse
+
+__all__ = [
+    "Document",
+    "Hit",
+    "Node",
+    "QuerySyntaxError",
+    "RuleErrors",
+    "RuleIndex",
+    "RuleSpec",
+    "TermHit",
+    "Token",
+    "check_rules",
+    "compile_rules",
+    "parse",
+    "tokenize",
+]

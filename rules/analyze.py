@@ -1,0 +1,238 @@
+"""Text -> tokens: the one place that decides what a "word" is, for articles and queries alike.
+
+Rules and articles go through the same analysis, so a query word matches a text word exactly
+when their analysed forms agree. The analysis is:
+
+* words follow Unicode word rules: runs of letters, digits and combining marks; each Han
+  ideograph or hiragana character is a word of its own; hyphens, slashes and other
+  punctuation separate words, so ``UK-China`` is the two words ``UK`` and ``China``;
+* apostrophes inside a word keep it whole (``don't``), and a possessive ``'s`` / ``’s`` is
+  dropped (``China's`` reads as ``China``);
+* an acronym written with periods reads as the letters alone (``U.K.`` reads as ``UK``);
+  a period between digits stays inside the number (``3.5``), other periods separate words;
+* ``norm`` is NFKC, case-folded, with diacritics folded (``Québec`` -> ``quebec``);
+  ``exact`` is the same but keeps the case (for ``!Word``); ``stem`` is the Snowball English
+  stem of ``norm`` (``visits`` -> ``visit``).
+
+The engine works on the plain word lists (``words``) and per-word caches below rather than on
+:class:`Token` objects, because building a few hundred objects per article would cost more
+than all the matching.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import snowballstemmer
+
+__all__ = [
+    "Token",
+    "exact_of",
+    "norm_of",
+    "spans",
+    "stem_of",
+    "stem_of_norm",
+    "tokenize",
+    "words",
+]
+
+# Han ideographs (and hiragana, which has no spaces either) are one word per character,
+# the way Unicode word rules and Lucene's standard tokenizer treat them.
+_IDEO_RANGES: tuple[tuple[int, int], ...] = (
+    (0x3040, 0x309F),
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF),
+    (0x20000, 0x3FFFF),
+)
+
+
+def _char_class(ranges: list[tuple[int, int]]) -> str:
+    def esc(cp: int) -> str:
+        return f"\\U{cp:08x}" if cp > 0xFFFF else f"\\u{cp:04x}"
+
+    return "".join(esc(lo) if lo == hi else f"{esc(lo)}-{esc(hi)}" for lo, hi in ranges)
+
+
+def _mark_ranges() -> list[tuple[int, int]]:
+    """Combining marks of the Basic Multilingual Plane, as code point ranges."""
+    ranges: list[tuple[int, int]] = []
+    for cp in range(0x10000):
+        if unicodedata.category(chr(cp))[0] == "M":
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1] = (ranges[-1][0], cp)
+            else:
+                ranges.append((cp, cp))
+    return ranges
+
+
+# Character classes are kept to the Basic Multilingual Plane: Python's regular expressions
+# check such classes with a bitmap, and a class reaching beyond it is scanned range by range,
+# which made tokenizing five times slower.
+_M = _char_class(_mark_ranges())
+_IDEO = _char_class(list(_IDEO_RANGES))
+_IDEO_BMP = _char_class([r for r in _IDEO_RANGES if r[1] <= 0xFFFF])
+_L = rf"[^\W_{_IDEO_BMP}]"  # a letter or digit that is not an ideograph
+_APOS = "'\u2019\u02bc"
+_WORD = rf"{_L}+(?:[{_M}\u200c\u200d]+{_L}*)*"  # letters, digits and the marks on them
+
+_TOKEN_RE = re.compile(
+    # an acronym with periods: U.K., U.S.A (single letters each followed by a period)
+    rf"(?<!{_L})(?:[^\W\d_]\.)+[^\W\d_](?!{_L})\.?(?:[{_APOS}][sS](?!{_L}))?"
+    # one ideograph (with any marks on it)
+    rf"|[{_IDEO}][{_M}]*"
+    # an ordinary word; apostrophes join letters, . and , join digits (3.5, 1,000)
+    rf"|{_WORD}(?:(?:[{_APOS}]|(?<=\d)[.,](?=\d)){_WORD})*"
+)
+_POSSESSIVE_RE = re.compile(rf"[{_APOS}][sS]$")
+_DIGIT_RE = re.compile(r"\d")
+
+# Diacritics that fold away (Québec = Quebec): the combining diacritical-mark blocks only,
+# so that marks carrying meaning in other scripts (Indic vowel signs) stay.
+_FOLDED_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+# Letters whose diacritic is not a combining mark, and apostrophe variants.
+_EXTRA_FOLD = str.maketrans(
+    {
+        "ł": "l",
+        "Ł": "L",
+        "ø": "o",
+        "Ø": "O",
+        "đ": "d",
+        "Đ": "D",
+        "ħ": "h",
+        "Ħ": "H",
+        "ı": "i",
+        "ŀ": "l",
+        "Ŀ": "L",
+        "\u2019": "'",
+        "\u02bc": "'",
+    }
+)
+
+
+def _fold(text: str) -> str:
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFD", text)
+    stripped = _FOLDED_MARKS.sub("", decomposed)
+    return unicodedata.normalize("NFC", stripped).translate(_EXTRA_FOLD)
+
+
+def _base(surface: str) -> str:
+    """The word a surface form stands for: no possessive, no acronym periods."""
+    base = _POSSESSIVE_RE.sub("", surface)
+    if "." in base and not _DIGIT_RE.search(base):
+        base = base.replace(".", "")
+    return base
+
+
+def _exact(surface: str) -> str:
+    return _fold(unicodedata.normalize("NFKC", _base(surface)))
+
+
+def _norm(surface: str) -> str:
+    return _fold(unicodedata.normalize("NFKC", _base(surface)).casefold())
+
+
+_stemmer = snowballstemmer.stemmer("english")
+_stem_lock = threading.Lock()
+
+
+def _stem_norm(norm: str) -> str:
+    with _stem_lock:  # a Snowball stemmer object keeps state while it works
+        result: str = _stemmer.stemWord(norm)
+    return result
+
+
+def _stem(surface: str) -> str:
+    return STEM_OF_NORM[NORM[surface]]
+
+
+class _Cache(dict[str, str]):
+    """surface word -> analysed form, computed once; cleared when it grows too big."""
+
+    __slots__ = ("_compute", "_limit")
+
+    def __init__(self, compute: Callable[[str], str], limit: int = 500_000) -> None:
+        super().__init__()
+        self._compute = compute
+        self._limit = limit
+
+    def __missing__(self, key: str) -> str:
+        if len(self) >= self._limit:
+            self.clear()
+        value = self._compute(key)
+        self[key] = value
+        return value
+
+
+NORM = _Cache(_norm)
+EXACT = _Cache(_exact)
+STEM_OF_NORM = _Cache(_stem_norm)
+STEM = _Cache(_stem)
+
+
+def words(text: str) -> list[str]:
+    """The surface form of every word in ``text``, in order (position = list index)."""
+    return _TOKEN_RE.findall(text)
+
+
+def spans(text: str) -> list[tuple[int, int]]:
+    """Character offsets of every word in ``text``, aligned with :func:`words`."""
+    return [m.span() for m in _TOKEN_RE.finditer(text)]
+
+
+def norm_of(surface: str) -> str:
+    """NFKC + casefold + diacritics folded, without possessive or acronym periods."""
+    return NORM[surface]
+
+
+def exact_of(surface: str) -> str:
+    """Like :func:`norm_of` but keeping the case, for case-sensitive ``!Word`` terms."""
+    return EXACT[surface]
+
+
+def stem_of(surface: str) -> str:
+    """Snowball English stem of the word's normalised form."""
+    return STEM[surface]
+
+
+def stem_of_norm(norm: str) -> str:
+    """The stem of a word already normalised: equal norms always give equal stems."""
+    return STEM_OF_NORM[norm]
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One word of a text, with the forms the matcher compares."""
+
+    text: str  # original surface form, exactly text[start:end]
+    norm: str  # NFKC + casefold + diacritics folded
+    stem: str  # snowball stem of norm
+    position: int  # word index within the field (0-based)
+    start: int  # char offset in the field text
+    end: int
+    exact: str = ""  # like norm but case kept (for !Word)
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split ``text`` into words with their positions and analysed forms."""
+    result: list[Token] = []
+    for position, match in enumerate(_TOKEN_RE.finditer(text)):
+        surface = match.group()
+        result.append(
+            Token(
+                text=surface,
+                norm=NORM[surface],
+                stem=STEM[surface],
+                position=position,
+                start=match.start(),
+                end=match.end(),
+                exact=EXACT[surface],
+            )
+        )
+    return result

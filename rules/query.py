@@ -1,0 +1,629 @@
+"""Query string -> syntax tree, with errors that point at the column where the problem is.
+
+The language (DESIGN.md, "Rule language"):
+
+======================  =====================================================================
+``visit``               the word, any case, accents folded, whole words, with its inflections
+``"United Kingdom"``    the exact words in sequence, any case, no stemming
+``!US``                 case-sensitive exact word (``!"US Army"`` for a phrase)
+``a AND b``, ``a b``    both
+``a OR b``              either
+``NOT a``, ``-a``       must not appear
+``( … )``               grouping; precedence NOT > AND > OR (NEAR binds tighter than all)
+``a NEAR/5 b``          at most 5 words between them, either order; ``ONEAR/5`` in order
+``brit*``               prefix wildcard, at least 3 letters before the ``*``
+``title:``, ...         ``title:``, ``summary:``, ``body:``, ``source:`` restrict to a field;
+                        the default is the text fields (title, summary, body)
+``@uk``                 any entry of the named list (entries may be phrases)
+======================  =====================================================================
+
+Operators are upper case; ``and``/``or``/``not``/``near`` in lower case are ordinary words.
+A query word that the analyzer splits into several words (``UK-China``, ``U.K.``,
+``example.com``) matches those words in sequence.
+
+Words are turned into *elements* here, using the same analysis as article text, so the engine
+only ever compares analysed forms: ``stem`` for plain words, ``norm`` for phrases, ``exact``
+for ``!Word``, ``prefix`` for wildcards.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Literal, NoReturn, TypeAlias
+
+from rules import analyze
+
+__all__ = [
+    "DEFAULT_FIELDS",
+    "EXACT",
+    "FIELDS",
+    "NORM",
+    "PREFIX",
+    "STEM",
+    "And",
+    "Element",
+    "ListTable",
+    "Near",
+    "Node",
+    "Not",
+    "Or",
+    "Pattern",
+    "QuerySyntaxError",
+    "Term",
+    "iter_terms",
+    "parse",
+    "parse_all",
+]
+
+FIELDS: tuple[str, ...] = ("title", "summary", "body", "source")
+DEFAULT_FIELDS: frozenset[str] = frozenset({"title", "summary", "body"})
+MIN_PREFIX = 3
+
+STEM: Final = "stem"
+NORM: Final = "norm"
+EXACT: Final = "exact"
+PREFIX: Final = "prefix"
+Mode: TypeAlias = Literal["stem", "norm", "exact", "prefix"]
+Element: TypeAlias = tuple[Mode, str]
+Pattern: TypeAlias = tuple[Element, ...]  # consecutive words
+
+
+class QuerySyntaxError(ValueError):
+    """A malformed query, located by rule id and 1-based column."""
+
+    def __init__(
+        self, message: str, *, column: int, query: str, rule_id: str | None = None
+    ) -> None:
+        self.message = message
+        self.column = column
+        self.query = query
+        self.rule_id = rule_id
+        super().__init__(self.render())
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_error, (self.message, self.column, self.query, self.rule_id))
+
+    def with_rule_id(self, rule_id: str | None) -> QuerySyntaxError:
+        return QuerySyntaxError(self.message, column=self.column, query=self.query, rule_id=rule_id)
+
+    def render(self) -> str:
+        """``rule 'id': message at column N``, then the query and a caret under the spot."""
+        head = f"rule '{self.rule_id}': " if self.rule_id is not None else ""
+        line = re.sub(r"[\t\r\n\f\v]", " ", self.query)
+        before = line[: max(self.column - 1, 0)]
+        pad = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in before)
+        return f"{head}{self.message} at column {self.column}\n  {line}\n  {' ' * pad}^"
+
+
+def _rebuild_error(message: str, column: int, query: str, rule_id: str | None) -> QuerySyntaxError:
+    return QuerySyntaxError(message, column=column, query=query, rule_id=rule_id)
+
+
+# --------------------------------------------------------------------------- syntax tree
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """A leaf: matches where any of its patterns occurs in one of its fields."""
+
+    text: str  # as the user wrote it: visit, "United Kingdom", !US, brit*, @uk
+    patterns: tuple[Pattern, ...]
+    fields: frozenset[str]
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    children: tuple[Node, ...]
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    children: tuple[Node, ...]
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    child: Node
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
+class Near:
+    """``left NEAR/distance right``: at most ``distance`` words between them."""
+
+    left: Node
+    right: Node
+    distance: int
+    ordered: bool  # ONEAR: left must come before right
+    column: int
+
+
+Node: TypeAlias = Term | And | Or | Not | Near
+
+
+def iter_terms(node: Node) -> Iterator[Term]:
+    """Every leaf, in query order."""
+    if isinstance(node, Term):
+        yield node
+    elif isinstance(node, And | Or):
+        for child in node.children:
+            yield from iter_terms(child)
+    elif isinstance(node, Not):
+        yield from iter_terms(node.child)
+    else:
+        yield from iter_terms(node.left)
+        yield from iter_terms(node.right)
+
+
+# --------------------------------------------------------------------------- words -> elements
+
+
+class _WordError(Exception):
+    """A word that cannot be turned into elements; the caller adds the location."""
+
+
+def _word_elements(text: str, *, exact: bool) -> Pattern:
+    """A bare word (maybe several analysed words, maybe a trailing ``*``)."""
+    wildcard = text.endswith("*")
+    base = text[:-1] if wildcard else text
+    if "*" in base:
+        raise _WordError("'*' is only allowed at the end of a word")
+    matches = analyze.spans(base)
+    if not matches:
+        if wildcard:
+            raise _WordError(f"a wildcard needs at least {MIN_PREFIX} letters before '*'")
+        raise _WordError(f"{text!r} has no letters or digits to match")
+    surfaces = [base[s:e] for s, e in matches]
+    if wildcard:
+        if exact:
+            raise _WordError("'!' (case-sensitive) cannot be combined with a '*' wildcard")
+        last_end = matches[-1][1]
+        if last_end != len(base) or len(analyze.norm_of(surfaces[-1])) < MIN_PREFIX:
+            raise _WordError(f"a wildcard needs at least {MIN_PREFIX} letters before '*'")
+        head: list[Element] = [(STEM, analyze.stem_of(w)) for w in surfaces[:-1]]
+        return (*head, (PREFIX, analyze.norm_of(surfaces[-1])))
+    if exact:
+        return tuple((EXACT, analyze.exact_of(w)) for w in surfaces)
+    return tuple((STEM, analyze.stem_of(w)) for w in surfaces)
+
+
+def _phrase_elements(text: str, *, exact: bool) -> Pattern:
+    """The words of a phrase, unstemmed; a word ending in ``*`` is a prefix."""
+    matches = analyze.spans(text)
+    if not matches:
+        raise _WordError("empty phrase")
+    elements: list[Element] = []
+    for start, end in matches:
+        surface = text[start:end]
+        if text.startswith("*", end):
+            if exact:
+                raise _WordError("'!' (case-sensitive) cannot be combined with a '*' wildcard")
+            if len(analyze.norm_of(surface)) < MIN_PREFIX:
+                raise _WordError(f"a wildcard needs at least {MIN_PREFIX} letters before '*'")
+            elements.append((PREFIX, analyze.norm_of(surface)))
+        elif exact:
+            elements.append((EXACT, analyze.exact_of(surface)))
+        else:
+            elements.append((NORM, analyze.norm_of(surface)))
+    return tuple(elements)
+
+
+def _entry_pattern(entry: str) -> Pattern:
+    """One ``@list`` entry: a word, ``"a phrase"``, ``!Word``, ``brit*``; several words = phrase.
+
+    In YAML ``[UK, "United Kingdom"]`` the quotes are YAML's and are gone by the time the
+    entry reaches us, so an entry with spaces is read as the phrase it obviously is.
+    """
+    text = entry.strip()
+    exact = text.startswith("!")
+    if exact:
+        text = text[1:].strip()
+    if len(text) >= 2 and text[0] in _OPEN_QUOTES and text[-1] in _CLOSE_QUOTES:
+        return _phrase_elements(text[1:-1], exact=exact)
+    if not text:
+        raise _WordError("empty entry")
+    if any(ch.isspace() for ch in text):
+        return _phrase_elements(text, exact=exact)
+    return _word_elements(text, exact=exact)
+
+
+@dataclass
+class ListTable:
+    """Named lists, each entry analysed once however many rules use the list."""
+
+    lists: Mapping[str, Sequence[str]]
+    _cache: dict[str, tuple[tuple[Pattern, ...], list[str]]] = field(default_factory=dict)
+
+    def resolve(self, name: str) -> tuple[tuple[Pattern, ...], list[str]] | None:
+        """The list's patterns and the problems with its entries; None if no such list."""
+        cached = self._cache.get(name)
+        if cached is not None:
+            return cached
+        if name not in self.lists:
+            return None
+        entries = self.lists[name]
+        if isinstance(entries, str):  # a lone string is one entry, not a list of letters
+            entries = [entries]
+        patterns: list[Pattern] = []
+        problems: list[str] = []
+        for entry in entries:
+            if not isinstance(entry, str):
+                problems.append(f"list '{name}' entry {entry!r} is not text")
+                continue
+            try:
+                pattern = _entry_pattern(entry)
+            except _WordError as exc:
+                problems.append(f"list '{name}' entry {entry!r}: {exc}")
+                continue
+            if pattern not in patterns:
+                patterns.append(pattern)
+        if not patterns and not problems:
+            problems.append(f"list '{name}' is empty")
+        result = (tuple(patterns), problems)
+        self._cache[name] = result
+        return result
+
+
+# --------------------------------------------------------------------------- lexer
+
+_OPEN_QUOTES = '"“'
+_CLOSE_QUOTES = '"”'
+_STOP = set('()"“”') | {" ", "\t", "\n", "\r", "\f", "\v"}
+_NEAR_RE = re.compile(r"(O?NEAR)(?:/(.*))?", re.DOTALL)
+_FIELD_RE = re.compile(r"([A-Za-z]+):")
+_LIST_RE = re.compile(r"[\w.-]*\w")
+
+TokKind: TypeAlias = Literal[
+    "(", ")", "AND", "OR", "NOT", "NEAR", "FIELD", "WORD", "PHRASE", "LIST", "END"
+]
+_OPERAND_START = frozenset({"(", "NOT", "FIELD", "WORD", "PHRASE", "LIST"})
+_PRIMARY_START = frozenset({"(", "FIELD", "WORD", "PHRASE", "LIST"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Tok:
+    kind: TokKind
+    text: str  # as written
+    column: int
+    value: str = ""  # the word / phrase inside the quotes / list or field name
+    exact: bool = False  # preceded by '!'
+    number: int = 0  # NEAR distance
+    ordered: bool = False  # ONEAR
+
+
+class _Parser:
+    def __init__(self, query: str, table: ListTable, rule_id: str | None) -> None:
+        self.query = query
+        self.table = table
+        self.rule_id = rule_id
+        self.errors: list[QuerySyntaxError] = []
+        self.scope: frozenset[str] = DEFAULT_FIELDS
+        self.scoped = False
+        self.toks: list[_Tok] = []
+        self.i = 0
+
+    # -- errors
+
+    def error(self, message: str, column: int) -> QuerySyntaxError:
+        return QuerySyntaxError(message, column=column, query=self.query, rule_id=self.rule_id)
+
+    def fail(self, message: str, column: int) -> NoReturn:
+        raise self.error(message, column)
+
+    def soft(self, message: str, column: int) -> None:
+        """Note an error but keep parsing, so one run reports every problem."""
+        self.errors.append(self.error(message, column))
+
+    # -- lexing
+
+    def lex(self) -> list[_Tok]:
+        q = self.query
+        n = len(q)
+        i = 0
+        toks: list[_Tok] = []
+        while i < n:
+            ch = q[i]
+            col = i + 1
+            if ch.isspace():
+                i += 1
+            elif ch in "()":
+                toks.append(_Tok("(" if ch == "(" else ")", ch, col))
+                i += 1
+            elif ch in _OPEN_QUOTES or ch == "”":
+                i = self.lex_phrase(i, toks, exact=False, start=i)
+            elif ch == "!":
+                if i + 1 < n and q[i + 1] in _OPEN_QUOTES:
+                    i = self.lex_phrase(i + 1, toks, exact=True, start=i)
+                elif i + 1 < n and q[i + 1] not in _STOP and q[i + 1] not in "!-@":
+                    i = self.lex_word(i + 1, toks, exact=True, start=i)
+                else:
+                    self.fail("'!' must be followed directly by a word or a phrase", col)
+            elif ch == "-" and (i == 0 or q[i - 1] in _STOP):
+                if i + 1 < n and (q[i + 1] not in _STOP or q[i + 1] in '("“'):
+                    toks.append(_Tok("NOT", "-", col))
+                    i += 1
+                else:
+                    self.fail("'-' must be followed directly by the term to exclude", col)
+            elif ch == "@":
+                match = _LIST_RE.match(q, i + 1)
+                if match is None:
+                    self.fail("'@' must be followed by the name of a list", col)
+                toks.append(_Tok("LIST", q[i : match.end()], col, value=match.group()))
+                i = match.end()
+            else:
+                i = self.lex_word(i, toks, exact=False, start=i)
+        toks.append(_Tok("END", "", n + 1))
+        return toks
+
+    def lex_phrase(self, i: int, toks: list[_Tok], *, exact: bool, start: int) -> int:
+        q = self.query
+        close = q.find('"', i + 1) if q[i] == '"' else _find_any(q, _CLOSE_QUOTES, i + 1)
+        if close < 0:
+            self.fail("unterminated phrase: the closing quote is missing", start + 1)
+        toks.append(
+            _Tok("PHRASE", q[start : close + 1], start + 1, value=q[i + 1 : close], exact=exact)
+        )
+        return close + 1
+
+    def lex_word(self, i: int, toks: list[_Tok], *, exact: bool, start: int) -> int:
+        q = self.query
+        j = i
+        while j < len(q) and q[j] not in _STOP:
+            j += 1
+        word = q[i:j]
+        col = start + 1
+        if not exact:
+            if word in ("AND", "OR", "NOT"):
+                kind: TokKind = "AND" if word == "AND" else "OR" if word == "OR" else "NOT"
+                toks.append(_Tok(kind, word, col))
+                return j
+            near = _NEAR_RE.fullmatch(word)
+            if near is not None:
+                op, number = near.group(1), near.group(2)
+                if number is None or not number.isascii() or not number.isdigit():
+                    self.fail(f"{op} needs a distance in words, e.g. {op}/5", col)
+                toks.append(_Tok("NEAR", word, col, number=int(number), ordered=op == "ONEAR"))
+                return j
+            scope = _FIELD_RE.match(word)
+            if scope is not None:
+                name = scope.group(1).lower()
+                if name not in FIELDS:
+                    fields = ", ".join(f"{f}:" for f in FIELDS)
+                    self.fail(f"unknown field '{scope.group(1)}:' (fields are {fields})", col)
+                toks.append(_Tok("FIELD", scope.group(), col, value=name))
+                return i + scope.end()
+        star = word.find("*")
+        if 0 <= star < len(word) - 1:
+            self.fail("'*' is only allowed at the end of a word", i + star + 1)
+        toks.append(_Tok("WORD", q[start:j], col, value=word, exact=exact))
+        return j
+
+    # -- parsing
+
+    def peek(self) -> _Tok:
+        return self.toks[self.i]
+
+    def take(self) -> _Tok:
+        tok = self.toks[self.i]
+        self.i += 1
+        return tok
+
+    def parse(self) -> Node:
+        self.toks = self.lex()
+        if self.peek().kind == "END":
+            self.fail("empty query", 1)
+        node = self.parse_or()
+        tok = self.peek()
+        if tok.kind == ")":
+            self.fail("unbalanced parenthesis: this ')' has no matching '('", tok.column)
+        if tok.kind != "END":  # pragma: no cover - the AND loop consumes every operand
+            self.fail(f"unexpected {tok.text!r}", tok.column)
+        return node
+
+    def need_operand(self, op: _Tok, starts: frozenset[str] = _OPERAND_START) -> None:
+        nxt = self.peek()
+        if nxt.kind not in starts:
+            found = "the end of the query" if nxt.kind == "END" else repr(nxt.text)
+            what = "" if op.kind == "FIELD" else "dangling operator: "
+            self.fail(f"{what}{op.text} needs a term after it, found {found}", op.column)
+
+    def parse_or(self) -> Node:
+        first = self.parse_and()
+        children = [first]
+        while self.peek().kind == "OR":
+            op = self.take()
+            self.need_operand(op)
+            children.append(self.parse_and())
+        if len(children) == 1:
+            return first
+        flat: list[Node] = []
+        for child in children:
+            flat.extend(child.children if isinstance(child, Or) else (child,))
+        return Or(tuple(flat), _column(first))
+
+    def parse_and(self) -> Node:
+        first = self.parse_unary()
+        children = [first]
+        while True:
+            kind = self.peek().kind
+            if kind == "AND":
+                op = self.take()
+                self.need_operand(op)
+            elif kind not in _OPERAND_START:
+                break
+            children.append(self.parse_unary())
+        if len(children) == 1:
+            return first
+        flat: list[Node] = []
+        for child in children:
+            flat.extend(child.children if isinstance(child, And) else (child,))
+        return And(tuple(flat), _column(first))
+
+    def parse_unary(self) -> Node:
+        if self.peek().kind == "NOT":
+            op = self.take()
+            self.need_operand(op)
+            return Not(self.parse_unary(), op.column)
+        return self.parse_near()
+
+    def parse_near(self) -> Node:
+        left = self.parse_primary()
+        while self.peek().kind == "NEAR":
+            op = self.take()
+            self.need_operand(op, _PRIMARY_START)
+            right = self.parse_primary()
+            for side in (left, right):
+                bad = _non_positional(side)
+                if bad is not None:
+                    self.soft(
+                        f"{op.text} works on words, phrases, lists and OR-groups of them, "
+                        "not on AND or NOT",
+                        bad,
+                    )
+            left = Near(left, right, op.number, op.ordered, _column(left))
+        return left
+
+    def parse_primary(self) -> Node:
+        tok = self.take()
+        kind = tok.kind
+        if kind == "(":
+            if self.peek().kind == ")":
+                self.fail("empty parentheses", tok.column)
+            inner = self.parse_or()
+            if self.peek().kind != ")":
+                self.fail("unbalanced parenthesis: this '(' is never closed", tok.column)
+            self.take()
+            return inner
+        if kind == "FIELD":
+            self.need_operand(tok, _PRIMARY_START)
+            wanted = frozenset({tok.value})
+            if self.scoped and wanted != self.scope:
+                outer = next(iter(self.scope))
+                self.soft(f"{tok.value}: inside {outer}: can never match", tok.column)
+            saved = (self.scope, self.scoped)
+            self.scope, self.scoped = wanted, True
+            try:
+                return self.parse_primary()
+            finally:
+                self.scope, self.scoped = saved
+        if kind == "WORD":
+            return self.term(tok, lambda: _word_elements(tok.value, exact=tok.exact))
+        if kind == "PHRASE":
+            return self.term(tok, lambda: _phrase_elements(tok.value, exact=tok.exact))
+        if kind == "LIST":
+            return self.list_term(tok)
+        if kind == ")":
+            self.fail("unbalanced parenthesis: this ')' has no matching '('", tok.column)
+        if kind == "END":  # pragma: no cover - callers check for an operand first
+            self.fail("the query ends where a term is needed", tok.column)
+        return self.fail(f"dangling operator: {tok.text} needs a term before it", tok.column)
+
+    def term(self, tok: _Tok, elements: Callable[[], Pattern]) -> Term:
+        try:
+            pattern: Pattern = elements()
+        except _WordError as exc:
+            self.soft(str(exc), tok.column)
+            pattern = ()
+        return Term(tok.text, (pattern,) if pattern else (), self.scope, tok.column)
+
+    def list_term(self, tok: _Tok) -> Term:
+        resolved = self.table.resolve(tok.value)
+        if resolved is None:
+            self.soft(f"unknown list '@{tok.value}'", tok.column)
+            return Term(tok.text, (), self.scope, tok.column)
+        patterns, problems = resolved
+        for problem in problems:
+            self.soft(problem, tok.column)
+        return Term(tok.text, patterns, self.scope, tok.column)
+
+
+def _find_any(text: str, chars: str, start: int) -> int:
+    positions = [p for p in (text.find(c, start) for c in chars) if p >= 0]
+    return min(positions) if positions else -1
+
+
+def _column(node: Node) -> int:
+    return node.column
+
+
+def _non_positional(node: Node) -> int | None:
+    """Column of the first part of a NEAR operand that has no word position (AND, NOT)."""
+    if isinstance(node, Term | Near):
+        return None
+    if isinstance(node, Or):
+        for child in node.children:
+            bad = _non_positional(child)
+            if bad is not None:
+                return bad
+        return None
+    return node.column
+
+
+def _only_negates(node: Node) -> int | None:
+    """Column of a part that lets the rule match without any term appearing, else None.
+
+    Such a rule would match almost every article and cannot be filed in the index.
+    """
+    if isinstance(node, Term | Near):
+        return None
+    if isinstance(node, Not):
+        return node.column
+    if isinstance(node, Or):
+        for child in node.children:
+            bad = _only_negates(child)
+            if bad is not None:
+                return bad
+        return None
+    columns = [_only_negates(child) for child in node.children]
+    if all(c is not None for c in columns):
+        return node.column
+    return None
+
+
+def parse_all(
+    query: str, table: ListTable, *, rule_id: str | None = None
+) -> tuple[Node | None, list[QuerySyntaxError]]:
+    """Parse, collecting every error found (the tree is None when there is any)."""
+    parser = _Parser(query, table, rule_id)
+    try:
+        node = parser.parse()
+    except QuerySyntaxError as exc:
+        return None, sorted([*parser.errors, exc], key=lambda e: e.column)
+    if not parser.errors:
+        bad = _only_negates(node)
+        if bad is not None:
+            if isinstance(node, Or):
+                message = (
+                    "this alternative of OR only excludes terms, so the rule would match "
+                    "almost every article"
+                )
+            else:
+                message = (
+                    "the rule only excludes terms: it needs at least one term that must appear"
+                )
+            parser.soft(message, bad)
+    if parser.errors:
+        return None, sorted(parser.errors, key=lambda e: e.column)
+    return node, []
+
+
+_NO_LISTS: Mapping[str, Sequence[str]] = {}
+
+
+def parse(
+    query: str,
+    *,
+    lists: Mapping[str, Sequence[str]] = _NO_LISTS,
+    rule_id: str | None = None,
+) -> Node:
+    """Parse one query; raises :class:`QuerySyntaxError` (the first problem by column)."""
+    node, errors = parse_all(query, ListTable(lists), rule_id=rule_id)
+    if node is None:
+        raise errors[0]
+    return node
