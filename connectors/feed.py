@@ -11,6 +11,8 @@ import calendar
 import html
 import io
 import json
+import multiprocessing
+import multiprocessing.context
 import os
 import re
 import time
@@ -149,8 +151,13 @@ class FeedParseError(ValueError):
     """The document is not a feed; the message is one line a user can read."""
 
 
+_SAX_PREFIX: Final = re.compile(r"^<unknown>:(\d+):(\d+): ")
+
+
 def _one_line(text: object, limit: int = 300) -> str:
     line = " ".join(str(text).split())
+    # expat's "<unknown>:12:3: msg" reads better as "line 12, column 3: msg".
+    line = _SAX_PREFIX.sub(lambda m: f"line {m[1]}, column {m[2]}: ", line)
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
@@ -212,7 +219,11 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
     if _looks_like_json(stripped, lowered):
         return _parse_json_feed(stripped, url=url)
     # BytesIO: a str argument could be opened as a path or URL by feedparser.
-    parsed = feedparser.parse(io.BytesIO(body), response_headers=lowered)
+    try:
+        parsed = feedparser.parse(io.BytesIO(body), response_headers=lowered)
+    except (RecursionError, MemoryError, ValueError, TypeError, AttributeError) as exc:
+        # feedparser's own bugs on odd input: one broken feed must read as one broken feed.
+        raise FeedParseError(f"parser failed: {type(exc).__name__}: {_one_line(exc)}") from exc
     version = _str(parsed.get("version"))
     raw_entries = parsed.get("entries") or []
     bozo = bool(parsed.get("bozo"))
@@ -339,6 +350,20 @@ def _parse_in_worker(
         return exc
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Workers fork from a clean single-threaded server process, never from the caller.
+
+    Forking the monitor itself (threads from httpx, Prefect, the event loop) can copy a lock
+    in a held state and hang the child; spawning each worker re-imports feedparser every
+    time. The forkserver imports this module once and forks cheap, clean workers from it.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")  # Windows, some macOS set-ups
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
 class ParserPool:
     """Runs parse_feed in a process pool sized to the cores, with a per-document time limit.
 
@@ -366,8 +391,16 @@ class ParserPool:
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
-            self._executor = ProcessPoolExecutor(max_workers=self.workers)
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=_worker_context()
+            )
         return self._executor
+
+    def worker_pids(self) -> list[int]:
+        """The pool's live worker processes (for tests and diagnostics)."""
+        executor = self._executor
+        processes = dict(getattr(executor, "_processes", None) or {}) if executor else {}
+        return [p.pid for p in processes.values() if p.pid is not None and p.is_alive()]
 
     def _slot(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -388,11 +421,13 @@ class ParserPool:
         processes = dict(getattr(executor, "_processes", None) or {})
         for process in processes.values():
             process.kill()
+        for process in processes.values():
+            process.join(timeout=1.0)  # SIGKILL is immediate: this only reaps the child
         # Futures still running fail with BrokenProcessPool (their callers retry).
         executor.shutdown(wait=False)
 
     async def _run_once(
-        self, body: bytes, url: str, headers: dict[str, str] | None
+        self, body: bytes, url: str, headers: dict[str, str] | None, timeout_s: float
     ) -> ParsedFeed | FeedParseError:
         executor = self._pool()
         try:
@@ -403,29 +438,38 @@ class ParserPool:
             self._kill(executor)
             raise BrokenProcessPool("pool was broken") from None
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout(timeout_s):
                 return await asyncio.wrap_future(future)
         except TimeoutError:
             self._kill(executor)
-            raise FeedParseError(f"parse took longer than {self.timeout_s:g}s") from None
+            raise FeedParseError(f"parse took longer than {timeout_s:g}s") from None
         except BrokenProcessPool:
             self._kill(executor)
             raise
 
     async def parse(
-        self, body: bytes, *, url: str, headers: Mapping[str, str] | None = None
+        self,
+        body: bytes,
+        *,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float | None = None,
     ) -> ParsedFeed:
-        """Parse off the event loop; raises FeedParseError, including on the time limit."""
+        """Parse off the event loop; raises FeedParseError, including on the time limit.
+
+        `timeout_s` overrides the pool's limit for this document.
+        """
+        limit = self.timeout_s if timeout_s is None else timeout_s
         plain = dict(headers) if headers is not None else None
         if len(body) < self.thread_below_bytes:
             return await asyncio.to_thread(parse_feed, body, url=url, headers=plain)
         async with self._slot():
             try:
-                outcome = await self._run_once(body, url, plain)
+                outcome = await self._run_once(body, url, plain, limit)
             except BrokenProcessPool:
                 # Killed because another document overran, or a worker died: one more try.
                 try:
-                    outcome = await self._run_once(body, url, plain)
+                    outcome = await self._run_once(body, url, plain, limit)
                 except BrokenProcessPool:
                     raise FeedParseError("parser process died (killed or out of memory)") from None
         if isinstance(outcome, FeedParseError):

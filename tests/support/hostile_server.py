@@ -30,9 +30,25 @@ __all__ = [
     "never_answer",
     "redirect",
     "respond",
+    "rss_document",
     "stream",
     "trickle",
 ]
+
+
+def rss_document(entries: int, *, title: str = "Big feed") -> bytes:
+    """An RSS 2.0 document with `entries` items, each with a unique guid and a short body."""
+    items = "".join(
+        f"<item><title>Story {i}</title><link>https://news.example/s/{i}</link>"
+        f"<guid isPermaLink='false'>story-{i}</guid>"
+        "<pubDate>Fri, 18 Oct 2024 10:00:00 GMT</pubDate>"
+        f"<description>&lt;p&gt;Body of story {i}&lt;/p&gt;</description></item>"
+        for i in range(entries)
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>{title}</title>{items}</channel></rss>"
+    ).encode()
 
 
 @dataclass(slots=True)
