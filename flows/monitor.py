@@ -39,11 +39,14 @@ def deliver_alerts(database_url: str, config_path: str) -> DeliveryReport:
         engine.dispose()
 
 
-@flow(name="monitor", task_runner=ThreadPoolTaskRunner(max_workers=2))
+@flow(name="monitor", task_runner=ThreadPoolTaskRunner(max_workers=2))  # type: ignore[arg-type]
 def monitor(
-    config_path: str | None = None, feeds: list[str] | None = None, dry_run: bool = False
+    config_path: str | None = None,
+    feeds: list[str] | None = None,
+    dry_run: bool = False,
+    due_only: bool = True,
 ) -> CycleReport:
-    """Poll the due feeds, store new matches and send their alerts."""
+    """Poll the due feeds (every feed when not `due_only`), store new matches, send alerts."""
     logger = get_run_logger()
     settings = get_settings()
     path = Path(config_path) if config_path else settings.config
@@ -52,7 +55,7 @@ def monitor(
     engine = store.make_engine(database_url)
     now = store.utcnow()
     pipeline.prepare(engine, config, now=now)
-    targets = pipeline.due_targets(engine, config, now=now, only=feeds)
+    targets = pipeline.due_targets(engine, config, now=now, only=feeds, due_only=due_only)
     engine.dispose()
     matcher = Matcher(config)
     options = pipeline.poll_options(config, dry_run=dry_run)

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_ATTEMPTS = 8
 
 
-@apprise_notify(on="console", name="newswatch console")
+@apprise_notify(on="console", name="newswatch console")  # type: ignore[untyped-decorator]
 def _console(body: str, title: str, notify_type: str, *args: Any, **kwargs: Any) -> bool:
     """The demo's channel: an alert printed to standard output."""
     sys.stdout.write(f"\n=== ALERT: {title}\n{body}\n")
@@ -116,7 +116,7 @@ def send(channel: Channel, *, title: str, body: str, redact: Redactor) -> SendRe
     notifier = apprise.Apprise(asset=apprise.AppriseAsset(secure_logging=True))
     if not notifier.add(channel.url):
         return SendResult(False, f"channel {channel.name!r}: Apprise rejected its URL")
-    with apprise.LogCapture(level=logging.WARNING) as captured:
+    with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
         try:
             result = notifier.notify(title=title, body=body)
         except Exception as exc:  # a plugin bug must not stop the other deliveries

@@ -51,12 +51,20 @@ def run(
     feed: Annotated[
         list[str] | None, typer.Option("--feed", help="poll only this feed (URL or name)")
     ] = None,
+    due_only: Annotated[
+        bool,
+        typer.Option("--due-only", help="poll only feeds whose next poll time has come"),
+    ] = False,
 ) -> None:
-    """Run one monitor cycle now (through Prefect; ephemeral when no server is set)."""
+    """Run one monitor cycle now (through Prefect; ephemeral when no server is set).
+
+    A manual run polls every feed (conditional GET keeps that cheap for the servers);
+    scheduled runs poll only the due ones.
+    """
     path, _ = _load(config)
     from flows.monitor import monitor  # imports Prefect: only when a flow really runs
 
-    report = monitor(config_path=str(path), feeds=feed, dry_run=dry_run)
+    report = monitor(config_path=str(path), feeds=feed, dry_run=dry_run, due_only=due_only)
     if dry_run:
         for feed_report in report.feeds:
             for m in feed_report.matched:

@@ -112,12 +112,18 @@ def prepare(engine: Engine, config: Config, *, now: datetime) -> None:
 
 
 def due_targets(
-    engine: Engine, config: Config, *, now: datetime, only: Sequence[str] | None = None
+    engine: Engine,
+    config: Config,
+    *,
+    now: datetime,
+    only: Sequence[str] | None = None,
+    due_only: bool = True,
 ) -> list[FeedTarget]:
-    """Feeds of the config that are due now; `only` picks a subset by URL or name."""
+    """Feeds of the config to poll now: the due ones (or all, for a manual run);
+    `only` picks a subset by URL or name."""
     wanted = [f for f in config.feeds if not only or f.url in only or f.name in only]
     with Session(engine) as session:
-        feeds = store.due_feeds(session, now=now, urls=[f.url for f in wanted])
+        feeds = store.due_feeds(session, now=now, urls=[f.url for f in wanted], due_only=due_only)
         return [
             FeedTarget(
                 id=f.id or 0,
@@ -423,11 +429,12 @@ def run_cycle(
     now: datetime | None = None,
     only: Sequence[str] | None = None,
     dry_run: bool = False,
+    due_only: bool = True,
 ) -> CycleReport:
     """One whole cycle without Prefect, batch after batch (tests and benchmarks use this)."""
     when = now or store.utcnow()
     prepare(engine, config, now=when)
-    targets = due_targets(engine, config, now=when, only=only)
+    targets = due_targets(engine, config, now=when, only=only, due_only=due_only)
     matcher = Matcher(config)
     options = poll_options(config, dry_run=dry_run)
     report = CycleReport(dry_run=dry_run)

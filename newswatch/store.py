@@ -98,9 +98,18 @@ def sync_feeds(session: Session, *, feeds: Iterable[tuple[str, str]]) -> None:
     session.commit()
 
 
-def due_feeds(session: Session, *, now: datetime, urls: Sequence[str] | None = None) -> list[Feed]:
-    """Feeds whose next poll time has come; `urls` limits to the config's current feeds."""
-    stmt = select(Feed).where(or_(col(Feed.next_poll_at).is_(None), col(Feed.next_poll_at) <= now))
+def due_feeds(
+    session: Session,
+    *,
+    now: datetime,
+    urls: Sequence[str] | None = None,
+    due_only: bool = True,
+) -> list[Feed]:
+    """Feeds whose next poll time has come (all of them when not `due_only`);
+    `urls` limits to the config's current feeds."""
+    stmt = select(Feed)
+    if due_only:
+        stmt = stmt.where(or_(col(Feed.next_poll_at).is_(None), col(Feed.next_poll_at) <= now))
     if urls is not None:
         stmt = stmt.where(col(Feed.url).in_(list(urls)))
     return list(session.exec(stmt.order_by(col(Feed.id))).all())
@@ -250,7 +259,7 @@ def store_articles(
                 fetched_at=article.fetched_at,
             )
             .on_conflict_do_nothing()
-            .returning(Article.id)  # type: ignore[arg-type]
+            .returning(Article.id)
         )
         article_id = session.execute(stmt).scalar()
         if article_id is None:
@@ -272,7 +281,7 @@ def store_articles(
                 _insert(session, Match)
                 .values(article_id=article_id, rule_id=m.rule_id, terms=m.terms, matched_at=now)
                 .on_conflict_do_nothing()
-                .returning(Match.id)  # type: ignore[arg-type]
+                .returning(Match.id)
             ).scalar()
             if match_id is None:
                 continue
@@ -361,11 +370,11 @@ def claim_due_deliveries(
         result = session.execute(
             update(Delivery)
             .where(col(Delivery.id) == delivery_id)
-            .where(Delivery.status == DeliveryStatus.PENDING.value)
+            .where(col(Delivery.status) == DeliveryStatus.PENDING.value)
             .where(col(Delivery.next_attempt_at) <= now)
             .values(next_attempt_at=now + lease)
         )
-        if result.rowcount == 1 and delivery_id is not None:
+        if getattr(result, "rowcount", 0) == 1 and delivery_id is not None:
             claimed.append(delivery_id)
     session.commit()
     return [alert for d in claimed if (alert := pending_alert(session, delivery_id=d))]
