@@ -313,22 +313,21 @@ class FeedFetcher:
             request_etag=etag,
             request_last_modified=last_modified,
         )
-        async with self._global:
-            try:
-                await self._run(state)
-            except _FetchFailed as exc:
-                state.error = str(exc)
-            except TimeoutError:
-                state.error = (
-                    f"timed out after {_fmt_s(self.settings.total_timeout_s)} (total deadline)"
-                )
-                state.body = None
-            except httpx.HTTPError as exc:
-                state.error = self._describe_httpx(exc)
-                state.body = None
-            except (OSError, ValueError, zlib.error) as exc:
-                state.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                state.body = None
+        try:
+            await self._run(state)
+        except _FetchFailed as exc:
+            state.error = str(exc)
+        except TimeoutError:
+            state.error = (
+                f"timed out after {_fmt_s(self.settings.total_timeout_s)} (total deadline)"
+            )
+            state.body = None
+        except httpx.HTTPError as exc:
+            state.error = self._describe_httpx(exc)
+            state.body = None
+        except (OSError, ValueError, zlib.error) as exc:
+            state.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            state.body = None
         return state.result(time.monotonic() - started)
 
     def _describe_httpx(self, exc: httpx.HTTPError) -> str:
@@ -352,6 +351,9 @@ class FeedFetcher:
 
     async def _run(self, state: _FetchState) -> None:
         s = self.settings
+        global_slots = self._global
+        if global_slots is None:
+            raise RuntimeError("FeedFetcher used outside 'async with'")
         loop = asyncio.get_running_loop()
         deadline: float | None = None
         current = state.url
@@ -359,7 +361,9 @@ class FeedFetcher:
         hops: list[int] = []
         while True:
             gate = self._gate(current)
-            async with gate.semaphore:
+            # Host first, then the global slot: a fetch queued behind a busy host must not
+            # hold one of the global slots other hosts could use meanwhile.
+            async with gate.semaphore, global_slots:
                 if deadline is None:
                     # The deadline starts once we may talk to the server, not while queued.
                     deadline = loop.time() + s.total_timeout_s

@@ -379,6 +379,27 @@ def test_global_limit_bounds_everything() -> None:
         assert one.max_in_flight + two.max_in_flight <= 2  # at most one at a time on each
 
 
+def test_a_busy_host_does_not_starve_other_hosts() -> None:
+    with HostileServer() as busy, HostileServer() as quiet:
+        urls = [busy.route(f"/f{i}", respond(200, RSS, delay_s=0.03)) for i in range(8)]
+        urls.append(quiet.route("/only", respond(200, RSS)))
+        finished: list[str] = []
+
+        async def go() -> None:
+            settings = FetchSettings(per_host_limit=1, max_concurrency=2)
+            async with FeedFetcher(settings) as fetcher:
+
+                async def one(url: str) -> None:
+                    await fetcher.fetch(url)
+                    finished.append(url)
+
+                await asyncio.gather(*(one(u) for u in urls))
+
+        run(go())
+        # Queued behind the busy host, it would finish last; it gets the free global slot.
+        assert finished.index(quiet.url("/only")) <= 1
+
+
 def test_one_hostile_feed_does_not_stop_the_others(server: HostileServer) -> None:
     good = [server.route(f"/ok{i}", respond(200, RSS)) for i in range(3)]
     bad = [
