@@ -213,6 +213,9 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
     """Parse one fetched document; raises FeedParseError when it is not a feed at all."""
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     lowered["content-location"] = url
+    # The fetcher already decoded the body: these describe bytes feedparser never sees.
+    lowered.pop("content-encoding", None)
+    lowered.pop("content-length", None)
     if not body.strip() or body.strip() == _BOM:
         raise FeedParseError("empty document")
     stripped = body[3:] if body.startswith(_BOM) else body

@@ -156,6 +156,13 @@ def test_trickle_forever_hits_the_total_deadline(server: HostileServer) -> None:
     assert result.status == 200  # the head arrived; the body never finished
 
 
+def test_trickled_headers_hit_the_total_deadline(server: HostileServer) -> None:
+    url = server.route("/slowhead", trickle(interval_s=0.02, headers_first=False))
+    result = run(fetch_one(url, FetchSettings(read_timeout_s=0.5, total_timeout_s=1.0)))
+    assert result.error == "timed out after 1s (total deadline)"
+    assert result.status is None
+
+
 def test_accept_and_never_answer_times_out_reading(server: HostileServer) -> None:
     url = server.route("/silent", never_answer())
     result = run(fetch_one(url, FetchSettings(read_timeout_s=0.3, total_timeout_s=5.0)))

@@ -138,13 +138,18 @@ def never_answer(*, max_wait_s: float = 120.0) -> Handler:
 def trickle(
     *, interval_s: float = 0.05, max_bytes: int = 100_000, headers_first: bool = True
 ) -> Handler:
-    """Send a valid head, then one byte of body every `interval_s`: never trips a read timeout."""
+    """One byte every `interval_s` forever (bounded): never trips a per-read timeout.
+
+    With `headers_first` the head is complete and the body trickles; without, the head does.
+    """
 
     async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
         if headers_first:
             writer.write(_head(200, {"Content-Type": "application/rss+xml"}))
             writer.write(b"<?xml version='1.0'?><rss version='2.0'><channel>")
-            await writer.drain()
+        else:  # the head itself never ends: an endless header value
+            writer.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        await writer.drain()
         for _ in range(max_bytes):
             writer.write(b" ")
             await writer.drain()
