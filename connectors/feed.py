@@ -353,6 +353,13 @@ def _parse_in_worker(
         return exc
 
 
+def _usable_cores() -> int:
+    """Cores this process may run on (a container's CPU set, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def _worker_context() -> multiprocessing.context.BaseContext:
     """Workers fork from a clean single-threaded server process, never from the caller.
 
@@ -385,7 +392,7 @@ class ParserPool:
         timeout_s: float = 30.0,
         thread_below_bytes: int = 0,
     ) -> None:
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = workers or _usable_cores()
         self.timeout_s = timeout_s
         self.thread_below_bytes = thread_below_bytes
         self.restarts = 0  # pools replaced after a timeout or a dead worker
@@ -479,12 +486,20 @@ class ParserPool:
             raise outcome
         return outcome
 
-    def close(self) -> None:
-        """Stop the workers; idempotent."""
+    def close(self, *, grace_s: float = 2.0) -> None:
+        """Stop the workers; one still busy after `grace_s` is killed. Idempotent."""
         executor = self._executor
         self._executor = None
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+        if executor is None:
+            return
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + grace_s
+        for process in processes:
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
+            if process.is_alive():  # stuck in a parse nobody awaits any more
+                process.kill()
+                process.join(timeout=1.0)
 
     def __enter__(self) -> ParserPool:
         return self

@@ -81,7 +81,7 @@ class FetchResult:
     retry_after_s: float | None
     max_age_s: float | None
     error: str | None
-    elapsed_s: float
+    elapsed_s: float  # wall time of the call, waiting for a free host slot included
 
     @property
     def not_modified(self) -> bool:
