@@ -196,8 +196,10 @@ async def poll_feeds(
             fetched = await asyncio.gather(
                 *(_fetch_and_parse(t, fetcher, parser, options, now) for t in targets)
             )
+    # A dry run stores nothing, so it remembers this batch's articles itself.
+    dry_run_seen: set[str] = set()
     return [
-        _process(target, outcome, parsed, elapsed, engine, matcher, options, now)
+        _process(target, outcome, parsed, elapsed, engine, matcher, options, now, dry_run_seen)
         for target, (outcome, parsed, elapsed) in zip(targets, fetched, strict=True)
     ]
 
@@ -231,6 +233,7 @@ def _process(
     matcher: Matcher,
     options: PollOptions,
     now: Callable[[], datetime],
+    dry_run_seen: set[str],
 ) -> FeedReport:
     """Dedupe, match and store one feed's entries with its new health, in one transaction."""
     report = FeedReport(
@@ -250,6 +253,8 @@ def _process(
                     session.commit()
             return report
         new, seen = _split_articles(parsed, target, engine, now())
+        if options.dry_run:
+            new = [a for a in new if _first_sighting(a, dry_run_seen)]
         matched = [MatchedArticle(a, matcher.match(a)) for a in new]
         report.matched = [m for m in matched if m.hits]
         if options.dry_run:
@@ -339,6 +344,14 @@ async def _interpret(
         next_poll_at=schedule(True, parsed.ttl_minutes),
         new_url=new_url,
     ), parsed
+
+
+def _first_sighting(article: CleanArticle, seen: set[str]) -> bool:
+    keys = {article.fingerprint, article.canonical_url or article.fingerprint}
+    if keys & seen:
+        return False
+    seen.update(keys)
+    return True
 
 
 def _split_articles(
