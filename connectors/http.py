@@ -281,7 +281,9 @@ class FeedFetcher:
                 "Accept-Encoding": ACCEPT_ENCODING,
             },
             transport=self._transport,
-            trust_env=False,
+            # HTTPS_PROXY / NO_PROXY / SSL_CERT_FILE from the environment: monitors run behind
+            # corporate proxies.
+            trust_env=True,
         )
         self._global = asyncio.Semaphore(s.max_concurrency)
         return self
