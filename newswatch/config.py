@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -67,6 +68,21 @@ class MonitorConfig(_Strict):
     contact_url: str = "https://github.com/newswatch/newswatch"
     poll_interval_minutes: float = Field(default=10.0, gt=0)
     batch_size: int = Field(default=25, ge=1, description="feeds per Prefect task")
+    timezone: str = Field(default="UTC", description="IANA zone for schedules and alert times")
+    operator_channel: str | None = Field(
+        default=None, description="a channel that hears when a monitor run fails"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/London)"
+            ) from None
+        return value
 
 
 class Config(_Strict):
@@ -183,6 +199,14 @@ def _semantic_problems(
         problem = channel_url_problem(resolve_channel_url(chan.url, environ))
         if problem:
             yield Problem(name, line, f"channel {chan_name!r}: {problem}")
+
+    operator = config.monitor.operator_channel
+    if operator is not None and operator not in config.channels:
+        yield Problem(
+            name,
+            _line_of(root, ("monitor", "operator_channel")),
+            f"monitor.operator_channel: unknown channel {operator!r}",
+        )
 
     seen_ids: set[str] = set()
     for i, rule in enumerate(config.rules):

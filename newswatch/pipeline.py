@@ -23,7 +23,14 @@ from connectors.feed import FeedParseError, ParsedFeed, ParserPool
 from connectors.http import FeedFetcher, FetchResult, FetchSettings
 from connectors.schedule import next_poll_delay_s
 from newswatch import store
-from newswatch.alerts import Channel, DeliveryReport, Redactor, deliver_pending
+from newswatch.alerts import (
+    Channel,
+    DeliveryReport,
+    Redactor,
+    SendResult,
+    deliver_pending,
+    send,
+)
 from newswatch.config import Config, resolve_channel_url
 from newswatch.normalize import CleanArticle, normalize_entry
 from newswatch.store import FeedOutcome, MatchToStore
@@ -458,3 +465,18 @@ def run_cycle(
     if not dry_run:
         report.delivery = deliver(engine, config, environ=environ, now=when)
     return report
+
+
+def notify_operator(
+    config: Config, *, environ: Mapping[str, str], title: str, body: str
+) -> SendResult | None:
+    """Tell the operator channel (if one is configured) that something went wrong.
+
+    Sent directly, not through the outbox: it reports on the pipeline itself.
+    """
+    name = config.monitor.operator_channel
+    if name is None:
+        return None
+    channels = channels_from(config, environ)
+    redact = Redactor.for_urls([c.url for c in channels.values()])
+    return send(channels[name], title=title, body=redact(body), redact=redact)
