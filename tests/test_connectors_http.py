@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
 from connectors.http import (
@@ -457,3 +458,19 @@ def test_origin_key_and_sizes() -> None:
     assert format_size(GiB) == "1 GiB"
     assert format_size(1536) == "1.5 KiB"
     assert format_size(10) == "10 bytes"
+
+
+def test_an_injected_transport_is_used() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, content=gzip.compress(RSS), headers={"Content-Encoding": "gzip"})
+
+    async def go() -> FetchResult:
+        async with FeedFetcher(transport=httpx.MockTransport(handler)) as fetcher:
+            return await fetcher.fetch("https://feeds.example/rss")
+
+    result = run(go())
+    assert result.body == RSS
+    assert seen == ["https://feeds.example/rss"]
