@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,14 +20,15 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from newswatch import store
-from newswatch.store import PendingAlert
+from newswatch.models import DeliveryStatus
+from newswatch.render import Format, Message, render_alert
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ATTEMPTS = 8
 
 
-@apprise_notify(on="console", name="newswatch console")  # type: ignore[untyped-decorator]
+@apprise_notify(on="console", name="newswatch console")  # type: ignore[untyped-decorator,no-untyped-call]
 def _console(body: str, title: str, notify_type: str, *args: Any, **kwargs: Any) -> bool:
     """The demo's channel: an alert printed to standard output."""
     sys.stdout.write(f"\n=== ALERT: {title}\n{body}\n")
@@ -78,31 +79,27 @@ class Redactor:
 
 @dataclass(frozen=True)
 class Channel:
+    """A channel ready to send: its resolved URL (secrets included: never print it)."""
+
     name: str
-    url: str  # resolved: secrets included; never printed
+    url: str
+    format: Format = "plain"
+    zone: str = "UTC"
+    mode: str = "instant"
+    rate_limit_per_minute: int | None = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    digest_cron: str = "0 8 * * *"
+
+    def __repr__(self) -> str:
+        return f"Channel(name={self.name!r}, format={self.format!r}, mode={self.mode!r})"
 
 
-def render(alert: PendingAlert) -> tuple[str, str]:
-    """(title, body) of one alert: what a reader needs to decide whether to click."""
-    title = f"[{alert.rule_name}] {alert.article_title}"
-    published = alert.published_at.strftime("%Y-%m-%d %H:%M UTC")
-    lines = [
-        alert.article_title,
-        f"Outlet: {alert.source}",
-        f"Published: {published}",
-        f"Link: {alert.article_url or '(none)'}",
-        f"Rule: {alert.rule_id}",
-        f"Matched terms: {', '.join(alert.terms) or '-'}",
-    ]
-    if alert.also_reported_by:
-        lines.append(f"Also reported by: {', '.join(alert.also_reported_by)}")
-    if alert.article_summary:
-        lines += ["", _shorten(alert.article_summary, 600)]
-    return title, "\n".join(lines)
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+def service_format(url: str) -> str | None:
+    """The body format the Apprise service for `url` prefers ("html", "markdown", "text")."""
+    service = apprise.Apprise.instantiate(url)
+    if service is None:
+        return None
+    return str(service.notify_format)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,14 +108,20 @@ class SendResult:
     error: str | None = None
 
 
-def send(channel: Channel, *, title: str, body: str, redact: Redactor) -> SendResult:
-    """Send one message to one channel's single target and say why it failed."""
+def send(channel: Channel, message: Message, *, redact: Redactor) -> SendResult:
+    """Send one message to one channel's single target and say why it failed.
+
+    Apprise 2.x returns one result per target; a channel is one target, so its truth is
+    that target's outcome, and the warnings it logged while failing are the reason.
+    """
     notifier = apprise.Apprise(asset=apprise.AppriseAsset(secure_logging=True))
     if not notifier.add(channel.url):
         return SendResult(False, f"channel {channel.name!r}: Apprise rejected its URL")
     with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
         try:
-            result = notifier.notify(title=title, body=body)
+            result = notifier.notify(
+                title=message.title, body=message.body, body_format=message.apprise_format
+            )
         except Exception as exc:  # a plugin bug must not stop the other deliveries
             return SendResult(False, redact(f"{type(exc).__name__}: {exc}"))
         messages = captured.getvalue().strip() if hasattr(captured, "getvalue") else ""
@@ -133,7 +136,11 @@ class DeliveryReport:
     sent: int = 0
     failed: int = 0
     dead: int = 0
+    deferred: int = 0  # left for later: the channel failed or hit its rate limit
     errors: list[str] = field(default_factory=list)
+
+
+DeadHandler = Callable[[str, str], None]  # (channel, error) when a delivery gives up
 
 
 def deliver_pending(
@@ -142,37 +149,76 @@ def deliver_pending(
     channels: Mapping[str, Channel],
     redact: Redactor,
     now: Callable[[], datetime] = store.utcnow,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    on_dead: DeadHandler | None = None,
     batch: int = 50,
 ) -> DeliveryReport:
-    """Send every due delivery once; failures stay pending with a later attempt time."""
+    """Send every due instant delivery once, oldest first.
+
+    When a channel fails, its other deliveries wait for the same retry time untried, so an
+    outage costs one attempt per cycle, not one per alert, and order is kept for when it
+    comes back. A rate-limited channel's surplus waits for the next minute.
+    """
     report = DeliveryReport()
-    names = list(channels)
+    held: dict[str, datetime] = {}  # channel -> when its deliveries may be tried again
     while True:
+        open_channels = [n for n in channels if n not in held]
+        if not open_channels:
+            return report
         with Session(engine) as session:
-            claimed = store.claim_due_deliveries(session, now=now(), limit=batch, channels=names)
+            claimed = store.claim_due_deliveries(
+                session, now=now(), limit=batch, channels=open_channels
+            )
         if not claimed:
             return report
         for alert in claimed:
-            title, body = render(alert)
-            outcome = send(channels[alert.channel], title=title, body=body, redact=redact)
+            channel = channels[alert.channel]
+            if channel.name in held:
+                continue  # already held (with the rest of its queue) below
+            with Session(engine) as session:
+                if _over_rate(session, channel, now()):
+                    _hold(engine, held, channel.name, now() + timedelta(seconds=60))
+                    report.deferred += 1
+                    continue
+            message = render_alert(alert, fmt=channel.format, zone=channel.zone)
+            outcome = send(channel, message, redact=redact)
             with Session(engine) as session:
                 if outcome.ok:
                     store.mark_sent(session, delivery_id=alert.delivery_id, now=now())
+                    session.commit()
                     report.sent += 1
-                else:
-                    error = outcome.error or "unknown error"
-                    status = store.mark_failed(
-                        session,
-                        delivery_id=alert.delivery_id,
-                        error=error,
-                        now=now(),
-                        max_attempts=max_attempts,
-                    )
-                    report.failed += 1
-                    report.dead += status == "dead"
-                    report.errors.append(f"{alert.channel}: {error}")
-                    log.warning("alert to channel %r failed: %s", alert.channel, error)
+                    continue
+                error = outcome.error or "unknown error"
+                status = store.mark_failed(
+                    session,
+                    delivery_id=alert.delivery_id,
+                    error=error,
+                    now=now(),
+                    max_attempts=channel.max_attempts,
+                )
                 session.commit()
+            report.failed += 1
+            report.errors.append(f"{alert.channel}: {error}")
+            log.warning("alert to channel %r failed: %s", alert.channel, error)
+            _hold(engine, held, channel.name, now() + store.retry_delay(alert.attempts + 1))
+            if status == DeliveryStatus.DEAD.value:
+                report.dead += 1
+                if on_dead is not None:
+                    on_dead(channel.name, error)
         if len(claimed) < batch:
             return report
+
+
+def _hold(engine: Engine, held: dict[str, datetime], channel: str, until: datetime) -> None:
+    held[channel] = until
+    with Session(engine) as session:
+        store.hold_channel(session, channel=channel, until=until)
+        session.commit()
+
+
+def _over_rate(session: Session, channel: Channel, now: datetime) -> bool:
+    limit = channel.rate_limit_per_minute
+    if limit is None:
+        return False
+    return (
+        store.sent_since(session, channel=channel.name, since=now - timedelta(seconds=60)) >= limit
+    )

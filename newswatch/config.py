@@ -10,18 +10,37 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from cronsim import CronSim, CronSimError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from rules import RuleSpec, check_rules
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name such as Europe/London)"
+        ) from None
+    return value
 
 
 class _Strict(BaseModel):
@@ -42,8 +61,41 @@ class FeedConfig(_Strict):
 
 
 class ChannelConfig(_Strict):
-    url: str = Field(description="an Apprise URL; ${ENV_VAR} is replaced from the environment")
+    url: str | None = Field(
+        default=None, description="an Apprise URL; ${ENV_VAR} is replaced from the environment"
+    )
+    secret_block: str | None = Field(
+        default=None, description="name of a Prefect Secret block holding the Apprise URL"
+    )
+    format: Literal["plain", "markdown", "html"] | None = Field(
+        default=None, description="message format; the service's own when unset"
+    )
+    mode: Literal["instant", "digest"] = "instant"
+    digest_cron: str = Field(default="0 8 * * *", description="when a digest channel sends")
+    timezone: str | None = Field(default=None, description="for alert times and digest_cron")
+    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    max_attempts: int = Field(default=8, ge=1, description="failed sends before a delivery dies")
     all_rules: bool = Field(default=False, description="alert every rule here")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ChannelConfig:
+        if (self.url is None) == (self.secret_block is None):
+            raise ValueError("give exactly one of url or secret_block")
+        return self
+
+    @field_validator("digest_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        try:
+            CronSim(value, datetime(2024, 1, 1))
+        except CronSimError as exc:
+            raise ValueError(f"not a cron expression {value!r}: {exc}") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _channel_zone(cls, value: str | None) -> str | None:
+        return None if value is None else _check_zone(value)
 
 
 class RuleConfig(_Strict):
@@ -76,13 +128,7 @@ class MonitorConfig(_Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r} (use an IANA name such as Europe/London)"
-            ) from None
-        return value
+        return _check_zone(value)
 
 
 class Config(_Strict):
@@ -94,6 +140,9 @@ class Config(_Strict):
 
     def rule_specs(self) -> list[RuleSpec]:
         return [RuleSpec(id=r.id, query=r.query) for r in self.rules]
+
+    def channel_zone(self, name: str) -> str:
+        return self.channels[name].timezone or self.monitor.timezone
 
     def channels_for(self, rule: RuleConfig) -> list[str]:
         """The channels a rule alerts: its own, plus those that take every rule."""
@@ -187,6 +236,8 @@ def _semantic_problems(
         seen_urls[feed.url] = i
 
     for chan_name, chan in config.channels.items():
+        if chan.url is None:
+            continue  # a Secret block: resolved by the flow that sends
         line = _line_of(root, ("channels", chan_name, "url"))
         missing = [v for v in _ENV_REF.findall(chan.url) if v not in environ]
         if missing:

@@ -96,7 +96,16 @@ class Match(SQLModel, table=True):
     article_id: int = Field(foreign_key="article.id", index=True)
     rule_id: str = Field(foreign_key="rule.id", index=True)
     terms: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # {"title": [[start, end], ...], "summary": [...]}: where the terms fired, to highlight.
+    highlights: dict[str, list[list[int]]] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=True)
+    )
     matched_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class DeliveryKind(StrEnum):
+    INSTANT = "instant"  # sent on the next delivery pass
+    DIGEST = "digest"  # gathered into the channel's next digest
 
 
 class DeliveryStatus(StrEnum):
@@ -114,11 +123,13 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("match_id", "channel", name="uq_delivery_match_channel"),
         Index("ix_delivery_due", "status", "next_attempt_at"),
+        Index("ix_delivery_channel_kind", "channel", "kind", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     match_id: int = Field(foreign_key="match.id", index=True)
     channel: str
+    kind: str = Field(default=DeliveryKind.INSTANT.value)
     status: str = Field(default=DeliveryStatus.PENDING.value)
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text))

@@ -23,15 +23,10 @@ from connectors.feed import FeedParseError, ParsedFeed, ParserPool
 from connectors.http import FeedFetcher, FetchResult, FetchSettings
 from connectors.schedule import next_poll_delay_s
 from newswatch import store
-from newswatch.alerts import (
-    Channel,
-    DeliveryReport,
-    Redactor,
-    SendResult,
-    deliver_pending,
-    send,
-)
-from newswatch.config import Config, resolve_channel_url
+from newswatch.alerts import DeliveryReport
+from newswatch.channels import deliver as deliver  # re-exported for flows/
+from newswatch.channels import notify_operator as notify_operator  # re-exported for flows/
+from newswatch.config import Config
 from newswatch.normalize import CleanArticle, normalize_entry
 from newswatch.store import FeedOutcome, MatchToStore
 from rules import Document, Hit, RuleIndex, compile_rules
@@ -95,6 +90,27 @@ class Matcher:
     def __init__(self, config: Config) -> None:
         self.index: RuleIndex = compile_rules(config.rule_specs(), config.lists)
         self.channels = {r.id: config.channels_for(r) for r in config.rules}
+        # Channels where a rule's matches wait for the digest instead of going out at once.
+        self.digest_channels = {
+            r.id: frozenset(
+                c
+                for c in self.channels[r.id]
+                if r.mode == "digest" or config.channels[c].mode == "digest"
+            )
+            for r in config.rules
+        }
+
+    def to_store(self, hit: Hit) -> MatchToStore:
+        highlights: dict[str, list[list[int]]] = {}
+        for term in hit.terms:
+            highlights.setdefault(term.field, []).extend([s, e] for s, e in term.spans)
+        return MatchToStore(
+            rule_id=hit.rule_id,
+            terms=hit.matched_terms,
+            channels=self.channels.get(hit.rule_id, []),
+            digest_channels=self.digest_channels.get(hit.rule_id, frozenset()),
+            highlights=highlights,
+        )
 
     def match(self, article: CleanArticle) -> list[Hit]:
         host = urlsplit(article.url or article.feed_url).hostname or ""
@@ -400,45 +416,12 @@ def _store(
     now: datetime,
 ) -> store.StoreCounts:
     """Articles, matches, outbox rows and the feed's health in one transaction."""
-    items = [
-        (
-            m.article,
-            [
-                MatchToStore(h.rule_id, h.matched_terms, matcher.channels.get(h.rule_id, []))
-                for h in m.hits
-            ],
-        )
-        for m in matched
-    ]
+    items = [(m.article, [matcher.to_store(h) for h in m.hits]) for m in matched]
     with Session(engine) as session:
         counts = store.store_articles(session, feed_id=target.id, articles=items, now=now)
         store.record_feed_outcome(session, feed_id=target.id, outcome=outcome, now=now)
         session.commit()
     return counts
-
-
-# --- alerts ----------------------------------------------------------------------
-
-
-def channels_from(config: Config, environ: Mapping[str, str]) -> dict[str, Channel]:
-    return {
-        name: Channel(name=name, url=resolve_channel_url(c.url, environ))
-        for name, c in config.channels.items()
-    }
-
-
-def deliver(
-    engine: Engine,
-    config: Config,
-    *,
-    environ: Mapping[str, str],
-    now: datetime | None = None,
-) -> DeliveryReport:
-    """Send every due alert of the outbox (this cycle's and earlier failures)."""
-    channels = channels_from(config, environ)
-    redact = Redactor.for_urls([c.url for c in channels.values()])
-    clock = (lambda: now) if now is not None else store.utcnow
-    return deliver_pending(engine, channels=channels, redact=redact, now=clock)
 
 
 def run_cycle(
@@ -465,18 +448,3 @@ def run_cycle(
     if not dry_run:
         report.delivery = deliver(engine, config, environ=environ, now=when)
     return report
-
-
-def notify_operator(
-    config: Config, *, environ: Mapping[str, str], title: str, body: str
-) -> SendResult | None:
-    """Tell the operator channel (if one is configured) that something went wrong.
-
-    Sent directly, not through the outbox: it reports on the pipeline itself.
-    """
-    name = config.monitor.operator_channel
-    if name is None:
-        return None
-    channels = channels_from(config, environ)
-    redact = Redactor.for_urls([c.url for c in channels.values()])
-    return send(channels[name], title=title, body=redact(body), redact=redact)

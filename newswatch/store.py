@@ -7,7 +7,7 @@ two workers or a crash between steps cannot store an article, a match or a deliv
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from newswatch.models import (
     Article,
     ArticleSource,
     Delivery,
+    DeliveryKind,
     DeliveryStatus,
     Feed,
     Match,
@@ -219,6 +220,8 @@ class MatchToStore:
     rule_id: str
     terms: list[str]
     channels: list[str]
+    digest_channels: frozenset[str] = frozenset()  # of `channels`, those that get digests
+    highlights: dict[str, list[list[int]]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -279,7 +282,13 @@ def store_articles(
         for m in matches:
             match_id = session.execute(
                 _insert(session, Match)
-                .values(article_id=article_id, rule_id=m.rule_id, terms=m.terms, matched_at=now)
+                .values(
+                    article_id=article_id,
+                    rule_id=m.rule_id,
+                    terms=m.terms,
+                    highlights=m.highlights,
+                    matched_at=now,
+                )
                 .on_conflict_do_nothing()
                 .returning(Match.id)
             ).scalar()
@@ -292,6 +301,11 @@ def store_articles(
                     .values(
                         match_id=match_id,
                         channel=channel,
+                        kind=(
+                            DeliveryKind.DIGEST.value
+                            if channel in m.digest_channels
+                            else DeliveryKind.INSTANT.value
+                        ),
                         status=DeliveryStatus.PENDING.value,
                         attempts=0,
                         created_at=now,
@@ -334,6 +348,8 @@ class PendingAlert:
     source: str
     published_at: datetime
     also_reported_by: list[str]
+    highlights: dict[str, list[list[int]]]
+    created_at: datetime
 
 
 CLAIM_LEASE = timedelta(minutes=5)
@@ -345,6 +361,7 @@ def claim_due_deliveries(
     now: datetime,
     limit: int = 100,
     channels: Sequence[str] | None = None,
+    kind: DeliveryKind = DeliveryKind.INSTANT,
     lease: timedelta = CLAIM_LEASE,
 ) -> list[PendingAlert]:
     """Take pending deliveries whose time has come, oldest first, and commit the claim.
@@ -357,6 +374,7 @@ def claim_due_deliveries(
     stmt = (
         select(Delivery.id)
         .where(Delivery.status == DeliveryStatus.PENDING.value)
+        .where(Delivery.kind == kind.value)
         .where(col(Delivery.next_attempt_at) <= now)
         .order_by(col(Delivery.created_at), col(Delivery.id))
         .limit(limit)
@@ -408,6 +426,8 @@ def pending_alert(session: Session, *, delivery_id: int) -> PendingAlert | None:
         also_reported_by=_other_sources(
             session, article_id=article.id, first_feed_id=article.feed_id
         ),
+        highlights=dict(match.highlights or {}),
+        created_at=as_utc(delivery.created_at) or delivery.created_at,
     )
 
 
@@ -455,6 +475,89 @@ def mark_failed(
         delivery.next_attempt_at = now + retry_delay(delivery.attempts)
     session.add(delivery)
     return delivery.status
+
+
+def hold_channel(session: Session, *, channel: str, until: datetime) -> None:
+    """Hold every pending instant delivery of a channel until `until`, untried.
+
+    Used when the channel fails or reaches its rate limit: the queue keeps its order.
+    """
+    session.execute(
+        update(Delivery)
+        .where(col(Delivery.channel) == channel)
+        .where(col(Delivery.kind) == DeliveryKind.INSTANT.value)
+        .where(col(Delivery.status) == DeliveryStatus.PENDING.value)
+        .values(next_attempt_at=until)
+    )
+
+
+def sent_since(session: Session, *, channel: str, since: datetime) -> int:
+    """Messages a channel was sent since a moment, for its rate limit."""
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.channel == channel)
+            .where(Delivery.status == DeliveryStatus.SENT.value)
+            .where(col(Delivery.sent_at) > since)
+        ).one()
+    )
+
+
+def last_sent_at(session: Session, *, channel: str) -> datetime | None:
+    value = session.exec(
+        select(func.max(Delivery.sent_at)).where(Delivery.channel == channel)
+    ).one()
+    return as_utc(value)
+
+
+def oldest_pending_at(session: Session, *, channel: str, kind: DeliveryKind) -> datetime | None:
+    value = session.exec(
+        select(func.min(Delivery.created_at))
+        .where(Delivery.channel == channel)
+        .where(Delivery.kind == kind.value)
+        .where(Delivery.status == DeliveryStatus.PENDING.value)
+    ).one()
+    return as_utc(value)
+
+
+def dead_alerts(session: Session) -> list[tuple[Delivery, PendingAlert]]:
+    """Deliveries that gave up, with what they were about, oldest first."""
+    rows = session.exec(
+        select(Delivery)
+        .where(Delivery.status == DeliveryStatus.DEAD.value)
+        .order_by(col(Delivery.created_at), col(Delivery.id))
+    ).all()
+    found = []
+    for delivery in rows:
+        assert delivery.id is not None
+        alert = pending_alert(session, delivery_id=delivery.id)
+        if alert is not None:
+            found.append((delivery, alert))
+    return found
+
+
+def requeue_dead(session: Session, *, now: datetime, channel: str | None = None) -> int:
+    """Queue dead deliveries again with a fresh attempt count."""
+    stmt = (
+        update(Delivery)
+        .where(col(Delivery.status) == DeliveryStatus.DEAD.value)
+        .values(status=DeliveryStatus.PENDING.value, attempts=0, next_attempt_at=now)
+    )
+    if channel is not None:
+        stmt = stmt.where(col(Delivery.channel) == channel)
+    result = session.execute(stmt)
+    session.commit()
+    return int(getattr(result, "rowcount", 0))
+
+
+def mark_many_sent(session: Session, *, delivery_ids: Sequence[int], now: datetime) -> None:
+    if delivery_ids:
+        session.execute(
+            update(Delivery)
+            .where(col(Delivery.id).in_(list(delivery_ids)))
+            .values(status=DeliveryStatus.SENT.value, sent_at=now, last_error=None)
+        )
 
 
 def deliveries(session: Session, *, status: str | None = None) -> list[Delivery]:

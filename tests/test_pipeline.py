@@ -90,7 +90,7 @@ def test_worked_example_is_alerted_once_and_near_misses_are_not(
     body = message.get_content()
     assert "Outlet: Harbour Gazette" in body
     assert "Link: https://harbourgazette.example/world/2024/10/18/lammy-beijing-visit" in body
-    assert "Rule: uk-china-visit" in body
+    assert "Rule: UK-China visits (uk-china-visit)" in body
     assert "Published: 2024-10-18 09:00 UTC" in body
     assert "Also reported by: Northern Ledger, Continental Wire" in body
     for term in ("UK", "China", "visit"):

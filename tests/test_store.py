@@ -189,3 +189,16 @@ def test_migrate_is_idempotent(database_url: str) -> None:
     with Session(engine) as s:
         assert store.count_rows(s, Feed) == 0
     engine.dispose()
+
+
+def test_the_migrations_build_exactly_the_models_schema(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    engine = store.make_engine(database_url)
+    store.migrate(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    engine.dispose()
+    assert diff == []

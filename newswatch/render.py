@@ -1,0 +1,195 @@
+"""Alerts and digests as text for each kind of channel: plain, Markdown, Slack mrkdwn, HTML.
+
+Article text is untrusted: it is escaped for its target here, and only here, so that a
+headline can neither inject markup into an email nor ping `<!channel>` on Slack.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import groupby
+from typing import Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from newswatch.store import PendingAlert
+
+Format = Literal["plain", "markdown", "slack", "html"]
+# What Apprise is told the body is (its `body_format`).
+APPRISE_FORMAT: dict[Format, str] = {
+    "plain": "text",
+    "markdown": "markdown",
+    "slack": "markdown",
+    "html": "html",
+}
+SUMMARY_CHARS = 600
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|~!])")
+_SLACK_SPECIALS = re.compile(r"([\\<>])")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    title: str
+    body: str
+    format: Format
+
+    @property
+    def apprise_format(self) -> str:
+        return APPRISE_FORMAT[self.format]
+
+
+def channel_format(url: str, configured: str | None, service_format: str | None) -> Format:
+    """The format to render for a channel: the configured one, else what the service takes."""
+    if urlsplit(url).scheme.lower() in ("slack", "slacks"):
+        # Slack's mrkdwn is its own dialect (and its escaping rules differ from CommonMark).
+        return "slack" if configured in (None, "markdown") else _as_format(configured)
+    if configured is not None:
+        return _as_format(configured)
+    if service_format == "html":
+        return "html"
+    if service_format == "markdown":
+        return "markdown"
+    return "plain"
+
+
+def _as_format(name: str) -> Format:
+    return {"plain": "plain", "markdown": "markdown", "html": "html"}.get(name, "plain")  # type: ignore[return-value]
+
+
+def escape(text: str, fmt: Format) -> str:
+    """Make untrusted text literal in the target format."""
+    if fmt == "html":
+        return html.escape(text, quote=True)
+    if fmt == "markdown":
+        return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+    if fmt == "slack":
+        # Apprise turns CommonMark's \< and \> into &lt; and &gt;, and escapes & itself;
+        # a bare < would reach Slack as the start of <!channel> or <@user>.
+        return _SLACK_SPECIALS.sub(r"\\\1", text)
+    return text
+
+
+def highlight(text: str, spans: Sequence[Sequence[int]], fmt: Format) -> str:
+    """Escape `text` and mark the matched spans the way the target shows emphasis."""
+    out: list[str] = []
+    pos = 0
+    for start, end in _merged(spans, len(text)):
+        out.append(escape(text[pos:start], fmt))
+        out.append(_emphasis(escape(text[start:end], fmt), fmt))
+        pos = end
+    out.append(escape(text[pos:], fmt))
+    return "".join(out)
+
+
+def _merged(spans: Sequence[Sequence[int]], limit: int) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted((int(s), int(e)) for s, e in spans):
+        start, end = max(0, start), min(limit, end)
+        if start >= end:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _emphasis(text: str, fmt: Format) -> str:
+    if fmt == "html":
+        return f"<mark><b>{text}</b></mark>"
+    if fmt in ("markdown", "slack"):
+        return f"**{text}**"
+    return f"*{text}*"
+
+
+def _link(label: str, url: str | None, fmt: Format) -> str:
+    if not url:
+        return label
+    if fmt == "html":
+        return f'<a href="{html.escape(url, quote=True)}">{label}</a>'
+    if fmt in ("markdown", "slack"):
+        return f"[{label}]({url.replace(')', '%29').replace(' ', '%20')})"
+    return f"{label}\n{url}"
+
+
+def local_time(when: datetime, zone: str) -> str:
+    return when.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _shorten(text: str, limit: int) -> tuple[str, int]:
+    """The text cut at a word near `limit` (with its new length, for the spans)."""
+    if len(text) <= limit:
+        return text, len(text)
+    cut = text.rfind(" ", 0, limit)
+    cut = cut if cut > limit // 2 else limit
+    return text[:cut].rstrip() + "…", cut
+
+
+def render_alert(alert: PendingAlert, *, fmt: Format, zone: str) -> Message:
+    """One match for one channel: what a reader needs to decide whether to click."""
+    title_line = highlight(alert.article_title, alert.highlights.get("title", []), fmt)
+    summary, cut = _shorten(alert.article_summary, SUMMARY_CHARS)
+    summary_spans = [s for s in alert.highlights.get("summary", []) if s[1] <= cut]
+    facts = [
+        ("Outlet", escape(alert.source, fmt)),
+        ("Published", local_time(alert.published_at, zone)),
+        ("Rule", escape(f"{alert.rule_name} ({alert.rule_id})", fmt)),
+        ("Matched terms", escape(", ".join(alert.terms) or "-", fmt)),
+    ]
+    if alert.also_reported_by:
+        facts.append(("Also reported by", escape(", ".join(alert.also_reported_by), fmt)))
+    subject = f"[{alert.rule_name}] {alert.article_title}"
+    summary_text = highlight(summary, summary_spans, fmt) if summary else ""
+    if fmt == "html":
+        rows = "".join(f"<tr><th align='left'>{k}</th><td>{v}</td></tr>" for k, v in facts)
+        body = f"<h2>{_link(title_line, alert.article_url, fmt)}</h2><table>{rows}</table>" + (
+            f"<p>{summary_text}</p>" if summary_text else ""
+        )
+        return Message(subject, body, fmt)
+    if fmt in ("markdown", "slack"):
+        lines = [_link(title_line, alert.article_url, fmt), ""]
+        lines += [f"**{k}:** {v}" for k, v in facts]
+        if summary_text:
+            lines += ["", summary_text]
+        return Message(subject, "\n".join(lines), fmt)
+    lines = [alert.article_title, *(f"{k}: {v}" for k, v in facts)]
+    lines.insert(4, f"Link: {alert.article_url or '(none)'}")
+    if summary_text:
+        lines += ["", summary_text]
+    return Message(subject, "\n".join(lines), fmt)
+
+
+def render_digest(
+    alerts: Sequence[PendingAlert], *, channel: str, fmt: Format, zone: str
+) -> Message:
+    """Every pending match of a digest channel in one message, grouped by rule, newest first."""
+    ordered = sorted(alerts, key=lambda a: (a.rule_name, a.rule_id))
+    subject = f"newswatch digest: {len(alerts)} new match{'es' if len(alerts) != 1 else ''}"
+    parts: list[str] = []
+    for (rule_name, rule_id), group in groupby(ordered, key=lambda a: (a.rule_name, a.rule_id)):
+        items = sorted(group, key=lambda a: a.published_at, reverse=True)
+        heading = escape(f"{rule_name} ({rule_id}): {len(items)}", fmt)
+        entries = [
+            (
+                _link(
+                    highlight(a.article_title, a.highlights.get("title", []), fmt),
+                    a.article_url,
+                    fmt,
+                ),
+                escape(f"{a.source}, {local_time(a.published_at, zone)}", fmt),
+            )
+            for a in items
+        ]
+        if fmt == "html":
+            lis = "".join(f"<li>{link} <small>{meta}</small></li>" for link, meta in entries)
+            parts.append(f"<h3>{heading}</h3><ul>{lis}</ul>")
+        elif fmt in ("markdown", "slack"):
+            parts.append(f"**{heading}**\n" + "\n".join(f"- {ln} ({m})" for ln, m in entries))
+        else:
+            parts.append(heading + "\n" + "\n".join(f"- {ln} ({m})" for ln, m in entries))
+    separator = "" if fmt == "html" else "\n\n"
+    return Message(subject, separator.join(parts), fmt)
