@@ -504,11 +504,13 @@ def sent_since(session: Session, *, channel: str, since: datetime) -> int:
     )
 
 
-def last_sent_at(session: Session, *, channel: str) -> datetime | None:
-    value = session.exec(
-        select(func.max(Delivery.sent_at)).where(Delivery.channel == channel)
-    ).one()
-    return as_utc(value)
+def last_sent_at(
+    session: Session, *, channel: str, kind: DeliveryKind | None = None
+) -> datetime | None:
+    stmt = select(func.max(Delivery.sent_at)).where(Delivery.channel == channel)
+    if kind is not None:
+        stmt = stmt.where(Delivery.kind == kind.value)
+    return as_utc(session.exec(stmt).one())
 
 
 def oldest_pending_at(session: Session, *, channel: str, kind: DeliveryKind) -> datetime | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from newswatch.cli import rules, run
+from newswatch.cli import alerts, rules, run
 
 app = typer.Typer(
     help="Watch news feeds for the stories you care about.",
@@ -18,6 +18,7 @@ app = typer.Typer(
 app.command()(run.run)
 app.command()(run.matches)
 app.add_typer(rules.app, name="rules")
+app.add_typer(alerts.app, name="alerts")
 
 
 def main() -> None:

@@ -1,0 +1,42 @@
+"""The digest flow: each digest channel gets one message with its matches since the last one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+
+from flows.secrets import read_secret_block
+from newswatch import store
+from newswatch.config import load_config
+from newswatch.digest import DigestReport, send_digests
+from newswatch.settings import get_settings
+
+
+@flow(name="digest", retries=1, retry_delay_seconds=60)
+def digest(
+    config_path: str | None = None, channel: str | None = None, force: bool = False
+) -> DigestReport:
+    """Send the digests whose schedule has come (each channel's own cron and time zone)."""
+    logger = get_run_logger()
+    settings = get_settings()
+    config = load_config(Path(config_path) if config_path else settings.config)
+    engine = store.make_engine(settings.resolved_database_url())
+    try:
+        store.migrate(engine)
+        report = send_digests(
+            engine,
+            config,
+            environ=os.environ,
+            channel=channel,
+            force=force,
+            secrets=read_secret_block,
+        )
+    finally:
+        engine.dispose()
+    for name, count in report.sent.items():
+        logger.info("digest to %s: %d matches", name, count)
+    for name, error in report.failed.items():
+        logger.warning("digest to %s failed: %s", name, error)
+    return report
