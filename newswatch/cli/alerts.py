@@ -19,7 +19,7 @@ app = typer.Typer(help="Test channels and manage failed alerts.", no_args_is_hel
 
 
 @app.command("test")
-def test_channel(
+def try_channel(
     channel: Annotated[str, typer.Argument(help="a channel name from the config")],
     config: ConfigOption = None,
 ) -> None:
