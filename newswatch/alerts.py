@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import apprise
 from apprise.decorators import notify as apprise_notify
@@ -96,10 +96,16 @@ class Channel:
 
 def service_format(url: str) -> str | None:
     """The body format the Apprise service for `url` prefers ("html", "markdown", "text")."""
+    asked = parse_qs(urlsplit(url).query).get("format")
+    if asked:
+        return asked[0].lower()  # the URL's own ?format= wins, as it does in Apprise
     service = apprise.Apprise.instantiate(url)
     if service is None:
         return None
-    return str(service.notify_format)
+    preferred = service.notify_format  # a tuple, most preferred first, in Apprise 2.x
+    if isinstance(preferred, tuple | list):
+        preferred = preferred[0] if preferred else None
+    return None if preferred is None else str(getattr(preferred, "value", preferred))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,333 @@
+"""Alert delivery with real peers: SMTP (aiosmtpd), a json:// receiver, Slack's webhook contract.
+
+Matches are made by the real matcher and stored by the real store; only sending is exercised
+here (the feed side is in test_pipeline.py).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from apprise.plugins.slack import NotifySlack
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from newswatch import store
+from newswatch.channels import deliver
+from newswatch.config import Config, load_config
+from newswatch.digest import send_digests
+from newswatch.normalize import CleanArticle
+from newswatch.pipeline import Matcher, prepare
+from tests.support.smtp import SmtpServer
+from tests.support.webhook import Reply, WebhookReceiver, running_receiver
+
+NOW = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)
+LAMMY = "Lammy visits Beijing as UK and China seek a reset"
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with running_receiver() as r:
+        yield r
+
+
+@pytest.fixture
+def operator() -> Iterator[WebhookReceiver]:
+    with running_receiver() as r:
+        yield r
+
+
+def make_config(tmp_path: Path, channels: dict[str, str], *, extra: str = "") -> Config:
+    """A config whose one rule alerts every channel given (name -> YAML body of the channel)."""
+    lines = [
+        "monitor:",
+        "  timezone: Europe/London",
+        *([extra] if extra else []),
+        "feeds:",
+        "  - name: Harbour Gazette",
+        "    url: http://127.0.0.1:9/feed.xml",
+        "rules:",
+        "  - id: uk-china-visit",
+        "    name: UK-China visits",
+        "    query: UK AND China AND visit",
+        f"    channels: [{', '.join(channels)}]",
+        "channels:",
+    ]
+    for name, body in channels.items():
+        lines.append(f"  {name}:")
+        lines += [f"    {line}" for line in body.strip().splitlines()]
+    path = tmp_path / "newswatch.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return load_config(path, environ=dict(os.environ))
+
+
+def seed(engine: Engine, config: Config, titles: Sequence[str], *, at: datetime = NOW) -> int:
+    """Store articles with these titles through the real matcher; returns matches stored."""
+    prepare(engine, config, now=at)
+    matcher = Matcher(config)
+    with Session(engine) as s:
+        (feed,) = store.list_feeds(s)
+        items = []
+        for i, title in enumerate(titles):
+            article = CleanArticle(
+                fingerprint=f"{title}-{at.isoformat()}-{i}",
+                canonical_url=f"https://harbourgazette.example/{at:%H%M}/{i}",
+                story_key=str(i),
+                feed_url=feed.url,
+                source="Harbour Gazette",
+                title=title,
+                summary="Wang Yi said ties stand at a new starting point after the UK visit.",
+                body="",
+                url=f"https://harbourgazette.example/{at:%H%M}/{i}?a=1&b=2",
+                author=None,
+                published_at=at - timedelta(minutes=i),
+                fetched_at=at,
+            )
+            items.append((article, [matcher.to_store(h) for h in matcher.match(article)]))
+        counts = store.store_articles(s, feed_id=feed.id or 0, articles=items, now=at)
+        s.commit()
+    return counts.matches
+
+
+def test_email_has_text_and_html_parts_with_escaping_and_highlights(
+    engine: Engine, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    url = f"mailto://127.0.0.1:{smtp_server.port}?from=nw@example.org&to=desk@example.org"
+    config = make_config(tmp_path, {"desk-email": f"url: '{url}'"})
+    seed(engine, config, ["UK envoy to visit China <script>alert(1)</script> & more"])
+
+    report = deliver(engine, config, environ={}, now=NOW)
+
+    assert report.sent == 1
+    (message,) = smtp_server.inbox.messages
+    assert message["Subject"] == (
+        "[UK-China visits] UK envoy to visit China <script>alert(1)</script> & more"
+    )
+    assert message.get_content_type() == "multipart/alternative"
+    html_part = message.get_body(preferencelist=("html",))
+    text_part = message.get_body(preferencelist=("plain",))
+    assert html_part is not None
+    assert text_part is not None
+    html = html_part.get_content()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html
+    assert "<script>" not in html
+    assert "<mark><b>UK</b></mark>" in html
+    assert "<mark><b>visit</b></mark>" in html
+    assert 'href="https://harbourgazette.example/1200/0?a=1&amp;b=2"' in html
+    assert "Harbour Gazette" in html
+    assert "2024-10-18 13:00 BST" in html  # the channel's time zone (Europe/London)
+    text = text_part.get_content()
+    assert "UK envoy to visit China" in text
+    assert "<mark>" not in text
+
+
+def test_json_webhook_receives_one_message_per_match(
+    engine: Engine, receiver: WebhookReceiver, tmp_path: Path
+) -> None:
+    config = make_config(tmp_path, {"hook": f"url: {receiver.json_url()}"})
+    seed(engine, config, [LAMMY, "UK minister to visit China in spring", "Unrelated news"])
+
+    first = deliver(engine, config, environ={}, now=NOW)
+    again = deliver(engine, config, environ={}, now=NOW + timedelta(hours=1))
+
+    assert (first.sent, again.sent) == (2, 0)
+    titles = sorted(r.payload["title"] for r in receiver.accepted())
+    assert titles == [
+        f"[UK-China visits] {LAMMY}",
+        "[UK-China visits] UK minister to visit China in spring",
+    ]
+
+
+def test_slack_gets_mrkdwn_with_a_link_and_mentions_never_ping(
+    engine: Engine, receiver: WebhookReceiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Apprise's Slack plugin posts to hooks.slack.com; point it at the local receiver,
+    # which answers as Slack's incoming webhooks do (200 "ok").
+    monkeypatch.setattr(NotifySlack, "webhook_url", f"http://127.0.0.1:{receiver.port}/services")
+    config = make_config(
+        tmp_path, {"asia-slack": "url: slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7"}
+    )
+    seed(engine, config, ["<!channel> UK to visit China <@U024BE7LH> & <!here|here>"])
+
+    report = deliver(engine, config, environ={}, now=NOW)
+
+    assert report.sent == 1
+    (posted,) = receiver.accepted()
+    assert posted.path == "/services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7"
+    payload = posted.payload
+    assert payload["mrkdwn"] is True
+    attachment = payload["attachments"][0]
+    everything = attachment["title"] + attachment["text"]
+    for mention in ("<!channel>", "<!here", "<@U024BE7LH>"):
+        assert mention not in everything
+    assert "&lt;!channel&gt;" in attachment["text"]
+    assert "&lt;@U024BE7LH&gt;" in attachment["text"]
+    assert "&amp;" in attachment["text"]
+    assert "<https://harbourgazette.example/1200/0?a=1&amp;b=2|" in attachment["text"]
+    assert "*UK*" in attachment["text"]  # highlighted terms are bold
+
+
+def test_a_500_keeps_the_alert_pending_then_dead_and_the_operator_hears_once(
+    engine: Engine, receiver: WebhookReceiver, operator: WebhookReceiver, tmp_path: Path
+) -> None:
+    receiver.default = Reply(status=500, body=b"boom")
+    config = make_config(
+        tmp_path,
+        {
+            "hook": f"url: {receiver.json_url()}\nmax_attempts: 3",
+            "ops": f"url: {operator.json_url()}",
+        },
+        extra="  operator_channel: ops",
+    )
+    seed(engine, config, [LAMMY])
+
+    # The rule alerts both channels; "ops" works, "hook" fails three times.
+    reports = [deliver(engine, config, environ={}, now=NOW + timedelta(hours=h)) for h in range(4)]
+
+    assert [r.failed for r in reports] == [1, 1, 1, 0]
+    assert reports[2].dead == 1
+    with Session(engine) as s:
+        by_channel = {d.channel: d for d in store.deliveries(s)}
+    assert by_channel["hook"].status == "dead"
+    assert by_channel["hook"].attempts == 3
+    assert "500" in (by_channel["hook"].last_error or "")
+    assert by_channel["ops"].status == "sent"
+    ops_titles = [r.payload["title"] for r in operator.accepted()]
+    assert ops_titles == [
+        f"[UK-China visits] {LAMMY}",  # the alert itself
+        "newswatch: alerts to 'hook' gave up",  # once, when it died
+    ]
+
+
+def test_a_failing_operator_channel_never_alerts_itself(
+    engine: Engine, receiver: WebhookReceiver, tmp_path: Path
+) -> None:
+    receiver.default = Reply(status=500)
+    config = make_config(
+        tmp_path,
+        {"ops": f"url: {receiver.json_url()}\nmax_attempts: 1"},
+        extra="  operator_channel: ops",
+    )
+    seed(engine, config, [LAMMY])
+
+    report = deliver(engine, config, environ={}, now=NOW)
+
+    assert report.dead == 1
+    assert len(receiver.received) == 1  # the alert's one attempt, no "gave up" message
+
+
+def test_a_429_backs_off_and_the_queue_waits_in_order(
+    engine: Engine, receiver: WebhookReceiver, tmp_path: Path
+) -> None:
+    receiver.plan = [Reply(status=429, headers={"Retry-After": "30"})]
+    config = make_config(tmp_path, {"hook": f"url: {receiver.json_url()}"})
+    seed(engine, config, [f"UK visit to China, part {i}" for i in range(3)])
+
+    first = deliver(engine, config, environ={}, now=NOW)
+    too_soon = deliver(engine, config, environ={}, now=NOW + timedelta(seconds=30))
+    later = deliver(engine, config, environ={}, now=NOW + timedelta(minutes=2))
+
+    # One attempt while rate-limited (the other two wait untried), then all three in order.
+    assert (first.sent, first.failed, first.deferred) == (0, 1, 0)
+    assert too_soon.sent == 0
+    assert later.sent == 3
+    assert [r.status for r in receiver.received] == [429, 200, 200, 200]
+    sent_titles = [r.payload["title"] for r in receiver.accepted()]
+    assert sent_titles == [f"[UK-China visits] UK visit to China, part {i}" for i in range(3)]
+
+
+def test_rate_limit_spreads_messages_over_minutes(
+    engine: Engine, receiver: WebhookReceiver, tmp_path: Path
+) -> None:
+    config = make_config(
+        tmp_path, {"hook": f"url: {receiver.json_url()}\nrate_limit_per_minute: 2"}
+    )
+    seed(engine, config, [f"UK visit to China, part {i}" for i in range(5)])
+
+    sent = [
+        deliver(engine, config, environ={}, now=NOW + timedelta(seconds=61 * i)).sent
+        for i in range(4)
+    ]
+
+    assert sent == [2, 2, 1, 0]
+    assert len(receiver.accepted()) == 5
+
+
+def test_digest_groups_by_rule_newest_first_and_sends_each_match_once(
+    engine: Engine, receiver: WebhookReceiver, tmp_path: Path
+) -> None:
+    config = make_config(
+        tmp_path,
+        {
+            "daily": (
+                f"url: {receiver.json_url()}\nmode: digest\n"
+                "digest_cron: '0 8 * * *'\ntimezone: Europe/London"
+            )
+        },
+    )
+    assert send_digests(engine, config, environ={}, now=NOW).sent == {}  # nothing: no message
+    seed(engine, config, ["UK visit to China: day one", "UK visit to China: day two"], at=NOW)
+
+    instant = deliver(engine, config, environ={}, now=NOW)
+    not_yet = send_digests(engine, config, environ={}, now=NOW + timedelta(hours=18))
+    due = send_digests(engine, config, environ={}, now=NOW + timedelta(hours=19, minutes=1))
+    after = send_digests(engine, config, environ={}, now=NOW + timedelta(days=2))
+
+    assert instant.sent == 0  # digest matches are not sent one by one
+    assert not_yet.sent == {}  # 06:00 London on the 19th: not 08:00 yet
+    assert due.sent == {"daily": 2}
+    assert after.sent == {}
+    (message,) = receiver.accepted()
+    body = message.payload["message"]
+    assert message.payload["title"] == "newswatch digest: 2 new matches"
+    assert "UK-China visits (uk-china-visit): 2" in body
+    assert body.index("day one") < body.index("day two")  # day one is the newer (i=0)
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "newswatch.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, **env},
+    )
+
+
+def test_alerts_cli_test_failed_and_retry(
+    engine: Engine, database_url: str, receiver: WebhookReceiver, tmp_path: Path
+) -> None:
+    config = make_config(tmp_path, {"hook": f"url: {receiver.json_url()}\nmax_attempts: 1"})
+    env = {"NEWSWATCH_DATABASE_URL": database_url, "NEWSWATCH_CONFIG": "newswatch.yaml"}
+
+    ok = run_cli("alerts", "test", "hook", cwd=tmp_path, env=env)
+    receiver.default = Reply(status=500)
+    refused = run_cli("alerts", "test", "hook", cwd=tmp_path, env=env)
+
+    assert ok.returncode == 0, ok.stderr
+    assert "the service accepted the test message" in ok.stdout
+    assert refused.returncode == 1
+    assert "NOT accepted" in refused.stderr
+    assert "500" in refused.stderr
+
+    seed(engine, config, [LAMMY])
+    deliver(engine, config, environ={}, now=NOW)
+    failed = run_cli("alerts", "failed", cwd=tmp_path, env=env)
+    assert LAMMY in failed.stdout
+    assert "last error:" in failed.stdout
+
+    receiver.default = Reply()
+    retried = run_cli("alerts", "retry", cwd=tmp_path, env=env)
+    assert "queued 1 failed alert again" in retried.stdout
+    sent = run_cli("alerts", "send", cwd=tmp_path, env=env)
+    assert "alerts sent: 1" in sent.stdout
+    assert receiver.accepted()[-1].payload["title"] == f"[UK-China visits] {LAMMY}"
+    assert "no failed alerts" in run_cli("alerts", "failed", cwd=tmp_path, env=env).stdout
