@@ -123,7 +123,7 @@ def send(channel: Channel, message: Message, *, redact: Redactor) -> SendResult:
     notifier = apprise.Apprise(asset=apprise.AppriseAsset(secure_logging=True))
     if not notifier.add(channel.url):
         return SendResult(False, f"channel {channel.name!r}: Apprise rejected its URL")
-    with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
+    with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:  # type: ignore[no-untyped-call]
         try:
             result = notifier.notify(
                 title=message.title, body=message.body, body_format=message.apprise_format

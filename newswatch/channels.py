@@ -92,6 +92,7 @@ def deliver(
     environ: Mapping[str, str],
     now: datetime | None = None,
     secrets: SecretLookup | None = None,
+    batch: int = 50,
 ) -> DeliveryReport:
     """Send every due instant alert of the outbox (this cycle's and earlier failures).
 
@@ -117,7 +118,9 @@ def deliver(
             redact=redact,
         )
 
-    report = deliver_pending(engine, channels=channels, redact=redact, now=clock, on_dead=on_dead)
+    report = deliver_pending(
+        engine, channels=channels, redact=redact, now=clock, on_dead=on_dead, batch=batch
+    )
     report.errors[:0] = problems
     return report
 
