@@ -20,6 +20,15 @@ PG_ADMIN_URL = os.environ.get(
 )
 
 
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """Prefect's test harness: a real temporary API server, started once per session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
 @pytest.fixture
 def feed_server() -> Iterator[FeedServer]:
     with running_feed_server() as server:

@@ -160,3 +160,40 @@ def test_run_with_a_broken_config_exits_2_without_traceback(tmp_path: Path) -> N
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "newswatch.yaml:1: feeds" in result.stderr
+
+
+def test_channel_options_are_validated_with_their_line(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "    url: json://127.0.0.1:9999/hook\n",
+        "    url: json://127.0.0.1:9999/hook\n"
+        "    mode: digest\n"
+        "    digest_cron: 'every morning'\n"
+        "    timezone: Mars/Olympus\n"
+        "    rate_limit_per_minute: 0\n",
+    )
+    msgs = problems(tmp_path, text)
+    assert any(":14: " in m and "not a cron expression 'every morning'" in m for m in msgs)
+    assert any(":15: " in m and "unknown time zone 'Mars/Olympus'" in m for m in msgs)
+    assert any(":16: " in m and "rate_limit_per_minute" in m for m in msgs)
+
+
+def test_a_channel_takes_a_url_or_a_secret_block_not_both(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "    url: json://127.0.0.1:9999/hook\n",
+        "    url: json://127.0.0.1:9999/hook\n    secret_block: desk-hook\n",
+    )
+    (msg,) = problems(tmp_path, text)
+    assert "give exactly one of url or secret_block" in msg
+    path = tmp_path / "ok.yaml"
+    path.write_text(
+        GOOD.replace("url: json://127.0.0.1:9999/hook", "secret_block: desk-hook"),
+        encoding="utf-8",
+    )
+    block = load_config(path, environ={}).channels["desk"].secret_block
+    assert block == "desk-hook"  # noqa: S105  (a block name, not a secret)
+
+
+def test_operator_channel_must_exist(tmp_path: Path) -> None:
+    (msg,) = problems(tmp_path, "monitor:\n  operator_channel: pager\n" + GOOD)
+    assert ":2: " in msg
+    assert "unknown channel 'pager'" in msg

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.monitor import monitor
 from tests.support.feedserver import FeedServer
@@ -16,12 +14,6 @@ from tests.support.smtp import SmtpServer
 from tests.test_pipeline import serve_examples, write_config
 
 pytestmark = pytest.mark.prefect
-
-
-@pytest.fixture(scope="module")
-def prefect_api() -> Iterator[None]:
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
 
 
 async def _artifact_markdown(key: str) -> str:
