@@ -190,7 +190,7 @@ def test_a_channel_takes_a_url_or_a_secret_block_not_both(tmp_path: Path) -> Non
         encoding="utf-8",
     )
     block = load_config(path, environ={}).channels["desk"].secret_block
-    assert block == "desk-hook"  # noqa: S105  (a block name, not a secret)
+    assert block == "desk-hook"
 
 
 def test_operator_channel_must_exist(tmp_path: Path) -> None:
