@@ -24,14 +24,17 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import chain
+from typing import TypeVar
 
 import snowballstemmer
 
 __all__ = [
     "Token",
     "exact_of",
+    "iter_spans",
     "norm_of",
     "spans",
     "stem_of",
@@ -138,6 +141,7 @@ def _norm(surface: str) -> str:
     return _fold(unicodedata.normalize("NFKC", _base(surface)).casefold())
 
 
+_V = TypeVar("_V")
 _stemmer = snowballstemmer.stemmer("english")
 _stem_lock = threading.Lock()
 
@@ -152,17 +156,17 @@ def _stem(surface: str) -> str:
     return STEM_OF_NORM[NORM[surface]]
 
 
-class _Cache(dict[str, str]):
+class _Cache(dict[str, _V]):
     """surface word -> analysed form, computed once; cleared when it grows too big."""
 
     __slots__ = ("_compute", "_limit")
 
-    def __init__(self, compute: Callable[[str], str], limit: int = 500_000) -> None:
+    def __init__(self, compute: Callable[[str], _V], limit: int = 500_000) -> None:
         super().__init__()
         self._compute = compute
         self._limit = limit
 
-    def __missing__(self, key: str) -> str:
+    def __missing__(self, key: str) -> _V:
         if len(self) >= self._limit:
             self.clear()
         value = self._compute(key)
@@ -170,20 +174,39 @@ class _Cache(dict[str, str]):
         return value
 
 
+def _chunk_words(chunk: str) -> tuple[str, ...]:
+    return tuple(_TOKEN_RE.findall(chunk))
+
+
+# Words never contain white space, so a text's words are its white-space-separated chunks'
+# words. News repeats its chunks ("the", "China's,"), so caching per chunk makes tokenizing
+# an article mostly dictionary look-ups, and the words come out as the same string objects
+# each time, with their hashes already computed for the look-ups that follow.
+CHUNK_WORDS: _Cache[tuple[str, ...]] = _Cache(_chunk_words)
 NORM = _Cache(_norm)
 EXACT = _Cache(_exact)
 STEM_OF_NORM = _Cache(_stem_norm)
 STEM = _Cache(_stem)
 
 
+def derived_cache(compute: Callable[[str], str]) -> dict[str, str]:
+    """A bounded per-word cache of some other form of a word (``cache[surface]``)."""
+    return _Cache(compute)
+
+
 def words(text: str) -> list[str]:
     """The surface form of every word in ``text``, in order (position = list index)."""
-    return _TOKEN_RE.findall(text)
+    return list(chain.from_iterable(map(CHUNK_WORDS.__getitem__, text.split())))
 
 
 def spans(text: str) -> list[tuple[int, int]]:
     """Character offsets of every word in ``text``, aligned with :func:`words`."""
-    return [m.span() for m in _TOKEN_RE.finditer(text)]
+    return list(map(re.Match.span, _TOKEN_RE.finditer(text)))
+
+
+def iter_spans(text: str) -> Iterator[tuple[int, int]]:
+    """Like :func:`spans`, lazily: callers often need only the first few."""
+    return map(re.Match.span, _TOKEN_RE.finditer(text))
 
 
 def norm_of(surface: str) -> str:

@@ -3,30 +3,35 @@
 How matching stays independent of the number of rules (the way Lucene's Monitor and the
 Elasticsearch percolator pre-select queries):
 
-1. At compile time every rule is reduced to the words it *requires*: one or more
+1. At compile time every rule is reduced to the *keys* it requires: one or more
    alternatives, each a set of stems (``UK AND (China OR Beijing)`` -> ``{uk, china}`` or
    ``{uk, beij}``). Phrases, ``!Word`` and NEAR require their words' stems too, a wildcard
-   requires its first three letters. NOT requires nothing, which is why a rule that only
-   negates is an error: it could not be filed anywhere.
-2. Each alternative is filed under one *anchor*: its rarest required key (few rules use it,
-   not a common English word, longer rather than shorter).
-3. For an article, one pass over its words gives the set of stems present. Intersecting that
-   set with the anchors gives the alternatives worth a look; an alternative whose required
-   keys are all present makes its rule a candidate.
-4. Only candidates are evaluated in full (fields, phrases, NOT, NEAR), and only the rules that
-   match pay for the explanation (positions and character spans per term and field).
+   its first three letters, a field scope marks its keys with the field. NOT requires
+   nothing, which is why a rule that only negates is an error: it could not be filed.
+2. Each alternative is filed under one *anchor*: its rarest key (seldom seen in sample
+   articles when some are given; else not a common English word, used by few rules, long).
+3. For an article, one pass over its words gives the set of keys present. Intersecting that
+   set with the anchors gives the alternatives worth a look; an alternative whose keys are
+   all present makes its rule a *candidate*. Only candidates are evaluated.
+4. For most rules (plain words combined with AND/OR, plain words negated) the keys decide
+   the rule exactly, so a candidate is a match unless a negated word is present. The others
+   (phrases, NEAR, wildcards, ``!Word``, scoped fields) are evaluated on word positions.
+5. Only matching rules pay for the explanation (positions and character spans per term and
+   field), and a term's explanation is built once per article, however many rules use it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress, islice
 from sys import intern
 from typing import Any, TypeAlias
 
 from rules import analyze
 from rules.query import (
+    DEFAULT_FIELDS,
     EXACT,
     FIELDS,
     NORM,
@@ -109,8 +114,13 @@ Code: TypeAlias = tuple[Any, ...]  # (opcode, operands...)
 Occurrence: TypeAlias = tuple[int, int]  # first and last word position
 Provenance: TypeAlias = tuple[tuple[int, int, int], ...]  # (local leaf, first, last)
 NearOcc: TypeAlias = tuple[int, int, Provenance]
+# (explanation id, global leaf, term as written, only if present), in query order
+Plan: TypeAlias = tuple[tuple[int, int, str, bool], ...]
 
-_PREFIX_MARK = "\x00"  # required keys for wildcards: "\x00" + first three letters
+_PREFIX_MARK = "\x00"  # wildcard keys: "\x00" + the first three letters
+# Keys of a field-scoped term carry the field's mark; unmarked keys are the default fields'.
+_FIELD_MARK = {"source": "\x01", "title": "\x02", "summary": "\x03", "body": "\x04"}
+_MARKS = "".join(_FIELD_MARK.values())
 _MAX_ALTERNATIVES = 32  # cap on the AND cross product when computing required keys
 
 # Words so common in news that they make poor anchors even when long enough.
@@ -133,7 +143,9 @@ class _Leaf:
 
     patterns: tuple[Pattern, ...]
     fields: tuple[str, ...]
-    stems: frozenset[str] | None  # set when every pattern is one plain word: presence test
+    needs: tuple[frozenset[str], ...]  # keys one pattern needs present (a quick reject)
+    stem: str | None  # the stem, when the leaf is one plain word
+    keys: frozenset[str] | None  # plain words whose presence the article's keys decide
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +154,16 @@ class _Rule:
     code: Code
     leaves: tuple[int, ...]  # local leaf index -> global leaf id
     texts: tuple[str, ...]  # local leaf index -> term as written
+    # Set when pre-selection decides the positive part exactly: the rule then matches every
+    # candidate article that has none of these keys (negated plain words).
+    forbidden: frozenset[str] | None
+    # How to explain a match without walking the tree, when the rule is an AND/OR of terms
+    # (no NEAR, no term written twice).
+    plan: Plan | None
 
 
 def _element_key(mode: str, value: str) -> str:
+    """The key an element needs present: its stem, or a wildcard's first three letters."""
     if mode == STEM:
         return value
     if mode == PREFIX:
@@ -157,63 +176,180 @@ def _element_key(mode: str, value: str) -> str:
 Alternatives: TypeAlias = list[frozenset[str]] | None  # None: nothing required
 
 
-def _requirements(node: Node) -> Alternatives:
-    """The sets of keys one of which must be fully present for the node to match."""
-    if isinstance(node, Term):
-        alts = {frozenset(_element_key(m, v) for m, v in p) for p in node.patterns}
-        return sorted(alts, key=sorted)
-    if isinstance(node, Not):
-        return None
-    if isinstance(node, Near):
-        return _and_requirements([node.left, node.right])
-    if isinstance(node, Or):
-        result: list[frozenset[str]] = []
-        for child in node.children:
-            alts_or = _requirements(child)
-            if alts_or is None:
-                return None
-            result.extend(a for a in alts_or if a not in result)
-        return result
-    return _and_requirements(list(node.children))
-
-
-def _and_requirements(children: list[Node]) -> Alternatives:
-    options = [alts for alts in map(_requirements, children) if alts is not None]
-    if not options:
-        return None
+def _and_alternatives(options: list[list[frozenset[str]]]) -> tuple[list[frozenset[str]], bool]:
+    """Cross product of the children's alternatives; False when a child had to be left out."""
     options.sort(key=len)
     result: list[frozenset[str]] = [frozenset()]
+    complete = True
     for alts in options:
-        if len(result) * len(alts) > _MAX_ALTERNATIVES and result != [frozenset()]:
-            continue  # still sound: the full evaluation checks this child anyway
+        if len(result) * len(alts) > _MAX_ALTERNATIVES and len(result) > 1:
+            complete = False  # still sound: the full evaluation checks this child anyway
+            continue
         result = list(dict.fromkeys(a | b for a in result for b in alts))
-    return result
+    return result, complete
 
 
-def _compile_node(node: Node, leaf_of: dict[Term, int]) -> Code:
-    if isinstance(node, Term):
-        return (_LEAF, leaf_of[node])
-    if isinstance(node, Not):
-        return (_NOT, _compile_node(node.child, leaf_of))
-    if isinstance(node, Near):
-        left = _compile_node(node.left, leaf_of)
-        right = _compile_node(node.right, leaf_of)
-        return (_NEAR, left, right, node.distance, node.ordered)
-    children = [_compile_node(c, leaf_of) for c in node.children]
-    if isinstance(node, And):
-        # plain presence tests first: they are cheap and usually decide
-        children.sort(key=lambda c: c[0] != _LEAF)
-        return (_AND, tuple(children))
-    return (_OR, tuple(children))
+def _ordered(fields: frozenset[str]) -> tuple[str, ...]:
+    return tuple(f for f in FIELDS if f in fields)
+
+
+_DEFAULT_ORDER = _ordered(DEFAULT_FIELDS)
+
+
+class _Builder:
+    """Turns parsed rules into compiled ones, sharing identical leaves between rules."""
+
+    def __init__(self) -> None:
+        self.leaf_ids: dict[tuple[tuple[Pattern, ...], tuple[str, ...]], int] = {}
+        self.leaves: list[_Leaf] = []
+        self.explanations: dict[tuple[int, str], int] = {}  # (leaf, text) -> id
+        self.scoped: set[str] = set()  # fields some term is restricted to
+        # per rule, reset by rule():
+        self.locals: dict[int, int] = {}  # id(term) -> local leaf index
+        self.globals: list[int] = []
+        self.texts: list[str] = []
+        self.has_near = False
+
+    def leaf(self, term: Term) -> int:
+        fields = _DEFAULT_ORDER if term.fields == DEFAULT_FIELDS else _ordered(term.fields)
+        key = (term.patterns, fields)
+        leaf_id = self.leaf_ids.get(key)
+        if leaf_id is None:
+            leaf_id = self.leaf_ids[key] = len(self.leaves)
+            mark = "" if fields == _DEFAULT_ORDER else _FIELD_MARK[fields[0]]
+            if mark:
+                self.scoped.add(fields[0])
+            needs = tuple(
+                dict.fromkeys(
+                    frozenset(mark + _element_key(m, v) for m, v in p) for p in term.patterns
+                )
+            )
+            plain = all(len(p) == 1 and p[0][0] == STEM for p in term.patterns)
+            # for plain words, "a key is present" is exactly "the term is present"
+            keys = frozenset(mark + p[0][1] for p in term.patterns) if plain else None
+            stem = term.patterns[0][0][1] if plain and len(term.patterns) == 1 else None
+            self.leaves.append(_Leaf(term.patterns, fields, needs, stem, keys))
+        return leaf_id
+
+    def walk(self, node: Node) -> tuple[Code, Alternatives, bool]:
+        """Compiled code, required alternatives, and whether they decide the node exactly."""
+        if isinstance(node, Term):
+            local = self.locals.get(id(node))
+            if local is None:
+                local = self.locals[id(node)] = len(self.globals)
+                self.globals.append(self.leaf(node))
+                self.texts.append(intern(node.text))
+            leaf = self.leaves[self.globals[local]]
+            return (_LEAF, local), list(leaf.needs), leaf.keys is not None
+        if isinstance(node, Not):
+            code, _, _ = self.walk(node.child)
+            return (_NOT, code), None, False
+        if isinstance(node, Near):
+            self.has_near = True
+            left, left_alts, _ = self.walk(node.left)
+            right, right_alts, _ = self.walk(node.right)
+            options = [a for a in (left_alts, right_alts) if a is not None]
+            alts = _and_alternatives(options)[0] if options else None
+            return (_NEAR, left, right, node.distance, node.ordered), alts, False
+        walked = [self.walk(child) for child in node.children]
+        codes = [code for code, _, _ in walked]
+        if isinstance(node, Or):
+            or_alts: list[frozenset[str]] = []
+            for _, child_alts, _ in walked:
+                if child_alts is None:
+                    return (_OR, tuple(codes)), None, False
+                or_alts.extend(a for a in child_alts if a not in or_alts)
+            return (_OR, tuple(codes)), or_alts, all(exact for _, _, exact in walked)
+        codes.sort(key=lambda c: c[0] != _LEAF)  # cheap presence tests first
+        options = [alts for _, alts, _ in walked if alts is not None]
+        if not options:
+            return (_AND, tuple(codes)), None, False
+        and_alts, complete = _and_alternatives(options)
+        exact = complete and all(exact for _, _, exact in walked)
+        return (_AND, tuple(codes)), and_alts, exact
+
+    def rule(self, spec: RuleSpec, node: Node) -> tuple[_Rule, list[frozenset[str]]]:
+        self.locals, self.globals, self.texts, self.has_near = {}, [], [], False
+        forbidden: frozenset[str] | None = None
+        if isinstance(node, And) and any(isinstance(c, Not) for c in node.children):
+            # `a b -c -d`: pre-selection may decide `a b`, one set test the negated words
+            walked = [self.walk(child) for child in node.children]
+            code: Code = (_AND, tuple(sorted((c for c, _, _ in walked), key=_leaf_last)))
+            options = [alts for _, alts, _ in walked if alts is not None]
+            alternatives, exact = _and_alternatives(options)
+            negated: set[str] = set()
+            for child_code, _, child_exact in walked:
+                if child_code[0] != _NOT:
+                    exact = exact and child_exact
+                    continue
+                inner = child_code[1]
+                keys = self.leaves[self.globals[inner[1]]].keys if inner[0] == _LEAF else None
+                if keys is None:
+                    exact = False
+                else:
+                    negated.update(keys)
+            if exact:
+                forbidden = frozenset(negated)
+        else:
+            code, node_alternatives, exact = self.walk(node)
+            assert node_alternatives is not None  # the parser rejects rules that only negate
+            alternatives = node_alternatives
+            if exact:
+                forbidden = frozenset()
+        compiled = _Rule(
+            spec.id, code, tuple(self.globals), tuple(self.texts), forbidden, self.plan(code)
+        )
+        return compiled, alternatives
+
+    def plan(self, code: Code) -> Plan | None:
+        """The explanation plan of an AND/OR of terms; None for anything more complex."""
+        if self.has_near or len(set(self.texts)) != len(self.texts):
+            return None
+        items: list[tuple[int, bool]] = []  # (local leaf, only if present)
+        parts = [code] if code[0] != _AND else [c for c in code[1] if c[0] != _NOT]
+        for part in parts:
+            if part[0] == _LEAF:
+                items.append((part[1], code[0] == _OR))
+            elif part[0] == _OR and all(c[0] == _LEAF for c in part[1]):
+                items.extend((c[1], True) for c in part[1])
+            else:
+                return None
+        plan: list[tuple[int, int, str, bool]] = []
+        for local, conditional in sorted(items):
+            leaf_id, text = self.globals[local], self.texts[local]
+            explanation = self.explanations.setdefault((leaf_id, text), len(self.explanations))
+            plan.append((explanation, leaf_id, text, conditional))
+        return tuple(plan)
+
+
+def _leaf_last(code: Code) -> bool:
+    return bool(code[0] != _LEAF)
 
 
 # --------------------------------------------------------------------------- one article
 
 
-class _FieldView:
-    """One field's words, with the analysed forms and position lists built on demand."""
+_NO_POSITIONS: list[int] = []
+_SCAN_LIMIT = 12  # a long field is scanned word by word for this many look-ups, then tabled
+# surface word -> the wildcard key it satisfies ("\x00" + first three letters of its norm)
+_PREFIX_KEY = analyze.derived_cache(lambda w: _PREFIX_MARK + analyze.norm_of(w)[:3])
 
-    __slots__ = ("_exacts", "_norms", "_positions", "_spans", "stems", "text", "words")
+
+class _FieldView:
+    """One field's words, with the analysed forms and position look-ups built on demand."""
+
+    __slots__ = (
+        "_buckets",
+        "_exacts",
+        "_norms",
+        "_scanned",
+        "_span_iter",
+        "_spans",
+        "_tables",
+        "stems",
+        "text",
+        "words",
+    )
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -221,8 +357,11 @@ class _FieldView:
         self.stems: list[str] = list(map(analyze.STEM.__getitem__, self.words))
         self._norms: list[str] | None = None
         self._exacts: list[str] | None = None
-        self._positions: dict[str, dict[str, list[int]]] = {}
+        self._scanned: dict[tuple[str, str], list[int]] = {}
+        self._tables: dict[str, dict[str, list[int]]] = {}
+        self._buckets: dict[str, list[str]] | None = None
         self._spans: list[tuple[int, int]] | None = None
+        self._span_iter: Iterator[tuple[int, int]] = iter(())
 
     def forms(self, mode: str) -> list[str]:
         if mode == STEM:
@@ -235,88 +374,153 @@ class _FieldView:
             self._norms = list(map(analyze.NORM.__getitem__, self.words))
         return self._norms
 
-    def positions(self, mode: str) -> dict[str, list[int]]:
-        table = self._positions.get(mode)
+    def starts(self, mode: str, value: str) -> list[int]:
+        """Positions of the words whose ``mode`` form is ``value`` (or starts with it)."""
+        if mode == PREFIX:
+            return self.prefixed(value)
+        table = self._tables.get(mode)
+        if table is not None:
+            return table.get(value, _NO_POSITIONS)
+        if len(self.words) <= _SCAN_LIMIT or len(self._scanned) >= _SCAN_LIMIT:
+            return self.table(mode).get(value, _NO_POSITIONS)
+        # a few look-ups: list.index scans in C, cheaper than tabling every word
+        key = (mode, value)
+        found = self._scanned.get(key)
+        if found is None:
+            forms = self.forms(mode)
+            found = []
+            i = -1
+            try:
+                while True:
+                    i = forms.index(value, i + 1)
+                    found.append(i)
+            except ValueError:
+                pass
+            self._scanned[key] = found
+        return found
+
+    def table(self, mode: str) -> dict[str, list[int]]:
+        """Every distinct form of the field with its positions."""
+        table = self._tables.get(mode)
         if table is None:
             table = {}
             for i, form in enumerate(self.forms(mode)):
-                found = table.get(form)
-                if found is None:
+                known = table.get(form)
+                if known is None:
                     table[form] = [i]
                 else:
-                    found.append(i)
-            self._positions[mode] = table
+                    known.append(i)
+            self._tables[mode] = table
         return table
 
-    def starts(self, mode: str, value: str) -> list[int]:
-        if mode == PREFIX:
-            table = self.positions(NORM)
-            hits = [p for form, ps in table.items() if form.startswith(value) for p in ps]
-            hits.sort()
-            return hits
-        return self.positions(mode).get(value, [])
-
-    def find(self, pattern: Pattern) -> list[Occurrence]:
-        first_mode, first_value = pattern[0]
-        starts = self.starts(first_mode, first_value)
-        if len(pattern) == 1:
-            return [(p, p) for p in starts]
-        size = len(self.words)
-        rest = [(offset, mode, value) for offset, (mode, value) in enumerate(pattern) if offset]
-        found: list[Occurrence] = []
-        for p in starts:
-            if p + len(pattern) > size:
-                break
-            for offset, mode, value in rest:
-                form = self.forms(PREFIX if mode == PREFIX else mode)[p + offset]
-                if not (form.startswith(value) if mode == PREFIX else form == value):
-                    break
-            else:
-                found.append((p, p + len(pattern) - 1))
+    def prefixed(self, value: str) -> list[int]:
+        """Positions of the words whose norm starts with ``value`` (a wildcard)."""
+        table = self.table(NORM)
+        if self._buckets is None:
+            buckets: dict[str, list[str]] = {}
+            for form in table:
+                buckets.setdefault(form[:3], []).append(form)
+            self._buckets = buckets
+        found = [
+            p
+            for form in self._buckets.get(value[:3], ())
+            if form.startswith(value)
+            for p in table[form]
+        ]
+        found.sort()
         return found
 
-    def spans(self) -> list[tuple[int, int]]:
-        if self._spans is None:
-            self._spans = analyze.spans(self.text)
-        return self._spans
+    def find(self, pattern: Pattern) -> list[Occurrence]:
+        """Where the words of ``pattern`` occur in sequence."""
+        mode, value = pattern[0]
+        if mode == PREFIX:
+            starts = self.prefixed(value)
+            check = pattern[1:]
+            offset = 1
+        elif mode == STEM:
+            starts = self.starts(STEM, value)
+            check = pattern[1:]
+            offset = 1
+        else:  # a phrase's words: find by stem, then compare the exact form
+            starts = self.starts(STEM, _element_key(mode, value))
+            check = pattern
+            offset = 0
+        if not check:
+            return [(p, p) for p in starts]
+        last = len(pattern) - 1
+        size = len(self.words)
+        words, stems = self.words, self.stems
+        norms, exacts = analyze.NORM, analyze.EXACT
+        found: list[Occurrence] = []
+        for p in starts:
+            if p + last >= size:
+                break
+            at = p + offset
+            for mode, value in check:
+                if mode == STEM:
+                    ok = stems[at] == value
+                elif mode == NORM:
+                    ok = norms[words[at]] == value
+                elif mode == EXACT:
+                    ok = exacts[words[at]] == value
+                else:
+                    ok = norms[words[at]].startswith(value)
+                if not ok:
+                    break
+                at += 1
+            else:
+                found.append((p, p + last))
+        return found
+
+    def spans(self, last: int) -> list[tuple[int, int]]:
+        """Character spans of the words, at least up to position ``last``."""
+        spans = self._spans
+        if spans is None:
+            spans = self._spans = []
+            self._span_iter = analyze.iter_spans(self.text)
+        if len(spans) <= last:
+            spans.extend(islice(self._span_iter, last + 1 - len(spans)))
+        return spans
 
 
 class _DocView:
-    """An article during matching: field views plus per-article memos of leaf results."""
+    """An article during matching: field views, its keys, per-article memos."""
 
-    __slots__ = ("_occ", "_present", "_sets", "fields", "index", "keys")
+    __slots__ = ("_explained", "_occ", "_present", "_sets", "fields", "index", "keys")
 
     def __init__(self, doc: Document, index: RuleIndex) -> None:
         self.index = index
-        self.fields = {name: _FieldView(getattr(doc, name)) for name in FIELDS}
-        keys: set[str] = set()
-        for view in self.fields.values():
-            keys.update(view.stems)
+        fields = {name: _FieldView(getattr(doc, name) or "") for name in FIELDS}
+        self.fields = fields
+        keys = set(fields["title"].stems)
+        keys.update(fields["summary"].stems, fields["body"].stems)
+        for name in index._scoped:
+            stems = fields[name].stems
+            if stems:
+                mark = _FIELD_MARK[name]
+                keys.update([mark + stem for stem in stems])
         if index._prefix_keys:
-            for view in self.fields.values():
-                norms = set(map(analyze.NORM.__getitem__, view.words))
-                marks = {_PREFIX_MARK + n[:3] for n in norms}
-                keys.update(marks & index._prefix_keys)
-        self.keys = keys  # every stem (and wildcard key) present in any field
+            distinct = set(fields["title"].words)
+            distinct.update(fields["summary"].words, fields["body"].words)
+            marks = set(map(_PREFIX_KEY.__getitem__, distinct))
+            for name in index._scoped:
+                mark = _FIELD_MARK[name]
+                marks.update([mark + _PREFIX_KEY[w] for w in fields[name].words])
+            keys.update(marks & index._prefix_keys)
+        self.keys = keys
         self._sets: dict[tuple[str, ...], set[str]] = {}
         self._present: dict[int, bool] = {}
         self._occ: dict[int, dict[str, list[Occurrence]]] = {}
-
-    def stem_set(self, fields: tuple[str, ...]) -> set[str]:
-        found = self._sets.get(fields)
-        if found is None:
-            found = set()
-            for name in fields:
-                found.update(self.fields[name].stems)
-            self._sets[fields] = found
-        return found
+        self._explained: dict[int, list[TermHit]] = {}
 
     def present(self, leaf_id: int) -> bool:
         known = self._present.get(leaf_id)
         if known is None:
             leaf = self.index._leaves[leaf_id]
-            if leaf.stems is not None:
-                known = not leaf.stems.isdisjoint(self.stem_set(leaf.fields))
+            if leaf.keys is not None:
+                known = not leaf.keys.isdisjoint(self.keys)
+            elif not any(need <= self.keys for need in leaf.needs):
+                known = False
             else:
                 known = bool(self.occurrences(leaf_id))
             self._present[leaf_id] = known
@@ -331,17 +535,74 @@ class _DocView:
                 view = self.fields[name]
                 if not view.words:
                     continue
-                found: set[Occurrence] = set()
+                if len(leaf.patterns) == 1:
+                    found = view.find(leaf.patterns[0])
+                    if found:
+                        known[name] = found
+                    continue
+                merged: set[Occurrence] = set()
                 for pattern in leaf.patterns:
-                    found.update(view.find(pattern))
-                if found:
-                    known[name] = sorted(found)
+                    merged.update(view.find(pattern))
+                if merged:
+                    known[name] = sorted(merged)
             self._occ[leaf_id] = known
         return known
 
+    def explain(self, explanation: int, leaf_id: int, text: str) -> list[TermHit]:
+        """A term's TermHits (one per field where it occurs), built once per article."""
+        known = self._explained.get(explanation)
+        if known is None:
+            leaf = self.index._leaves[leaf_id]
+            if leaf.stem is not None:  # one plain word: one span per position
+                known = []
+                for name in leaf.fields:
+                    view = self.fields[name]
+                    if view.words:
+                        found = view.starts(STEM, leaf.stem)
+                        if found:
+                            spans = tuple(map(view.spans(found[-1]).__getitem__, found))
+                            known.append(TermHit(text, name, tuple(found), spans))
+            else:
+                known = [
+                    _term_hit(text, name, occs, self.fields[name])
+                    for name, occs in self.occurrences(leaf_id).items()
+                ]
+            self._explained[explanation] = known
+        return known
+
+    def follow(self, rule_id: str, plan: Plan) -> Hit:
+        """The explanation of a matching rule, from its plan."""
+        terms: list[TermHit] = []
+        explained = self._explained
+        for explanation, leaf_id, text, conditional in plan:
+            if conditional and not self.present(leaf_id):
+                continue
+            found = explained.get(explanation)
+            if found is None:
+                found = self.explain(explanation, leaf_id, text)
+            terms.extend(found)
+        return Hit(rule_id, tuple(terms))
+
+
+_FIELD_ORDER = {name: i for i, name in enumerate(FIELDS)}
+
+
+def _term_hit(text: str, name: str, occs: list[Occurrence], view: _FieldView) -> TermHit:
+    spans = view.spans(max(b for _, b in occs))
+    if all(a == b for a, b in occs):
+        positions: tuple[int, ...] = tuple(a for a, _ in occs)
+    else:
+        positions = tuple(sorted({p for a, b in occs for p in range(a, b + 1)}))
+    return TermHit(
+        term=text,
+        field=name,
+        positions=positions,
+        spans=tuple((spans[a][0], spans[b][1]) for a, b in occs),
+    )
+
 
 class _Evaluation:
-    """One rule against one article: truth first, explanation only for a match."""
+    """One rule against one article on word positions: truth, then the explanation."""
 
     __slots__ = ("doc", "rule")
 
@@ -354,14 +615,20 @@ class _Evaluation:
         if op == _LEAF:
             return self.doc.present(self.rule.leaves[code[1]])
         if op == _AND:
-            return all(self.truth(c) for c in code[1])
+            for child in code[1]:  # noqa: SIM110 - a loop is cheaper than all(generator)
+                if not self.truth(child):
+                    return False
+            return True
         if op == _OR:
-            return any(self.truth(c) for c in code[1])
+            for child in code[1]:  # noqa: SIM110
+                if self.truth(child):
+                    return True
+            return False
         if op == _NOT:
             return not self.truth(code[1])
         return any(self.near(code).values())
 
-    def spans_of(self, code: Code) -> dict[str, list[NearOcc]]:
+    def operand(self, code: Code) -> dict[str, list[NearOcc]]:
         """Positional occurrences of a NEAR operand, with the leaves behind each."""
         op = code[0]
         if op == _LEAF:
@@ -372,16 +639,17 @@ class _Evaluation:
             return self.near(code)
         merged: dict[str, list[NearOcc]] = {}
         for child in code[1]:
-            for name, occs in self.spans_of(child).items():
+            for name, occs in self.operand(child).items():
                 merged.setdefault(name, []).extend(occs)
         return merged
 
     def near(self, code: Code) -> dict[str, list[NearOcc]]:
+        """Pairs of operand occurrences with at most ``distance`` words between them."""
         _, left_code, right_code, distance, ordered = code
-        left = self.spans_of(left_code)
+        left = self.operand(left_code)
         if not left:
             return {}
-        right = self.spans_of(right_code)
+        right = self.operand(right_code)
         result: dict[str, list[NearOcc]] = {}
         for name, lefts in left.items():
             rights = right.get(name)
@@ -426,29 +694,29 @@ class _Evaluation:
     def hit(self) -> Hit | None:
         if not self.truth(self.rule.code):
             return None
+        return self.explain()
+
+    def explain(self) -> Hit:
+        """The explanation of a rule known to match."""
+        rule = self.rule
+        if rule.plan is not None:
+            return self.doc.follow(rule.id, rule.plan)
+        # NEAR keeps only the occurrences in its pairs; a term written twice merges per field
         found: dict[tuple[int, str], set[Occurrence]] = {}
-        self.collect(self.rule.code, found)
+        self.collect(rule.code, found)
         merged: dict[tuple[str, str], set[Occurrence]] = {}
-        order = {name: i for i, name in enumerate(FIELDS)}
-        for local, name in sorted(found, key=lambda k: (k[0], order[k[1]])):
-            merged.setdefault((self.rule.texts[local], name), set()).update(found[local, name])
-        terms: list[TermHit] = []
-        for (text, name), term_occs in merged.items():
-            spans = self.doc.fields[name].spans()
-            ordered_occs = sorted(term_occs)
-            positions = sorted({p for a, b in ordered_occs for p in range(a, b + 1)})
-            terms.append(
-                TermHit(
-                    term=text,
-                    field=name,
-                    positions=tuple(positions),
-                    spans=tuple((spans[a][0], spans[b][1]) for a, b in ordered_occs),
-                )
-            )
-        return Hit(self.rule.id, tuple(terms))
+        for local, name in sorted(found, key=lambda k: (k[0], _FIELD_ORDER[k[1]])):
+            merged.setdefault((rule.texts[local], name), set()).update(found[local, name])
+        terms = [
+            _term_hit(text, name, sorted(occs), self.doc.fields[name])
+            for (text, name), occs in merged.items()
+        ]
+        return Hit(rule.id, tuple(terms))
 
 
 # --------------------------------------------------------------------------- the index
+
+Postings: TypeAlias = tuple[tuple[int, ...], tuple[frozenset[str], ...]]
 
 
 class RuleIndex:
@@ -458,13 +726,15 @@ class RuleIndex:
         self,
         rules: list[_Rule],
         leaves: list[_Leaf],
-        anchors: dict[str, list[tuple[int, frozenset[str]]]],
+        anchors: dict[str, Postings],
         prefix_keys: frozenset[str],
+        scoped: Iterable[str] = (),
     ) -> None:
         self._rules = rules  # sorted by id, so candidate numbers sort like ids
         self._leaves = leaves
-        self._anchors = anchors
+        self._anchors = anchors  # anchor key -> (rule numbers, the alternatives they need)
         self._prefix_keys = prefix_keys
+        self._scoped = tuple(f for f in FIELDS if f in set(scoped))
         self._by_id = {rule.id: i for i, rule in enumerate(rules)}
 
     def __len__(self) -> int:
@@ -483,13 +753,13 @@ class RuleIndex:
         return [self._rules[i].id for i in sorted(self._candidates(view))]
 
     def _candidates(self, view: _DocView) -> set[int]:
-        keys = view.keys
+        covered = view.keys.issuperset
         anchors = self._anchors
         chosen: set[int] = set()
-        for key in anchors.keys() & keys:
-            for rule_no, required in anchors[key]:
-                if rule_no not in chosen and required <= keys:
-                    chosen.add(rule_no)
+        for key in anchors.keys() & view.keys:
+            rule_nos, required = anchors[key]
+            # all in C: keep the rules whose alternative has every required key present
+            chosen.update(compress(rule_nos, map(covered, required)))
         return chosen
 
     def match_with_stats(self, doc: Document) -> tuple[list[Hit], int]:
@@ -497,8 +767,20 @@ class RuleIndex:
         view = _DocView(doc, self)
         chosen = self._candidates(view)
         hits: list[Hit] = []
+        rules = self._rules
+        keys = view.keys
         for rule_no in sorted(chosen):
-            hit = _Evaluation(self._rules[rule_no], view).hit()
+            rule = rules[rule_no]
+            forbidden = rule.forbidden
+            if forbidden is not None:  # pre-selection decided the positive part
+                if not forbidden.isdisjoint(keys):
+                    continue
+                if rule.plan is not None:
+                    hits.append(view.follow(rule.id, rule.plan))
+                else:  # pragma: no cover - exact rules are AND/OR of terms, so have a plan
+                    hits.append(_Evaluation(rule, view).explain())
+                continue
+            hit = _Evaluation(rule, view).hit()
             if hit is not None:
                 hits.append(hit)
         return hits, len(chosen)
@@ -508,9 +790,12 @@ class RuleIndex:
         return self.match_with_stats(doc)[0]
 
     def match_rule(self, rule_id: str, doc: Document) -> Hit | None:
-        """Evaluate one rule, skipping pre-selection (a cross-check and a backtest helper)."""
+        """Evaluate one rule on positions alone, skipping pre-selection (a cross-check)."""
         rule = self._rules[self._by_id[rule_id]]
         return _Evaluation(rule, _DocView(doc, self)).hit()
+
+
+# --------------------------------------------------------------------------- compiling
 
 
 def _parse_rules(
@@ -535,71 +820,71 @@ def check_rules(
     return _parse_rules(rules, lists)[1]
 
 
-def _anchor_cost(key: str, rule_counts: Counter[str]) -> tuple[int, int, int]:
-    """Smaller is rarer: wildcards and common words last, then fewest rules, then longest."""
-    kind = 2 if key.startswith(_PREFIX_MARK) else 1 if key in _COMMON or len(key) < 3 else 0
-    return (kind, rule_counts[key], -len(key))
+def _anchor_cost(
+    key: str, rule_counts: Counter[str], seen: Counter[str] | None
+) -> tuple[int, int, int, int]:
+    """Smaller is rarer: seldom seen in the sample articles; then not a wildcard nor a
+    common word, then used by the fewest rules, then longest."""
+    word = key.lstrip(_MARKS)
+    kind = 2 if _PREFIX_MARK in key else 1 if word in _COMMON or len(word) < 3 else 0
+    return (seen[key] if seen is not None else 0, kind, rule_counts[key], -len(word))
+
+
+def _sample_frequencies(
+    sample: Iterable[Document], prefix_keys: frozenset[str], scoped: Iterable[str]
+) -> Counter[str]:
+    """In how many sample articles each key appears (document frequency)."""
+    index = RuleIndex([], [], {}, prefix_keys, scoped)
+    seen: Counter[str] = Counter()
+    for doc in sample:
+        seen.update(_DocView(doc, index).keys)
+    return seen
 
 
 def compile_rules(
-    rules: Iterable[RuleSpec], lists: Mapping[str, Sequence[str]] | None = None
+    rules: Iterable[RuleSpec],
+    lists: Mapping[str, Sequence[str]] | None = None,
+    *,
+    sample: Iterable[Document] = (),
 ) -> RuleIndex:
-    """Parse and index every rule; raises :class:`RuleErrors` listing all problems."""
+    """Parse and index every rule; raises :class:`RuleErrors` listing all problems.
+
+    ``sample`` (optional) is a few hundred recent articles: with them each rule is filed under
+    the word that really is rarest in the news rather than one guessed from the rules, so
+    fewer rules are looked at per article. Matching results are the same either way.
+    """
     parsed, errors = _parse_rules(rules, lists)
     if errors:
         raise RuleErrors(errors)
     parsed.sort(key=lambda item: item[0].id)
 
-    leaf_ids: dict[tuple[tuple[Pattern, ...], tuple[str, ...]], int] = {}
-    leaves: list[_Leaf] = []
+    builder = _Builder()
     compiled: list[_Rule] = []
     all_alternatives: list[list[frozenset[str]]] = []
     rule_counts: Counter[str] = Counter()
     for spec, node in parsed:
-        leaf_of: dict[Term, int] = {}
-        globals_: list[int] = []
-        texts: list[str] = []
-        for term in _terms(node):
-            fields = tuple(f for f in FIELDS if f in term.fields)
-            key = (term.patterns, fields)
-            leaf_id = leaf_ids.get(key)
-            if leaf_id is None:
-                leaf_id = leaf_ids[key] = len(leaves)
-                plain = all(len(p) == 1 and p[0][0] == STEM for p in term.patterns)
-                stems = frozenset(p[0][1] for p in term.patterns) if plain else None
-                leaves.append(_Leaf(term.patterns, fields, stems))
-            leaf_of[term] = len(globals_)
-            globals_.append(leaf_id)
-            texts.append(intern(term.text))
-        compiled.append(_Rule(spec.id, _compile_node(node, leaf_of), tuple(globals_), tuple(texts)))
-        alternatives = _requirements(node)
-        assert alternatives is not None  # the parser rejects rules that only negate
+        rule, alternatives = builder.rule(spec, node)
+        compiled.append(rule)
         all_alternatives.append(alternatives)
         for alternative in alternatives:
             rule_counts.update(alternative)
 
-    anchors: dict[str, list[tuple[int, frozenset[str]]]] = {}
-    prefix_keys: set[str] = set()
+    prefix_keys = frozenset(k for k in rule_counts if _PREFIX_MARK in k)
+    seen = _sample_frequencies(sample, prefix_keys, builder.scoped) if sample else None
+    postings: dict[str, tuple[list[int], list[frozenset[str]]]] = {}
+    costs: dict[str, tuple[int, int, int, int]] = {}
     for rule_no, alternatives in enumerate(all_alternatives):
         for alternative in alternatives:
-            anchor = min(alternative, key=lambda k: _anchor_cost(k, rule_counts))
-            anchors.setdefault(intern(anchor), []).append((rule_no, alternative))
-            prefix_keys.update(k for k in alternative if k.startswith(_PREFIX_MARK))
-    return RuleIndex(compiled, leaves, anchors, frozenset(prefix_keys))
-
-
-def _terms(node: Node) -> list[Term]:
-    """Leaves in query order; identical Term objects (equal dataclasses) share one entry."""
-    found: list[Term] = []
-    stack: list[Node] = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, Term):
-            found.append(current)
-        elif isinstance(current, And | Or):
-            stack.extend(reversed(current.children))
-        elif isinstance(current, Not):
-            stack.append(current.child)
-        else:
-            stack.extend((current.right, current.left))
-    return list(dict.fromkeys(found))
+            best = ""
+            best_cost: tuple[int, int, int, int] | None = None
+            for key in alternative:
+                cost = costs.get(key)
+                if cost is None:
+                    cost = costs[key] = _anchor_cost(key, rule_counts, seen)
+                if best_cost is None or cost < best_cost:
+                    best, best_cost = key, cost
+            rule_nos, required = postings.setdefault(intern(best), ([], []))
+            rule_nos.append(rule_no)
+            required.append(alternative)
+    anchors = {key: (tuple(nos), tuple(reqs)) for key, (nos, reqs) in postings.items()}
+    return RuleIndex(compiled, builder.leaves, anchors, prefix_keys, builder.scoped)

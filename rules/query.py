@@ -28,11 +28,12 @@ for ``!Word``, ``prefix`` for wildcards.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal, NoReturn, TypeAlias
+from typing import Final, Literal, NamedTuple, NoReturn, TypeAlias
 
 from rules import analyze
 
@@ -168,7 +169,8 @@ class _WordError(Exception):
     """A word that cannot be turned into elements; the caller adds the location."""
 
 
-def _word_elements(text: str, *, exact: bool) -> Pattern:
+@functools.lru_cache(maxsize=1 << 16)  # desks reuse the same words in thousands of rules
+def _word_elements(text: str, exact: bool) -> Pattern:
     """A bare word (maybe several analysed words, maybe a trailing ``*``)."""
     wildcard = text.endswith("*")
     base = text[:-1] if wildcard else text
@@ -193,7 +195,8 @@ def _word_elements(text: str, *, exact: bool) -> Pattern:
     return tuple((STEM, analyze.stem_of(w)) for w in surfaces)
 
 
-def _phrase_elements(text: str, *, exact: bool) -> Pattern:
+@functools.lru_cache(maxsize=1 << 16)
+def _phrase_elements(text: str, exact: bool) -> Pattern:
     """The words of a phrase, unstemmed; a word ending in ``*`` is a prefix."""
     matches = analyze.spans(text)
     if not matches:
@@ -225,12 +228,12 @@ def _entry_pattern(entry: str) -> Pattern:
     if exact:
         text = text[1:].strip()
     if len(text) >= 2 and text[0] in _OPEN_QUOTES and text[-1] in _CLOSE_QUOTES:
-        return _phrase_elements(text[1:-1], exact=exact)
+        return _phrase_elements(text[1:-1], exact)
     if not text:
         raise _WordError("empty entry")
     if any(ch.isspace() for ch in text):
-        return _phrase_elements(text, exact=exact)
-    return _word_elements(text, exact=exact)
+        return _phrase_elements(text, exact)
+    return _word_elements(text, exact)
 
 
 @dataclass
@@ -274,10 +277,17 @@ class ListTable:
 
 _OPEN_QUOTES = '"“'
 _CLOSE_QUOTES = '"”'
-_STOP = set('()"“”') | {" ", "\t", "\n", "\r", "\f", "\v"}
+
+
+def _is_stop(ch: str) -> bool:
+    """Does ``ch`` end a word (white space, a parenthesis, a quote)?"""
+    return ch in '()"“”' or ch.isspace()
+
+
 _NEAR_RE = re.compile(r"(O?NEAR)(?:/(.*))?", re.DOTALL)
 _FIELD_RE = re.compile(r"([A-Za-z]+):")
 _LIST_RE = re.compile(r"[\w.-]*\w")
+_RUN_RE = re.compile(r"[^\s()\"“”]+")  # a word: up to white space, a parenthesis or a quote
 
 TokKind: TypeAlias = Literal[
     "(", ")", "AND", "OR", "NOT", "NEAR", "FIELD", "WORD", "PHRASE", "LIST", "END"
@@ -286,8 +296,7 @@ _OPERAND_START = frozenset({"(", "NOT", "FIELD", "WORD", "PHRASE", "LIST"})
 _PRIMARY_START = frozenset({"(", "FIELD", "WORD", "PHRASE", "LIST"})
 
 
-@dataclass(frozen=True, slots=True)
-class _Tok:
+class _Tok(NamedTuple):
     kind: TokKind
     text: str  # as written
     column: int
@@ -340,12 +349,12 @@ class _Parser:
             elif ch == "!":
                 if i + 1 < n and q[i + 1] in _OPEN_QUOTES:
                     i = self.lex_phrase(i + 1, toks, exact=True, start=i)
-                elif i + 1 < n and q[i + 1] not in _STOP and q[i + 1] not in "!-@":
+                elif i + 1 < n and not _is_stop(q[i + 1]) and q[i + 1] not in "!-@":
                     i = self.lex_word(i + 1, toks, exact=True, start=i)
                 else:
                     self.fail("'!' must be followed directly by a word or a phrase", col)
-            elif ch == "-" and (i == 0 or q[i - 1] in _STOP):
-                if i + 1 < n and (q[i + 1] not in _STOP or q[i + 1] in '("“'):
+            elif ch == "-" and (i == 0 or _is_stop(q[i - 1])):
+                if i + 1 < n and (not _is_stop(q[i + 1]) or q[i + 1] in '("“'):
                     toks.append(_Tok("NOT", "-", col))
                     i += 1
                 else:
@@ -373,11 +382,13 @@ class _Parser:
 
     def lex_word(self, i: int, toks: list[_Tok], *, exact: bool, start: int) -> int:
         q = self.query
-        j = i
-        while j < len(q) and q[j] not in _STOP:
-            j += 1
+        run = _RUN_RE.match(q, i)
+        j = run.end() if run is not None else i
         word = q[i:j]
         col = start + 1
+        if word.isalnum() and not word.isupper():  # the common case: a plain word
+            toks.append(_Tok("WORD", q[start:j], col, value=word, exact=exact))
+            return j
         if not exact:
             if word in ("AND", "OR", "NOT"):
                 kind: TokKind = "AND" if word == "AND" else "OR" if word == "OR" else "NOT"
@@ -513,9 +524,9 @@ class _Parser:
             finally:
                 self.scope, self.scoped = saved
         if kind == "WORD":
-            return self.term(tok, lambda: _word_elements(tok.value, exact=tok.exact))
+            return self.term(tok, _word_elements)
         if kind == "PHRASE":
-            return self.term(tok, lambda: _phrase_elements(tok.value, exact=tok.exact))
+            return self.term(tok, _phrase_elements)
         if kind == "LIST":
             return self.list_term(tok)
         if kind == ")":
@@ -524,9 +535,9 @@ class _Parser:
             self.fail("the query ends where a term is needed", tok.column)
         return self.fail(f"dangling operator: {tok.text} needs a term before it", tok.column)
 
-    def term(self, tok: _Tok, elements: Callable[[], Pattern]) -> Term:
+    def term(self, tok: _Tok, elements: Callable[[str, bool], Pattern]) -> Term:
         try:
-            pattern: Pattern = elements()
+            pattern: Pattern = elements(tok.value, tok.exact)
         except _WordError as exc:
             self.soft(str(exc), tok.column)
             pattern = ()
@@ -595,7 +606,7 @@ def parse_all(
         node = parser.parse()
     except QuerySyntaxError as exc:
         return None, sorted([*parser.errors, exc], key=lambda e: e.column)
-    if not parser.errors:
+    if not parser.errors and any(t.kind == "NOT" for t in parser.toks):
         bad = _only_negates(node)
         if bad is not None:
             if isinstance(node, Or):
