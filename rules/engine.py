@@ -869,7 +869,10 @@ def compile_rules(
         for alternative in alternatives:
             rule_counts.update(alternative)
 
-    prefix_keys = frozenset(k for k in rule_counts if _PREFIX_MARK in k)
+    # every leaf's keys, negated ones too: presence tests look them up in the article's keys
+    prefix_keys = frozenset(
+        k for leaf in builder.leaves for need in leaf.needs for k in need if _PREFIX_MARK in k
+    )
     seen = _sample_frequencies(sample, prefix_keys, builder.scoped) if sample else None
     postings: dict[str, tuple[list[int], list[frozenset[str]]]] = {}
     costs: dict[str, tuple[int, int, int, int]] = {}

@@ -1,0 +1,336 @@
+"""Matching as a user sees it: every syntax row and normalisation rule, hit and near-miss."""
+
+from __future__ import annotations
+
+import pytest
+
+from rules import (
+    Document,
+    Hit,
+    QuerySyntaxError,
+    RuleErrors,
+    RuleIndex,
+    RuleSpec,
+    TermHit,
+    check_rules,
+    compile_rules,
+)
+
+LISTS = {
+    "uk": ["UK", "Britain", "British", "United Kingdom"],
+    "china": ["China", "Beijing", '"People\'s Republic"'],
+}
+
+
+def matches(query: str, doc: Document) -> bool:
+    index = compile_rules([RuleSpec("r", query)], LISTS)
+    hits = index.match(doc)
+    # the pre-selected path and the plain evaluation always agree
+    assert (index.match_rule("r", doc) is not None) == bool(hits)
+    return bool(hits)
+
+
+def body(text: str) -> Document:
+    return Document(body=text)
+
+
+# (query, text that must match, near-miss text that must not)
+CASES = [
+    # the worked example
+    ("UK AND China AND visit", "UK minister visits China", "UK minister visits Japan"),
+    ("UK AND China AND visit", "UK minister visits China", "ukulele festival visit in China"),
+    ("UK AND China AND visit", "UK minister visits China", "UK visit to Indochina"),
+    # visit: any case, inflections, whole words
+    ("visit", "She VISITED Paris", "a visitor came"),
+    ("visit", "visiting hours", "revisit the plan"),
+    ("visit", "two visits", "the visa office"),
+    # "phrase": exact words in sequence, no stemming
+    ('"United Kingdom"', "the united kingdom said", "the kingdom, united, said"),
+    ('"United Kingdom"', "the United Kingdom said", "the United Kingdoms said"),
+    ('"foreign secretary"', "Foreign Secretary Lammy", "foreign secretaries met"),
+    ('"visit"', "a state visit", "a state visiting"),
+    # !Word: case-sensitive exact word
+    ("!US", "the US said", "let us say"),
+    ("!US", "the U.S. said", "the Us said"),
+    ('!"White House"', "the White House said", "a white house"),
+    # AND, adjacency, OR
+    ("UK China", "UK and China", "UK alone"),
+    ("UK OR China", "China alone", "Japan alone"),
+    ("UK OR China", "UK alone", "ukulele and Indochina"),
+    # NOT and minus
+    ("China NOT Japan", "China talks", "China and Japan talks"),
+    ("China -Japan", "China talks", "China and Japan talks"),
+    ("China -(Japan OR Korea)", "China talks", "China and Korea talks"),
+    # grouping and precedence NOT > AND > OR
+    ("(UK OR Britain) AND China", "Britain and China", "Britain and Japan"),
+    ("UK OR Britain AND China", "UK alone", "Britain alone"),
+    ("NOT Japan China OR Korea", "Korea with Japan", "Japan and China"),
+    # NEAR/n: at most n words between, either order; ONEAR in order
+    ("UK NEAR/2 China", "UK and the China talks", "UK and then the China talks"),
+    ("UK NEAR/2 China", "China and UK", "China, one two three, UK"),
+    ("UK NEAR/0 China", "UK China talks", "UK, then China"),
+    ("UK ONEAR/3 China", "UK meets China", "China meets UK"),
+    (
+        '"foreign secretary" NEAR/3 China',
+        "foreign secretary in China",
+        "foreign secretary a b c d China",
+    ),
+    ("(UK OR Britain) NEAR/1 visit*", "Britain's visitors", "Britain had many visitors"),
+    # brit*: prefix wildcard
+    ("brit*", "British officials", "the Brexit vote"),
+    ("brit*", "Britain", "rebrit"),
+    ("Québ*", "Quebec City", "Quarry"),
+    # field scopes: see test_field_scopes
+    # @list: any entry, entries may be phrases
+    ("@uk AND China", "the United Kingdom and China", "the kingdom and China"),
+    ("@uk AND China", "British and China", "Brits and China"),
+    ("@china visit", "visit to the People's Republic", "visit to the people"),
+]
+
+
+@pytest.mark.parametrize(("query", "hit", "miss"), CASES)
+def test_syntax_rows(query: str, hit: str, miss: str) -> None:
+    assert matches(query, body(hit))
+    assert not matches(query, body(miss))
+
+
+# (query, text, expected) for the normalisation rules of DESIGN.md
+NORMALISATION = [
+    ("UK", "the ukulele festival", False),
+    ("China", "a history of Indochina", False),
+    ("UK", "the U.K. said", True),
+    ("UK", "the U.K.'s position", True),
+    ("U.K.", "the UK said", True),
+    ("China", "China's economy", True),
+    ("China", "China’s economy", True),
+    ("China", "UK-China talks", True),
+    ("UK", "UK-China talks", True),
+    ("UK-China", "UK China talks", True),
+    ("UK-China", "UK–China talks", True),
+    ("UK-China", "China-UK talks", False),
+    ("Quebec", "Québec City", True),
+    ("Québec", "QUEBEC city", True),
+    ("Zurich", "Zürich", True),
+    ("Lodz", "Łódź", True),
+    ("strasse", "Straße", True),
+    ("UK", "ＵＫ talks", True),
+    ("finance", "ﬁnance ministers", True),
+    ("中国", "中国和日本", True),
+    ("中国", "中和国", False),
+    ("harbourgazette.example", "see harbourgazette.example today", True),
+    ("harbourgazette", "see harbourgazette.example today", True),
+]
+
+
+@pytest.mark.parametrize(("query", "text", "expected"), NORMALISATION)
+def test_normalisation_rules(query: str, text: str, expected: bool) -> None:
+    assert matches(query, body(text)) is expected
+
+
+ARTICLE = Document(
+    title="UK Foreign Secretary visits Beijing",
+    summary="David Lammy met Wang Yi.",
+    body="The visit to China, the first by a UK foreign secretary since 2018, ...",
+    source="Harbour Gazette harbourgazette.example",
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("title:Beijing", True),
+        ("title:China", False),
+        ("summary:Lammy", True),
+        ("body:Lammy", False),
+        ("body:(China AND visit)", True),
+        ("title:(UK NEAR/3 visit)", True),
+        ("body:2018 AND title:UK", True),
+        # source: the outlet name or its domain; the default fields leave the source out
+        ("source:gazette", True),
+        ("source:harbourgazette.example", True),
+        ('source:"Harbour Gazette"', True),
+        ("source:China", False),
+        ("gazette", False),
+        ("harbour* AND visit", False),
+        ("source:harbour* AND visit", True),
+        # NEAR never pairs words of different fields
+        ("Beijing NEAR/3 Lammy", False),
+    ],
+)
+def test_field_scopes(query: str, expected: bool) -> None:
+    assert matches(query, ARTICLE) is expected
+
+
+def test_worked_example() -> None:
+    index = compile_rules([RuleSpec("uk-china-visit", "UK AND China AND visit")])
+    assert [h.rule_id for h in index.match(ARTICLE)] == ["uk-china-visit"]
+    for title, text in [
+        ("Ukulele festival opens in China", "Visitors came from all over China."),
+        ("A history of Indochina", "A UK visit to Indochina."),
+        ("UK minister visits Japan", "The UK visit to Tokyo."),
+    ]:
+        assert index.match(Document(title=title, body=text)) == []
+
+
+# --------------------------------------------------------------------------- explanations
+
+
+def test_hit_names_the_terms_that_fired_with_positions_and_spans() -> None:
+    index = compile_rules([RuleSpec("uk-china-visit", "UK AND China AND visit -Japan")])
+    doc = Document(
+        title="UK Foreign Secretary visits Beijing", body="Talks in China. China’s view."
+    )
+    (hit,) = index.match(doc)
+    assert hit == Hit(
+        "uk-china-visit",
+        (
+            TermHit("UK", "title", (0,), ((0, 2),)),
+            TermHit("China", "body", (2, 3), ((9, 14), (16, 23))),
+            TermHit("visit", "title", (3,), ((21, 27),)),
+        ),
+    )
+    assert hit.matched_terms == ["UK", "China", "visit"]
+    assert doc.body[16:23] == "China’s"
+
+
+def test_explanation_per_field_and_phrase_spans() -> None:
+    index = compile_rules([RuleSpec("r", '"United Kingdom" OR @uk')], LISTS)
+    doc = Document(title="United Kingdom news", body="In the United Kingdom, Britain ...")
+    (hit,) = index.match(doc)
+    assert hit.terms == (
+        TermHit('"United Kingdom"', "title", (0, 1), ((0, 14),)),
+        TermHit('"United Kingdom"', "body", (2, 3), ((7, 21),)),
+        TermHit("@uk", "title", (0, 1), ((0, 14),)),
+        TermHit("@uk", "body", (2, 3, 4), ((7, 21), (23, 30))),
+    )
+    assert hit.matched_terms == ['"United Kingdom"', "@uk"]
+
+
+def test_explanation_leaves_out_negated_terms_and_false_alternatives() -> None:
+    index = compile_rules([RuleSpec("r", "China AND (visit OR (talks AND Japan)) -Korea")])
+    (hit,) = index.match(body("China visit talks"))
+    assert hit.matched_terms == ["China", "visit"]
+
+
+def test_near_explains_only_the_occurrences_that_are_near() -> None:
+    index = compile_rules([RuleSpec("r", "UK NEAR/1 China")])
+    text = "UK one two three China. Later on: UK and China."
+    (hit,) = index.match(body(text))
+    assert hit.terms == (
+        TermHit("UK", "body", (7,), ((34, 36),)),
+        TermHit("China", "body", (9,), ((41, 46),)),
+    )
+
+
+def test_term_written_twice_is_explained_once_per_field() -> None:
+    index = compile_rules([RuleSpec("r", "UK AND (UK NEAR/2 China)")])
+    (hit,) = index.match(body("UK and China; UK again"))
+    assert hit.terms == (
+        TermHit("UK", "body", (0, 3), ((0, 2), (14, 16))),
+        TermHit("China", "body", (2,), ((7, 12),)),
+    )
+
+
+def test_hits_are_sorted_by_rule_id() -> None:
+    rules = [RuleSpec(i, "China") for i in ["zeta", "alpha", "mid"]]
+    index = compile_rules(rules)
+    assert [h.rule_id for h in index.match(body("China"))] == ["alpha", "mid", "zeta"]
+    assert len(index) == 3
+    assert "mid" in index
+    assert index.rule_ids == ["alpha", "mid", "zeta"]
+
+
+# --------------------------------------------------------------------------- pre-selection
+
+
+def many_rules(count: int) -> list[RuleSpec]:
+    """Rules about made-up places, each needing two rare words, like real watch lists."""
+    return [
+        RuleSpec(f"r{n:05d}", f"place{n} AND (minister OR envoy) AND visit -Japan")
+        for n in range(count)
+    ] + [RuleSpec(f"s{n:05d}", f'"city{n} mayor" OR title:town{n}') for n in range(count)]
+
+
+def test_only_candidates_are_evaluated() -> None:
+    index = compile_rules(many_rules(5000))
+    assert len(index) == 10_000
+    doc = Document(
+        title="Town17 news",
+        body="The minister's visit to Place42, then Place4242 and City7 mayor's office.",
+    )
+    hits, candidates = index.match_with_stats(doc)
+    assert [h.rule_id for h in hits] == ["r00042", "r04242", "s00007", "s00017"]
+    assert candidates <= 2 * len(hits)
+    assert index.candidates(doc) == ["r00042", "r04242", "s00007", "s00017"]
+    quiet = Document(title="Weather", body="Rain and more rain, a visit by no minister.")
+    assert index.match_with_stats(quiet) == ([], 0)
+
+
+def test_rule_with_or_at_the_top_is_found_through_any_alternative() -> None:
+    index = compile_rules([RuleSpec("r", "(UK AND visit) OR (Britain AND talks) OR brit*")])
+    assert index.match(body("UK visit"))
+    assert index.match(body("Britain talks"))
+    assert index.match(body("British"))
+    assert not index.match(body("UK talks"))
+
+
+def test_candidates_need_every_required_word() -> None:
+    index = compile_rules([RuleSpec("r", '"UK China" AND visit')])
+    assert index.candidates(body("UK and China")) == []
+    assert index.candidates(body("China, UK, visit")) == ["r"]  # words there, phrase not
+    assert index.match(body("China, UK, visit")) == []
+    assert index.match(body("the UK China visit"))
+
+
+def test_sample_articles_change_the_filing_not_the_results() -> None:
+    rules = many_rules(500)
+    sample = [Document(body="minister visit envoy " * 5)] * 10
+    doc = Document(title="Town3", body="the minister's visit to Place99")
+    assert compile_rules(rules, sample=sample).match(doc) == compile_rules(rules).match(doc)
+
+
+def test_wildcard_only_and_source_only_rules_are_found() -> None:
+    index = compile_rules(
+        [RuleSpec("w", "visit*"), RuleSpec("s", "source:gazette"), RuleSpec("l", "@uk")], LISTS
+    )
+    doc = Document(body="Visitors from the United Kingdom", source="The Gazette")
+    assert [h.rule_id for h in index.match(doc)] == ["l", "s", "w"]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_compile_reports_every_error_of_every_rule() -> None:
+    rules = [
+        RuleSpec("ok", "UK AND China"),
+        RuleSpec("paren", "(UK AND China"),
+        RuleSpec("list", "@nope AND br*"),
+        RuleSpec("negates", "NOT Japan"),
+    ]
+    with pytest.raises(RuleErrors) as caught:
+        compile_rules(rules, LISTS)
+    found = [(e.rule_id, e.column, e.message) for e in caught.value.errors]
+    assert found == [
+        ("paren", 1, "unbalanced parenthesis: this '(' is never closed"),
+        ("list", 1, "unknown list '@nope'"),
+        ("list", 11, "a wildcard needs at least 3 letters before '*'"),
+        ("negates", 1, "the rule only excludes terms: it needs at least one term that must appear"),
+    ]
+    text = str(caught.value)
+    assert "rule 'paren': unbalanced parenthesis" in text
+    assert "  @nope AND br*\n            ^" in text
+    checked = check_rules(rules, LISTS)
+    assert [(e.rule_id, e.column, e.message) for e in checked] == found
+
+
+def test_check_rules_returns_nothing_for_good_rules() -> None:
+    assert check_rules([RuleSpec("a", "UK"), RuleSpec("b", "@uk")], LISTS) == []
+    errors = check_rules([RuleSpec("a", "UK AND")])
+    assert len(errors) == 1
+    assert isinstance(errors[0], QuerySyntaxError)
+
+
+def test_empty_index_matches_nothing() -> None:
+    index = compile_rules([])
+    assert isinstance(index, RuleIndex)
+    assert index.match_with_stats(ARTICLE) == ([], 0)
