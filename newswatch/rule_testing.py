@@ -1,0 +1,360 @@
+"""`newswatch rules test`: try rules on articles, or one query on one text, and show why.
+
+Plain functions writing to the streams they are given and returning the exit code, so the
+CLI stays a thin wrapper and tests need no subprocess. The contract other tools rely on:
+
+* ``run_rules_test`` reads a YAML file with ``lists`` and ``rules`` (a rule needs only ``id``
+  and ``query``) and articles as JSON lines (``id``, ``title``, ``summary``, ``body``,
+  ``source``, ``url``; a missing key is empty). With ``fmt="jsonl"`` it prints one object per
+  match, ``{"article": ID, "rule": RULE_ID, "terms": [...]}``; without, a table with the
+  matched terms highlighted. Exit 0; 2 for bad rules or a file that cannot be read, with
+  every message on ``err`` and never a traceback. A bad article line is reported as
+  ``file:line`` on ``err`` and the other lines go on.
+* ``run_query_test`` tries one query on one text: 0 matched, 1 not matched, 2 bad query.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+import yaml
+
+from rules import Document, Hit, QuerySyntaxError, RuleIndex, RuleSpec, TermHit, compile_rules
+from rules.engine import RuleErrors
+from rules.query import DEFAULT_FIELDS, iter_terms, parse
+
+__all__ = ["run_query_test", "run_rules_test"]
+
+ARTICLE_KEYS = ("id", "title", "summary", "body", "source", "url")
+TEXT_FIELDS = ("title", "summary", "body", "source")
+SNIPPET = 70  # characters of context either side of the first hit in a long field
+
+
+@dataclass(frozen=True)
+class _Article:
+    id: Any  # as given in the file (usually a string), "" when missing
+    doc: Document
+
+
+class _Failed(Exception):
+    """The rules file cannot be used; the messages say why."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("\n".join(messages))
+        self.messages = messages
+
+
+# --------------------------------------------------------------------------- reading rules
+
+
+def _load_rules(path: Path) -> tuple[list[RuleSpec], dict[str, list[str]], dict[str, int]]:
+    """Rules, lists and each rule's line; raises _Failed with every problem found."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _Failed([f"error: cannot read rules file {path}: {_reason(exc)}"]) from None
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise _Failed([f"{where}: not valid YAML: {problem}"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise _Failed([f"{path}:1: expected a mapping with 'lists' and 'rules'"])
+
+    problems: list[str] = []
+
+    def line(*keys: object) -> str:
+        return f"{path}:{_line_of(root, keys)}"
+
+    lists: dict[str, list[str]] = {}
+    raw_lists = data.get("lists") or {}
+    if not isinstance(raw_lists, dict):
+        problems.append(f"{line('lists')}: 'lists' must map names to lists of words")
+    else:
+        for name, entries in raw_lists.items():
+            if isinstance(entries, str):
+                entries = [entries]
+            if not isinstance(entries, list) or not all(
+                isinstance(e, str | int | float) for e in entries
+            ):
+                problems.append(f"{line('lists', name)}: list {name!r} must be a list of words")
+                continue
+            lists[str(name)] = [str(e) for e in entries]
+
+    specs: list[RuleSpec] = []
+    lines: dict[str, int] = {}
+    raw_rules = data.get("rules") or []
+    if not isinstance(raw_rules, list):
+        problems.append(f"{line('rules')}: 'rules' must be a list")
+        raw_rules = []
+    for i, rule in enumerate(raw_rules):
+        where = line("rules", i)
+        if not isinstance(rule, dict):
+            problems.append(f"{where}: rule #{i + 1} must be a mapping with 'id' and 'query'")
+            continue
+        rule_id, query = rule.get("id"), rule.get("query")
+        if not isinstance(rule_id, str | int) or isinstance(rule_id, bool) or rule_id == "":
+            problems.append(f"{where}: rule #{i + 1} needs an 'id'")
+            continue
+        rule_id = str(rule_id)
+        if not isinstance(query, str):
+            problems.append(f"{where}: rule {rule_id!r} needs a 'query' (text)")
+            continue
+        if rule_id in lines:
+            problems.append(f"{where}: duplicate rule id {rule_id!r}")
+            continue
+        lines[rule_id] = _line_of(root, ("rules", i, "query"))
+        specs.append(RuleSpec(rule_id, query))
+    if problems:
+        raise _Failed(problems)
+    return specs, lists, lines
+
+
+def _line_of(root: yaml.Node | None, keys: Sequence[object]) -> int:
+    """1-based line of the node at ``keys`` (or of the deepest one found on the way)."""
+    node = root
+    found = 1
+    for key in keys:
+        if node is None:
+            break
+        found = int(node.start_mark.line) + 1
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(key):
+                    child = v
+                    break
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(key, int)
+            and 0 <= key < len(node.value)
+        ):
+            child = node.value[key]
+        node = child
+    if node is not None:
+        found = int(node.start_mark.line) + 1
+    return found
+
+
+def _compile(path: Path) -> tuple[RuleIndex, int]:
+    specs, lists, lines = _load_rules(path)
+    try:
+        return compile_rules(specs, lists), len(specs)
+    except RuleErrors as exc:
+        raise _Failed(
+            [f"{path}:{lines.get(e.rule_id or '', 1)}: {e.render()}" for e in exc.errors]
+        ) from None
+
+
+# --------------------------------------------------------------------------- reading articles
+
+
+def _articles(path: Path, err: TextIO) -> Iterator[_Article]:
+    """Articles from a JSON-lines file; bad lines are reported and skipped."""
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
+                continue
+            try:
+                data = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                err.write(f"{path}:{number}: not valid JSON: {exc.msg} (column {exc.colno})\n")
+                continue
+            if not isinstance(data, dict):
+                err.write(f"{path}:{number}: expected a JSON object with id, title, body…\n")
+                continue
+            yield _Article(_value(data.get("id"), ""), _document(data))
+
+
+def _value(value: object, default: Any) -> Any:
+    return default if value is None else value
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _document(data: Mapping[str, object]) -> Document:
+    """The article's fields; the URL's host joins the source, so ``source:`` finds domains."""
+    source = _text(data.get("source"))
+    host = urlsplit(_text(data.get("url"))).hostname or ""
+    if host.startswith("www."):
+        host = host[4:]
+    if host and host not in source:
+        source = f"{source} {host}".strip()
+    return Document(
+        title=_text(data.get("title")),
+        summary=_text(data.get("summary")),
+        body=_text(data.get("body")),
+        source=source,
+    )
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _highlighter(out: TextIO) -> tuple[str, str]:
+    isatty = getattr(out, "isatty", None)
+    try:
+        tty = bool(isatty()) if callable(isatty) else False
+    except (OSError, ValueError):
+        tty = False
+    return ("\x1b[1m", "\x1b[0m") if tty else ("«", "»")
+
+
+def _snippet(text: str, spans: Sequence[tuple[int, int]], marks: tuple[str, str]) -> str:
+    """The field (or a window around its first hit) with every hit in the window marked."""
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    lo, hi = 0, len(text)
+    if len(text) > 2 * SNIPPET + 40 and merged:
+        lo = max(0, merged[0][0] - SNIPPET)
+        hi = min(len(text), merged[0][1] + SNIPPET)
+    pieces: list[str] = ["…" if lo > 0 else ""]
+    at = lo
+    for start, end in merged:
+        if start < lo or end > hi:
+            continue
+        pieces += [text[at:start], marks[0], text[start:end], marks[1]]
+        at = end
+    pieces += [text[at:hi], "…" if hi < len(text) else ""]
+    return " ".join("".join(pieces).split())  # one line, whatever the text's line breaks
+
+
+def _where(terms: Sequence[TermHit]) -> dict[str, list[tuple[int, int]]]:
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for term in terms:
+        spans.setdefault(term.field, []).extend(term.spans)
+    return spans
+
+
+def _write_table(
+    out: TextIO, results: list[tuple[_Article, list[Hit]]], articles: int, rules: int
+) -> None:
+    marks = _highlighter(out)
+    rows = [(str(a.id), hit) for a, hits in results for hit in hits]
+    id_width = max([len("ARTICLE"), *(len(r[0]) for r in rows)])
+    rule_width = max([len("RULE"), *(len(r[1].rule_id) for r in rows)])
+    indent = " " * (id_width + rule_width + 4)
+    if rows:
+        out.write(f"{'ARTICLE':<{id_width}}  {'RULE':<{rule_width}}  TERMS\n")
+    docs = {id(a): a.doc for a, _ in results}
+    for article, hits in results:
+        for hit in hits:
+            terms = ", ".join(hit.matched_terms)
+            out.write(f"{article.id!s:<{id_width}}  {hit.rule_id:<{rule_width}}  {terms}\n")
+            for name, spans in _where(hit.terms).items():
+                text = getattr(docs[id(article)], name)
+                out.write(f"{indent}{name + ':':<9}{_snippet(text, spans, marks)}\n")
+    matched = sum(1 for _, hits in results if hits)
+    out.write(
+        f"{_count(len(rows), 'match', 'matches')} in {matched} of "
+        f"{_count(articles, 'article', 'articles')} ({_count(rules, 'rule', 'rules')})\n"
+    )
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def run_rules_test(
+    *, rules_path: Path, articles_path: Path, fmt: str | None, out: TextIO, err: TextIO
+) -> int:
+    """Match every article against every rule; see the module docstring for the contract."""
+    if fmt not in (None, "jsonl"):
+        err.write(f"error: unknown format {fmt!r} (use jsonl, or none for a table)\n")
+        return 2
+    try:
+        index, rule_count = _compile(rules_path)
+    except _Failed as failed:
+        for message in failed.messages:
+            err.write(message + "\n")
+        return 2
+    results: list[tuple[_Article, list[Hit]]] = []
+    count = 0
+    try:
+        for article in _articles(articles_path, err):
+            count += 1
+            hits = index.match(article.doc)
+            if fmt == "jsonl":
+                for hit in hits:
+                    record = {
+                        "article": article.id,
+                        "rule": hit.rule_id,
+                        "terms": hit.matched_terms,
+                    }
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            else:
+                results.append((article, hits))
+    except OSError as exc:
+        err.write(f"error: cannot read articles file {articles_path}: {_reason(exc)}\n")
+        return 2
+    if fmt is None:
+        _write_table(out, results, count, rule_count)
+    return 0
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+# --------------------------------------------------------------------------- one query
+
+
+def run_query_test(*, query: str, text: str, out: TextIO, err: TextIO, field: str = "body") -> int:
+    """Try ``query`` on ``text`` (put in ``field``): 0 matched, 1 not matched, 2 bad query."""
+    if field not in TEXT_FIELDS:
+        err.write(f"error: unknown field {field!r} (use one of {', '.join(TEXT_FIELDS)})\n")
+        return 2
+    try:
+        node = parse(query)
+    except QuerySyntaxError as exc:
+        err.write(exc.render() + "\n")
+        return 2
+    index = compile_rules([RuleSpec("query", query)])
+    doc = Document(**{field: text})
+    marks = _highlighter(out)
+    hits = index.match(doc)
+    if hits:
+        (hit,) = hits
+        out.write("matched\n")
+        for term in hit.terms:
+            positions = ", ".join(map(str, term.positions))
+            word = "word" if len(term.positions) == 1 else "words"
+            out.write(f"  {term.term}: {term.field} {word} {positions}\n")
+        out.write(f"  {field}: {_snippet(text, _where(hit.terms).get(field, []), marks)}\n")
+        return 0
+    out.write("not matched\n")
+    found: list[str] = []
+    missing: list[str] = []
+    for leaf in iter_terms(node):
+        scope = "" if leaf.fields == DEFAULT_FIELDS else f"{next(iter(leaf.fields))}:"
+        alone = compile_rules([RuleSpec("term", scope + leaf.text)])
+        (found if alone.match(doc) else missing).append(scope + leaf.text)
+    if found:
+        out.write(f"  found: {', '.join(dict.fromkeys(found))}\n")
+    if missing:
+        out.write(f"  not found: {', '.join(dict.fromkeys(missing))}\n")
+    if field == "body" and any(t.fields != DEFAULT_FIELDS for t in iter_terms(node)):
+        out.write(
+            "  (the text is tried as the body; title:, summary: and source: see none of it)\n"
+        )
+    return 1
