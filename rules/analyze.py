@@ -24,17 +24,18 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from collections.abc import Callable, Iterator
+from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import chain
+from itertools import accumulate, chain
 from typing import TypeVar
 
 import snowballstemmer
 
 __all__ = [
+    "SpanLocator",
     "Token",
     "exact_of",
-    "iter_spans",
     "norm_of",
     "spans",
     "stem_of",
@@ -204,9 +205,38 @@ def spans(text: str) -> list[tuple[int, int]]:
     return list(map(re.Match.span, _TOKEN_RE.finditer(text)))
 
 
-def iter_spans(text: str) -> Iterator[tuple[int, int]]:
-    """Like :func:`spans`, lazily: callers often need only the first few."""
-    return map(re.Match.span, _TOKEN_RE.finditer(text))
+_CHUNK_RE = re.compile(r"\S+")  # the same chunks as str.split()
+
+
+def _chunk_spans(chunk: str) -> tuple[tuple[int, int], ...]:
+    return tuple(map(re.Match.span, _TOKEN_RE.finditer(chunk)))
+
+
+CHUNK_SPANS: _Cache[tuple[tuple[int, int], ...]] = _Cache(_chunk_spans)
+
+
+class SpanLocator:
+    """Character spans of chosen word positions, without tokenizing the whole text again.
+
+    A match needs the spans of a handful of words; finding every word's span costs more than
+    finding the white-space chunks (a trivial pattern) and the cached spans inside the chunk.
+    """
+
+    __slots__ = ("_chunks", "_ends", "_starts")
+
+    def __init__(self, text: str) -> None:
+        found = list(_CHUNK_RE.finditer(text))
+        self._starts = list(map(re.Match.start, found))
+        self._chunks = list(map(re.Match.group, found))
+        sizes = map(len, map(CHUNK_WORDS.__getitem__, self._chunks))
+        self._ends = list(accumulate(sizes))  # words up to and including each chunk
+
+    def __getitem__(self, position: int) -> tuple[int, int]:
+        chunk = bisect_right(self._ends, position)
+        first = self._ends[chunk - 1] if chunk else 0
+        start, end = CHUNK_SPANS[self._chunks[chunk]][position - first]
+        base = self._starts[chunk]
+        return (base + start, base + end)
 
 
 def norm_of(surface: str) -> str:

@@ -22,10 +22,12 @@ Elasticsearch percolator pre-select queries):
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import compress, islice
+from itertools import compress
 from sys import intern
 from typing import Any, TypeAlias
 
@@ -143,9 +145,11 @@ class _Leaf:
 
     patterns: tuple[Pattern, ...]
     fields: tuple[str, ...]
-    needs: tuple[frozenset[str], ...]  # keys one pattern needs present (a quick reject)
+    # Key sets are kept as tuples: a third of a frozenset's memory, no work for the garbage
+    # collector, and set.issuperset / set.isdisjoint take them as they are.
+    needs: tuple[tuple[str, ...], ...]  # keys one pattern needs present (a quick reject)
     stem: str | None  # the stem, when the leaf is one plain word
-    keys: frozenset[str] | None  # plain words whose presence the article's keys decide
+    keys: tuple[str, ...] | None  # plain words whose presence the article's keys decide
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +160,7 @@ class _Rule:
     texts: tuple[str, ...]  # local leaf index -> term as written
     # Set when pre-selection decides the positive part exactly: the rule then matches every
     # candidate article that has none of these keys (negated plain words).
-    forbidden: frozenset[str] | None
+    forbidden: tuple[str, ...] | None
     # How to explain a match without walking the tree, when the rule is an AND/OR of terms
     # (no NEAR, no term written twice).
     plan: Plan | None
@@ -202,6 +206,7 @@ class _Builder:
     def __init__(self) -> None:
         self.leaf_ids: dict[tuple[tuple[Pattern, ...], tuple[str, ...]], int] = {}
         self.leaves: list[_Leaf] = []
+        self.leaf_alternatives: list[list[frozenset[str]]] = []  # leaf.needs, as sets
         self.explanations: dict[tuple[int, str], int] = {}  # (leaf, text) -> id
         self.scoped: set[str] = set()  # fields some term is restricted to
         # per rule, reset by rule():
@@ -219,16 +224,18 @@ class _Builder:
             mark = "" if fields == _DEFAULT_ORDER else _FIELD_MARK[fields[0]]
             if mark:
                 self.scoped.add(fields[0])
-            needs = tuple(
+            needs = list(
                 dict.fromkeys(
                     frozenset(mark + _element_key(m, v) for m, v in p) for p in term.patterns
                 )
             )
             plain = all(len(p) == 1 and p[0][0] == STEM for p in term.patterns)
             # for plain words, "a key is present" is exactly "the term is present"
-            keys = frozenset(mark + p[0][1] for p in term.patterns) if plain else None
+            keys = tuple(dict.fromkeys(mark + p[0][1] for p in term.patterns)) if plain else None
             stem = term.patterns[0][0][1] if plain and len(term.patterns) == 1 else None
-            self.leaves.append(_Leaf(term.patterns, fields, needs, stem, keys))
+            packed = tuple(tuple(sorted(need)) for need in needs)
+            self.leaves.append(_Leaf(term.patterns, fields, packed, stem, keys))
+            self.leaf_alternatives.append(needs)
         return leaf_id
 
     def walk(self, node: Node) -> tuple[Code, Alternatives, bool]:
@@ -239,8 +246,9 @@ class _Builder:
                 local = self.locals[id(node)] = len(self.globals)
                 self.globals.append(self.leaf(node))
                 self.texts.append(intern(node.text))
-            leaf = self.leaves[self.globals[local]]
-            return (_LEAF, local), list(leaf.needs), leaf.keys is not None
+            leaf_id = self.globals[local]
+            exact = self.leaves[leaf_id].keys is not None
+            return (_LEAF, local), self.leaf_alternatives[leaf_id], exact
         if isinstance(node, Not):
             code, _, _ = self.walk(node.child)
             return (_NOT, code), None, False
@@ -270,7 +278,7 @@ class _Builder:
 
     def rule(self, spec: RuleSpec, node: Node) -> tuple[_Rule, list[frozenset[str]]]:
         self.locals, self.globals, self.texts, self.has_near = {}, [], [], False
-        forbidden: frozenset[str] | None = None
+        forbidden: tuple[str, ...] | None = None
         if isinstance(node, And) and any(isinstance(c, Not) for c in node.children):
             # `a b -c -d`: pre-selection may decide `a b`, one set test the negated words
             walked = [self.walk(child) for child in node.children]
@@ -289,13 +297,13 @@ class _Builder:
                 else:
                     negated.update(keys)
             if exact:
-                forbidden = frozenset(negated)
+                forbidden = tuple(sorted(negated))
         else:
             code, node_alternatives, exact = self.walk(node)
             assert node_alternatives is not None  # the parser rejects rules that only negate
             alternatives = node_alternatives
             if exact:
-                forbidden = frozenset()
+                forbidden = ()
         compiled = _Rule(
             spec.id, code, tuple(self.globals), tuple(self.texts), forbidden, self.plan(code)
         )
@@ -343,7 +351,6 @@ class _FieldView:
         "_exacts",
         "_norms",
         "_scanned",
-        "_span_iter",
         "_spans",
         "_tables",
         "stems",
@@ -360,8 +367,7 @@ class _FieldView:
         self._scanned: dict[tuple[str, str], list[int]] = {}
         self._tables: dict[str, dict[str, list[int]]] = {}
         self._buckets: dict[str, list[str]] | None = None
-        self._spans: list[tuple[int, int]] | None = None
-        self._span_iter: Iterator[tuple[int, int]] = iter(())
+        self._spans: analyze.SpanLocator | None = None
 
     def forms(self, mode: str) -> list[str]:
         if mode == STEM:
@@ -472,15 +478,11 @@ class _FieldView:
                 found.append((p, p + last))
         return found
 
-    def spans(self, last: int) -> list[tuple[int, int]]:
-        """Character spans of the words, at least up to position ``last``."""
-        spans = self._spans
-        if spans is None:
-            spans = self._spans = []
-            self._span_iter = analyze.iter_spans(self.text)
-        if len(spans) <= last:
-            spans.extend(islice(self._span_iter, last + 1 - len(spans)))
-        return spans
+    def spans(self) -> analyze.SpanLocator:
+        """Character spans of word positions (``spans()[p]``), worked out on demand."""
+        if self._spans is None:
+            self._spans = analyze.SpanLocator(self.text)
+        return self._spans
 
 
 class _DocView:
@@ -518,8 +520,8 @@ class _DocView:
         if known is None:
             leaf = self.index._leaves[leaf_id]
             if leaf.keys is not None:
-                known = not leaf.keys.isdisjoint(self.keys)
-            elif not any(need <= self.keys for need in leaf.needs):
+                known = not self.keys.isdisjoint(leaf.keys)
+            elif not any(map(self.keys.issuperset, leaf.needs)):
                 known = False
             else:
                 known = bool(self.occurrences(leaf_id))
@@ -560,7 +562,7 @@ class _DocView:
                     if view.words:
                         found = view.starts(STEM, leaf.stem)
                         if found:
-                            spans = tuple(map(view.spans(found[-1]).__getitem__, found))
+                            spans = tuple(map(view.spans().__getitem__, found))
                             known.append(TermHit(text, name, tuple(found), spans))
             else:
                 known = [
@@ -588,17 +590,14 @@ _FIELD_ORDER = {name: i for i, name in enumerate(FIELDS)}
 
 
 def _term_hit(text: str, name: str, occs: list[Occurrence], view: _FieldView) -> TermHit:
-    spans = view.spans(max(b for _, b in occs))
+    spans = view.spans()
     if all(a == b for a, b in occs):
         positions: tuple[int, ...] = tuple(a for a, _ in occs)
+        found = tuple(map(spans.__getitem__, positions))
     else:
         positions = tuple(sorted({p for a, b in occs for p in range(a, b + 1)}))
-    return TermHit(
-        term=text,
-        field=name,
-        positions=positions,
-        spans=tuple((spans[a][0], spans[b][1]) for a, b in occs),
-    )
+        found = tuple((spans[a][0], spans[b][1]) for a, b in occs)
+    return TermHit(term=text, field=name, positions=positions, spans=found)
 
 
 class _Evaluation:
@@ -716,7 +715,8 @@ class _Evaluation:
 
 # --------------------------------------------------------------------------- the index
 
-Postings: TypeAlias = tuple[tuple[int, ...], tuple[frozenset[str], ...]]
+# rarest key -> second rarest key ("" if none) -> (rule numbers, the other keys they need)
+Anchors: TypeAlias = dict[str, dict[str, tuple[tuple[int, ...], tuple[tuple[str, ...], ...]]]]
 
 
 class RuleIndex:
@@ -726,13 +726,13 @@ class RuleIndex:
         self,
         rules: list[_Rule],
         leaves: list[_Leaf],
-        anchors: dict[str, Postings],
+        anchors: Anchors,
         prefix_keys: frozenset[str],
         scoped: Iterable[str] = (),
     ) -> None:
         self._rules = rules  # sorted by id, so candidate numbers sort like ids
         self._leaves = leaves
-        self._anchors = anchors  # anchor key -> (rule numbers, the alternatives they need)
+        self._anchors = anchors
         self._prefix_keys = prefix_keys
         self._scoped = tuple(f for f in FIELDS if f in set(scoped))
         self._by_id = {rule.id: i for i, rule in enumerate(rules)}
@@ -753,13 +753,23 @@ class RuleIndex:
         return [self._rules[i].id for i in sorted(self._candidates(view))]
 
     def _candidates(self, view: _DocView) -> set[int]:
-        covered = view.keys.issuperset
+        keys = view.keys
+        covered = keys.issuperset
         anchors = self._anchors
         chosen: set[int] = set()
-        for key in anchors.keys() & view.keys:
-            rule_nos, required = anchors[key]
-            # all in C: keep the rules whose alternative has every required key present
-            chosen.update(compress(rule_nos, map(covered, required)))
+        # each alternative is filed under its two rarest keys: both must be present before
+        # its other keys are checked, so few rules are even looked at
+        for key in anchors.keys() & keys:
+            inner = anchors[key]
+            only = inner.get("")
+            if only is not None:
+                chosen.update(only[0])  # alternatives that need this one key alone
+                if len(inner) == 1:
+                    continue
+            for second in inner.keys() & keys:
+                rule_nos, required = inner[second]
+                # all in C: keep the rules whose alternative has every required key present
+                chosen.update(compress(rule_nos, map(covered, required)))
         return chosen
 
     def match_with_stats(self, doc: Document) -> tuple[list[Hit], int]:
@@ -773,11 +783,11 @@ class RuleIndex:
             rule = rules[rule_no]
             forbidden = rule.forbidden
             if forbidden is not None:  # pre-selection decided the positive part
-                if not forbidden.isdisjoint(keys):
+                if not keys.isdisjoint(forbidden):
                     continue
                 if rule.plan is not None:
                     hits.append(view.follow(rule.id, rule.plan))
-                else:  # pragma: no cover - exact rules are AND/OR of terms, so have a plan
+                else:  # e.g. a word written twice: merged per field by the full explanation
                     hits.append(_Evaluation(rule, view).explain())
                 continue
             hit = _Evaluation(rule, view).hit()
@@ -853,11 +863,28 @@ def compile_rules(
     the word that really is rarest in the news rather than one guessed from the rules, so
     fewer rules are looked at per article. Matching results are the same either way.
     """
-    parsed, errors = _parse_rules(rules, lists)
-    if errors:
-        raise RuleErrors(errors)
-    parsed.sort(key=lambda item: item[0].id)
+    with _collector_paused():
+        parsed, errors = _parse_rules(rules, lists)
+        if errors:
+            raise RuleErrors(errors)
+        return _build(parsed, sample)
 
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Compiling makes a million small objects and no garbage cycles, so the garbage
+    collector would only scan them over and over: a third of the time at 100,000 rules."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(parsed: list[tuple[RuleSpec, Node]], sample: Iterable[Document]) -> RuleIndex:
+    parsed.sort(key=lambda item: item[0].id)
     builder = _Builder()
     compiled: list[_Rule] = []
     all_alternatives: list[list[frozenset[str]]] = []
@@ -874,20 +901,21 @@ def compile_rules(
         k for leaf in builder.leaves for need in leaf.needs for k in need if _PREFIX_MARK in k
     )
     seen = _sample_frequencies(sample, prefix_keys, builder.scoped) if sample else None
-    postings: dict[str, tuple[list[int], list[frozenset[str]]]] = {}
+    postings: dict[str, dict[str, tuple[list[int], list[tuple[str, ...]]]]] = {}
     costs: dict[str, tuple[int, int, int, int]] = {}
     for rule_no, alternatives in enumerate(all_alternatives):
         for alternative in alternatives:
-            best = ""
-            best_cost: tuple[int, int, int, int] | None = None
             for key in alternative:
-                cost = costs.get(key)
-                if cost is None:
-                    cost = costs[key] = _anchor_cost(key, rule_counts, seen)
-                if best_cost is None or cost < best_cost:
-                    best, best_cost = key, cost
-            rule_nos, required = postings.setdefault(intern(best), ([], []))
+                if key not in costs:
+                    costs[key] = _anchor_cost(key, rule_counts, seen)
+            ranked = sorted(alternative, key=costs.__getitem__)
+            first, second = ranked[0], ranked[1] if len(ranked) > 1 else ""
+            inner = postings.setdefault(intern(first), {})
+            rule_nos, required = inner.setdefault(intern(second), ([], []))
             rule_nos.append(rule_no)
-            required.append(alternative)
-    anchors = {key: (tuple(nos), tuple(reqs)) for key, (nos, reqs) in postings.items()}
+            required.append(tuple(ranked[2:]))  # the keys left to check once both are there
+    anchors = {
+        key: {second: (tuple(nos), tuple(reqs)) for second, (nos, reqs) in inner.items()}
+        for key, inner in postings.items()
+    }
     return RuleIndex(compiled, builder.leaves, anchors, prefix_keys, builder.scoped)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rules.analyze import Token, spans, stem_of, tokenize, words
+from rules.analyze import SpanLocator, Token, spans, stem_of, tokenize, words
 
 
 def norms(text: str) -> list[str]:
@@ -90,6 +90,14 @@ def test_words_and_spans_agree_with_tokenize() -> None:
     tokens = tokenize(text)
     assert words(text) == [t.text for t in tokens]
     assert spans(text) == [(t.start, t.end) for t in tokens]
+
+
+def test_span_locator_finds_any_position() -> None:
+    text = "  Mr. O'Brien's U.K.-China visit,\n\ton 18.10.2024:\u00a0«Québec» 中国 — done. "
+    locator = SpanLocator(text)
+    expected = spans(text)
+    assert [locator[p] for p in range(len(expected))] == expected
+    assert [locator[p] for p in (5, 0, 3)] == [expected[5], expected[0], expected[3]]
 
 
 def test_white_space_of_any_kind_separates_words() -> None:
