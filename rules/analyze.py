@@ -35,6 +35,8 @@ import snowballstemmer
 __all__ = [
     "SpanLocator",
     "Token",
+    "chunk_stems",
+    "chunk_words",
     "exact_of",
     "norm_of",
     "spans",
@@ -190,9 +192,26 @@ STEM_OF_NORM = _Cache(_stem_norm)
 STEM = _Cache(_stem)
 
 
-def derived_cache(compute: Callable[[str], str]) -> dict[str, str]:
-    """A bounded per-word cache of some other form of a word (``cache[surface]``)."""
+def derived_cache(compute: Callable[[str], _V]) -> dict[str, _V]:
+    """A bounded cache of something worked out from a word or chunk (``cache[key]``)."""
     return _Cache(compute)
+
+
+def _chunk_stems(chunk: str) -> tuple[str, ...]:
+    return tuple(map(STEM.__getitem__, CHUNK_WORDS[chunk]))
+
+
+CHUNK_STEMS: _Cache[tuple[str, ...]] = _Cache(_chunk_stems)
+
+
+def chunk_stems(chunks: list[str]) -> list[str]:
+    """The stems of the words of white-space chunks (``text.split()``), in order."""
+    return list(chain.from_iterable(map(CHUNK_STEMS.__getitem__, chunks)))
+
+
+def chunk_words(chunks: list[str]) -> list[str]:
+    """The words of white-space chunks, in order: ``words(text)`` given ``text.split()``."""
+    return list(chain.from_iterable(map(CHUNK_WORDS.__getitem__, chunks)))
 
 
 def words(text: str) -> list[str]:
@@ -224,10 +243,10 @@ class SpanLocator:
 
     __slots__ = ("_chunks", "_ends", "_starts")
 
-    def __init__(self, text: str) -> None:
-        found = list(_CHUNK_RE.finditer(text))
-        self._starts = list(map(re.Match.start, found))
-        self._chunks = list(map(re.Match.group, found))
+    def __init__(self, text: str, chunks: list[str] | None = None) -> None:
+        """``chunks``, if given, must be ``text.split()``."""
+        self._starts = list(map(re.Match.start, _CHUNK_RE.finditer(text)))
+        self._chunks = text.split() if chunks is None else chunks
         sizes = map(len, map(CHUNK_WORDS.__getitem__, self._chunks))
         self._ends = list(accumulate(sizes))  # words up to and including each chunk
 

@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import compress
+from itertools import chain, compress
 from sys import intern
 from typing import Any, TypeAlias
 
@@ -204,7 +204,7 @@ class _Builder:
     """Turns parsed rules into compiled ones, sharing identical leaves between rules."""
 
     def __init__(self) -> None:
-        self.leaf_ids: dict[tuple[tuple[Pattern, ...], tuple[str, ...]], int] = {}
+        self.leaf_ids: dict[tuple[str, tuple[str, ...]], int] = {}
         self.leaves: list[_Leaf] = []
         self.leaf_alternatives: list[list[frozenset[str]]] = []  # leaf.needs, as sets
         self.explanations: dict[tuple[int, str], int] = {}  # (leaf, text) -> id
@@ -217,7 +217,9 @@ class _Builder:
 
     def leaf(self, term: Term) -> int:
         fields = _DEFAULT_ORDER if term.fields == DEFAULT_FIELDS else _ordered(term.fields)
-        key = (term.patterns, fields)
+        # the text decides the patterns within one compile (lists included), and strings
+        # hash once: keying by the patterns themselves made this the slowest step
+        key = (term.text, fields)
         leaf_id = self.leaf_ids.get(key)
         if leaf_id is None:
             leaf_id = self.leaf_ids[key] = len(self.leaves)
@@ -341,33 +343,46 @@ _NO_POSITIONS: list[int] = []
 _SCAN_LIMIT = 12  # a long field is scanned word by word for this many look-ups, then tabled
 # surface word -> the wildcard key it satisfies ("\x00" + first three letters of its norm)
 _PREFIX_KEY = analyze.derived_cache(lambda w: _PREFIX_MARK + analyze.norm_of(w)[:3])
+_CHUNK_PREFIXES = analyze.derived_cache(
+    lambda c: tuple(_PREFIX_KEY[w] for w in analyze.CHUNK_WORDS[c])
+)
 
 
 class _FieldView:
     """One field's words, with the analysed forms and position look-ups built on demand."""
 
     __slots__ = (
-        "_buckets",
         "_exacts",
         "_norms",
+        "_prefixes",
         "_scanned",
         "_spans",
         "_tables",
+        "_words",
+        "chunks",
         "stems",
         "text",
-        "words",
     )
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.words: list[str] = analyze.words(text) if text else []
-        self.stems: list[str] = list(map(analyze.STEM.__getitem__, self.words))
+        # one cache look-up per white-space chunk gives the stems; the words themselves are
+        # only needed for phrases and wildcards, so they wait until asked for
+        self.chunks = text.split()
+        self.stems: list[str] = analyze.chunk_stems(self.chunks)
+        self._words: list[str] | None = None
         self._norms: list[str] | None = None
+        self._prefixes: list[str] | None = None
         self._exacts: list[str] | None = None
         self._scanned: dict[tuple[str, str], list[int]] = {}
         self._tables: dict[str, dict[str, list[int]]] = {}
-        self._buckets: dict[str, list[str]] | None = None
         self._spans: analyze.SpanLocator | None = None
+
+    @property
+    def words(self) -> list[str]:
+        if self._words is None:
+            self._words = analyze.chunk_words(self.chunks)
+        return self._words
 
     def forms(self, mode: str) -> list[str]:
         if mode == STEM:
@@ -387,7 +402,7 @@ class _FieldView:
         table = self._tables.get(mode)
         if table is not None:
             return table.get(value, _NO_POSITIONS)
-        if len(self.words) <= _SCAN_LIMIT or len(self._scanned) >= _SCAN_LIMIT:
+        if len(self.stems) <= _SCAN_LIMIT or len(self._scanned) >= _SCAN_LIMIT:
             return self.table(mode).get(value, _NO_POSITIONS)
         # a few look-ups: list.index scans in C, cheaper than tabling every word
         key = (mode, value)
@@ -421,19 +436,28 @@ class _FieldView:
 
     def prefixed(self, value: str) -> list[int]:
         """Positions of the words whose norm starts with ``value`` (a wildcard)."""
-        table = self.table(NORM)
-        if self._buckets is None:
-            buckets: dict[str, list[str]] = {}
-            for form in table:
-                buckets.setdefault(form[:3], []).append(form)
-            self._buckets = buckets
-        found = [
-            p
-            for form in self._buckets.get(value[:3], ())
-            if form.startswith(value)
-            for p in table[form]
-        ]
-        found.sort()
+        key = (PREFIX, value)
+        found = self._scanned.get(key)
+        if found is None:
+            # the words sharing the wildcard's first three letters (a C scan), then the rest
+            if self._prefixes is None:
+                self._prefixes = list(
+                    chain.from_iterable(map(_CHUNK_PREFIXES.__getitem__, self.chunks))
+                )
+            marks = self._prefixes
+            mark = _PREFIX_MARK + value[:3]
+            found = []
+            i = -1
+            try:
+                while True:
+                    i = marks.index(mark, i + 1)
+                    found.append(i)
+            except ValueError:
+                pass
+            if len(value) > 3 and found:
+                norms = self.forms(NORM)
+                found = [i for i in found if norms[i].startswith(value)]
+            self._scanned[key] = found
         return found
 
     def find(self, pattern: Pattern) -> list[Occurrence]:
@@ -454,7 +478,7 @@ class _FieldView:
         if not check:
             return [(p, p) for p in starts]
         last = len(pattern) - 1
-        size = len(self.words)
+        size = len(self.stems)
         words, stems = self.words, self.stems
         norms, exacts = analyze.NORM, analyze.EXACT
         found: list[Occurrence] = []
@@ -481,7 +505,7 @@ class _FieldView:
     def spans(self) -> analyze.SpanLocator:
         """Character spans of word positions (``spans()[p]``), worked out on demand."""
         if self._spans is None:
-            self._spans = analyze.SpanLocator(self.text)
+            self._spans = analyze.SpanLocator(self.text, self.chunks)
         return self._spans
 
 
@@ -502,9 +526,12 @@ class _DocView:
                 mark = _FIELD_MARK[name]
                 keys.update([mark + stem for stem in stems])
         if index._prefix_keys:
-            distinct = set(fields["title"].words)
-            distinct.update(fields["summary"].words, fields["body"].words)
-            marks = set(map(_PREFIX_KEY.__getitem__, distinct))
+            chunks = _CHUNK_PREFIXES.__getitem__
+            marks = set(chain.from_iterable(map(chunks, fields["title"].chunks)))
+            marks.update(
+                chain.from_iterable(map(chunks, fields["summary"].chunks)),
+                chain.from_iterable(map(chunks, fields["body"].chunks)),
+            )
             for name in index._scoped:
                 mark = _FIELD_MARK[name]
                 marks.update([mark + _PREFIX_KEY[w] for w in fields[name].words])
@@ -535,7 +562,7 @@ class _DocView:
             known = {}
             for name in leaf.fields:
                 view = self.fields[name]
-                if not view.words:
+                if not view.stems:
                     continue
                 if len(leaf.patterns) == 1:
                     found = view.find(leaf.patterns[0])
@@ -559,7 +586,7 @@ class _DocView:
                 known = []
                 for name in leaf.fields:
                     view = self.fields[name]
-                    if view.words:
+                    if view.stems:
                         found = view.starts(STEM, leaf.stem)
                         if found:
                             spans = tuple(map(view.spans().__getitem__, found))
