@@ -171,7 +171,7 @@ def _element_key(mode: str, value: str) -> str:
     if mode == STEM:
         return value
     if mode == PREFIX:
-        return _PREFIX_MARK + value[:3]
+        return _PREFIX_MARK + value[:_PREFIX_KEY_SIZE]
     if mode == EXACT:
         return analyze.stem_of_norm(analyze.norm_of(value))
     return analyze.stem_of_norm(value)
@@ -340,11 +340,25 @@ def _leaf_last(code: Code) -> bool:
 
 
 _NO_POSITIONS: list[int] = []
-_SCAN_LIMIT = 12  # a long field is scanned word by word for this many look-ups, then tabled
 # surface word -> the wildcard key it satisfies ("\x00" + first three letters of its norm)
-_PREFIX_KEY = analyze.derived_cache(lambda w: _PREFIX_MARK + analyze.norm_of(w)[:3])
+_PREFIX_KEY_SIZE = 4  # a wildcard needs its first four letters (three if it has three)
+
+
+def _prefix_keys(norm: str) -> tuple[str, ...]:
+    """The wildcard keys a word satisfies: its first three and first four letters."""
+    if len(norm) <= 3:
+        return (_PREFIX_MARK + norm,)
+    return (_PREFIX_MARK + norm[:3], _PREFIX_MARK + norm[:_PREFIX_KEY_SIZE])
+
+
+# surface word -> the wildcard keys it satisfies; chunk -> those of its words (flattened);
+# chunk -> the three-letter key of each of its words (aligned with word positions)
+_PREFIX_KEYS = analyze.derived_cache(lambda w: _prefix_keys(analyze.norm_of(w)))
 _CHUNK_PREFIXES = analyze.derived_cache(
-    lambda c: tuple(_PREFIX_KEY[w] for w in analyze.CHUNK_WORDS[c])
+    lambda c: tuple(k for w in analyze.CHUNK_WORDS[c] for k in _PREFIX_KEYS[w])
+)
+_CHUNK_PREFIX3 = analyze.derived_cache(
+    lambda c: tuple(_PREFIX_MARK + analyze.norm_of(w)[:3] for w in analyze.CHUNK_WORDS[c])
 )
 
 
@@ -353,11 +367,12 @@ class _FieldView:
 
     __slots__ = (
         "_exacts",
+        "_first",
+        "_last",
         "_norms",
         "_prefixes",
         "_scanned",
         "_spans",
-        "_tables",
         "_words",
         "chunks",
         "stems",
@@ -374,8 +389,9 @@ class _FieldView:
         self._norms: list[str] | None = None
         self._prefixes: list[str] | None = None
         self._exacts: list[str] | None = None
-        self._scanned: dict[tuple[str, str], list[int]] = {}
-        self._tables: dict[str, dict[str, list[int]]] = {}
+        self._first: dict[str, int] = {}
+        self._last: dict[str, int] | None = None
+        self._scanned: dict[tuple[str, str], list[int]] = {}  # wildcard look-ups
         self._spans: analyze.SpanLocator | None = None
 
     @property
@@ -395,44 +411,28 @@ class _FieldView:
             self._norms = list(map(analyze.NORM.__getitem__, self.words))
         return self._norms
 
-    def starts(self, mode: str, value: str) -> list[int]:
-        """Positions of the words whose ``mode`` form is ``value`` (or starts with it)."""
-        if mode == PREFIX:
-            return self.prefixed(value)
-        table = self._tables.get(mode)
-        if table is not None:
-            return table.get(value, _NO_POSITIONS)
-        if len(self.stems) <= _SCAN_LIMIT or len(self._scanned) >= _SCAN_LIMIT:
-            return self.table(mode).get(value, _NO_POSITIONS)
-        # a few look-ups: list.index scans in C, cheaper than tabling every word
-        key = (mode, value)
-        found = self._scanned.get(key)
-        if found is None:
-            forms = self.forms(mode)
-            found = []
-            i = -1
-            try:
-                while True:
-                    i = forms.index(value, i + 1)
-                    found.append(i)
-            except ValueError:
-                pass
-            self._scanned[key] = found
+    def positions(self, stem: str) -> list[int]:
+        """Positions of the words with this stem."""
+        last = self._last
+        if last is None:
+            # where each stem occurs first and last, built in C; most stems occur once,
+            # and the others are found by list.index between the two
+            stems = self.stems
+            last = self._last = dict(zip(stems, range(len(stems)), strict=True))
+            size = len(stems) - 1
+            self._first = dict(zip(reversed(stems), range(size, -1, -1), strict=True))
+        end = last.get(stem)
+        if end is None:
+            return _NO_POSITIONS
+        at = self._first[stem]
+        if at == end:
+            return [at]
+        found = [at]
+        index = self.stems.index
+        while at != end:
+            at = index(stem, at + 1)
+            found.append(at)
         return found
-
-    def table(self, mode: str) -> dict[str, list[int]]:
-        """Every distinct form of the field with its positions."""
-        table = self._tables.get(mode)
-        if table is None:
-            table = {}
-            for i, form in enumerate(self.forms(mode)):
-                known = table.get(form)
-                if known is None:
-                    table[form] = [i]
-                else:
-                    known.append(i)
-            self._tables[mode] = table
-        return table
 
     def prefixed(self, value: str) -> list[int]:
         """Positions of the words whose norm starts with ``value`` (a wildcard)."""
@@ -442,7 +442,7 @@ class _FieldView:
             # the words sharing the wildcard's first three letters (a C scan), then the rest
             if self._prefixes is None:
                 self._prefixes = list(
-                    chain.from_iterable(map(_CHUNK_PREFIXES.__getitem__, self.chunks))
+                    chain.from_iterable(map(_CHUNK_PREFIX3.__getitem__, self.chunks))
                 )
             marks = self._prefixes
             mark = _PREFIX_MARK + value[:3]
@@ -468,11 +468,11 @@ class _FieldView:
             check = pattern[1:]
             offset = 1
         elif mode == STEM:
-            starts = self.starts(STEM, value)
+            starts = self.positions(value)
             check = pattern[1:]
             offset = 1
         else:  # a phrase's words: find by stem, then compare the exact form
-            starts = self.starts(STEM, _element_key(mode, value))
+            starts = self.positions(_element_key(mode, value))
             check = pattern
             offset = 0
         if not check:
@@ -534,7 +534,8 @@ class _DocView:
             )
             for name in index._scoped:
                 mark = _FIELD_MARK[name]
-                marks.update([mark + _PREFIX_KEY[w] for w in fields[name].words])
+                for w in fields[name].words:
+                    marks.update([mark + k for k in _PREFIX_KEYS[w]])
             keys.update(marks & index._prefix_keys)
         self.keys = keys
         self._sets: dict[tuple[str, ...], set[str]] = {}
@@ -587,7 +588,7 @@ class _DocView:
                 for name in leaf.fields:
                     view = self.fields[name]
                     if view.stems:
-                        found = view.starts(STEM, leaf.stem)
+                        found = view.positions(leaf.stem)
                         if found:
                             spans = tuple(map(view.spans().__getitem__, found))
                             known.append(TermHit(text, name, tuple(found), spans))
