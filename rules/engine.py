@@ -537,6 +537,7 @@ class _DocView:
                 for w in fields[name].words:
                     marks.update([mark + k for k in _PREFIX_KEYS[w]])
             keys.update(marks & index._prefix_keys)
+        keys.add("")  # what an alternative with a single key has as its second key
         self.keys = keys
         self._sets: dict[tuple[str, ...], set[str]] = {}
         self._present: dict[int, bool] = {}
@@ -743,8 +744,10 @@ class _Evaluation:
 
 # --------------------------------------------------------------------------- the index
 
-# rarest key -> second rarest key ("" if none) -> (rule numbers, the other keys they need)
-Anchors: TypeAlias = dict[str, dict[str, tuple[tuple[int, ...], tuple[tuple[str, ...], ...]]]]
+# rarest key -> (second rarest keys ("" if none), and for each the rule numbers and the other
+# keys each of those rules needs)
+Group: TypeAlias = tuple[tuple[int, ...], tuple[tuple[str, ...], ...]]
+Anchors: TypeAlias = dict[str, tuple[tuple[str, ...], tuple[Group, ...]]]
 
 
 class RuleIndex:
@@ -787,16 +790,12 @@ class RuleIndex:
         chosen: set[int] = set()
         # each alternative is filed under its two rarest keys: both must be present before
         # its other keys are checked, so few rules are even looked at
+        present = keys.__contains__
         for key in anchors.keys() & keys:
-            inner = anchors[key]
-            only = inner.get("")
-            if only is not None:
-                chosen.update(only[0])  # alternatives that need this one key alone
-                if len(inner) == 1:
-                    continue
-            for second in inner.keys() & keys:
-                rule_nos, required = inner[second]
-                # all in C: keep the rules whose alternative has every required key present
+            seconds, groups = anchors[key]
+            # all in C: the groups whose second key is there ("" always is), then the rules
+            # whose remaining keys are all there
+            for rule_nos, required in compress(groups, map(present, seconds)):
                 chosen.update(compress(rule_nos, map(covered, required)))
         return chosen
 
@@ -942,8 +941,11 @@ def _build(parsed: list[tuple[RuleSpec, Node]], sample: Iterable[Document]) -> R
             rule_nos, required = inner.setdefault(intern(second), ([], []))
             rule_nos.append(rule_no)
             required.append(tuple(ranked[2:]))  # the keys left to check once both are there
-    anchors = {
-        key: {second: (tuple(nos), tuple(reqs)) for second, (nos, reqs) in inner.items()}
+    anchors: Anchors = {
+        key: (
+            tuple(inner),
+            tuple((tuple(nos), tuple(reqs)) for nos, reqs in inner.values()),
+        )
         for key, inner in postings.items()
     }
     return RuleIndex(compiled, builder.leaves, anchors, prefix_keys, builder.scoped)
