@@ -6,13 +6,15 @@ Elasticsearch percolator pre-select queries):
 1. At compile time every rule is reduced to the *keys* it requires: one or more
    alternatives, each a set of stems (``UK AND (China OR Beijing)`` -> ``{uk, china}`` or
    ``{uk, beij}``). Phrases, ``!Word`` and NEAR require their words' stems too, a wildcard
-   its first three letters, a field scope marks its keys with the field. NOT requires
-   nothing, which is why a rule that only negates is an error: it could not be filed.
-2. Each alternative is filed under one *anchor*: its rarest key (seldom seen in sample
-   articles when some are given; else not a common English word, used by few rules, long).
+   its first four letters (three if it has three), a field scope marks its keys with the
+   field. NOT requires nothing, which is why a rule that only negates is an error: it could
+   not be filed anywhere.
+2. Each alternative is filed under its two rarest keys (seldom seen in sample articles when
+   some are given; else not a common English word, used by few rules, long).
 3. For an article, one pass over its words gives the set of keys present. Intersecting that
-   set with the anchors gives the alternatives worth a look; an alternative whose keys are
-   all present makes its rule a *candidate*. Only candidates are evaluated.
+   set with the rarest keys, then with the second rarest, gives the alternatives worth a
+   look; an alternative whose keys are all present makes its rule a *candidate*. Only
+   candidates are evaluated.
 4. For most rules (plain words combined with AND/OR, plain words negated) the keys decide
    the rule exactly, so a candidate is a match unless a negated word is present. The others
    (phrases, NEAR, wildcards, ``!Word``, scoped fields) are evaluated on word positions.
@@ -167,7 +169,7 @@ class _Rule:
 
 
 def _element_key(mode: str, value: str) -> str:
-    """The key an element needs present: its stem, or a wildcard's first three letters."""
+    """The key an element needs present: its stem, or a wildcard's first (four) letters."""
     if mode == STEM:
         return value
     if mode == PREFIX:
@@ -339,8 +341,7 @@ def _leaf_last(code: Code) -> bool:
 # --------------------------------------------------------------------------- one article
 
 
-_NO_POSITIONS: list[int] = []
-# surface word -> the wildcard key it satisfies ("\x00" + first three letters of its norm)
+_NO_POSITIONS: list[int] = []  # shared, never mutated
 _PREFIX_KEY_SIZE = 4  # a wildcard needs its first four letters (three if it has three)
 
 
