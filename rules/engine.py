@@ -152,6 +152,7 @@ class _Leaf:
     needs: tuple[tuple[str, ...], ...]  # keys one pattern needs present (a quick reject)
     stem: str | None  # the stem, when the leaf is one plain word
     keys: tuple[str, ...] | None  # plain words whose presence the article's keys decide
+    stems_wanted: tuple[tuple[str | None, ...], ...]  # per pattern: each word's stem
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +239,11 @@ class _Builder:
             keys = tuple(dict.fromkeys(mark + p[0][1] for p in term.patterns)) if plain else None
             stem = term.patterns[0][0][1] if plain and len(term.patterns) == 1 else None
             packed = tuple(tuple(sorted(need)) for need in needs)
-            self.leaves.append(_Leaf(term.patterns, fields, packed, stem, keys))
+            wanted = tuple(
+                tuple(None if m == PREFIX else _element_key(m, v) for m, v in p)
+                for p in term.patterns
+            )
+            self.leaves.append(_Leaf(term.patterns, fields, packed, stem, keys, wanted))
             self.leaf_alternatives.append(needs)
         return leaf_id
 
@@ -353,13 +358,18 @@ def _prefix_keys(norm: str) -> tuple[str, ...]:
 
 
 # surface word -> the wildcard keys it satisfies; chunk -> those of its words (flattened);
-# chunk -> the three-letter key of each of its words (aligned with word positions)
+# chunk -> the three- and four-letter keys of each of its words (aligned with positions)
 _PREFIX_KEYS = analyze.derived_cache(lambda w: _prefix_keys(analyze.norm_of(w)))
 _CHUNK_PREFIXES = analyze.derived_cache(
     lambda c: tuple(k for w in analyze.CHUNK_WORDS[c] for k in _PREFIX_KEYS[w])
 )
 _CHUNK_PREFIX3 = analyze.derived_cache(
     lambda c: tuple(_PREFIX_MARK + analyze.norm_of(w)[:3] for w in analyze.CHUNK_WORDS[c])
+)
+_CHUNK_PREFIX4 = analyze.derived_cache(
+    lambda c: tuple(
+        _PREFIX_MARK + analyze.norm_of(w)[:_PREFIX_KEY_SIZE] for w in analyze.CHUNK_WORDS[c]
+    )
 )
 
 
@@ -388,7 +398,7 @@ class _FieldView:
         self.stems: list[str] = analyze.chunk_stems(self.chunks)
         self._words: list[str] | None = None
         self._norms: list[str] | None = None
-        self._prefixes: list[str] | None = None
+        self._prefixes: dict[int, list[str]] = {}  # wildcard key size -> key of each word
         self._exacts: list[str] | None = None
         self._first: dict[str, int] = {}
         self._last: dict[str, int] | None = None
@@ -440,13 +450,15 @@ class _FieldView:
         key = (PREFIX, value)
         found = self._scanned.get(key)
         if found is None:
-            # the words sharing the wildcard's first three letters (a C scan), then the rest
-            if self._prefixes is None:
-                self._prefixes = list(
-                    chain.from_iterable(map(_CHUNK_PREFIX3.__getitem__, self.chunks))
-                )
-            marks = self._prefixes
-            mark = _PREFIX_MARK + value[:3]
+            # the words sharing the wildcard's first letters (a C scan over each word's
+            # wildcard key), then, for a longer wildcard, the rest of its letters
+            size = min(len(value), _PREFIX_KEY_SIZE)
+            marks = self._prefixes.get(size)
+            if marks is None:
+                per_chunk = _CHUNK_PREFIX3 if size == 3 else _CHUNK_PREFIX4
+                marks = list(chain.from_iterable(map(per_chunk.__getitem__, self.chunks)))
+                self._prefixes[size] = marks
+            mark = _PREFIX_MARK + value[:size]
             found = []
             i = -1
             try:
@@ -455,53 +467,57 @@ class _FieldView:
                     found.append(i)
             except ValueError:
                 pass
-            if len(value) > 3 and found:
-                norms = self.forms(NORM)
-                found = [i for i in found if norms[i].startswith(value)]
+            if len(value) > size and found:
+                words, norms = self.words, analyze.NORM
+                found = [i for i in found if norms[words[i]].startswith(value)]
             self._scanned[key] = found
         return found
 
-    def find(self, pattern: Pattern) -> list[Occurrence]:
-        """Where the words of ``pattern`` occur in sequence."""
+    def find(self, pattern: Pattern, stems_wanted: tuple[str | None, ...]) -> list[Occurrence]:
+        """Where the words of ``pattern`` occur in sequence.
+
+        ``stems_wanted`` holds each element's stem (None for a wildcard): a phrase is looked
+        for by its words' stems first, which are at hand, and only where they all line up
+        are the words' exact forms compared.
+        """
         mode, value = pattern[0]
-        if mode == PREFIX:
-            starts = self.prefixed(value)
-            check = pattern[1:]
-            offset = 1
-        elif mode == STEM:
-            starts = self.positions(value)
-            check = pattern[1:]
-            offset = 1
-        else:  # a phrase's words: find by stem, then compare the exact form
-            starts = self.positions(_element_key(mode, value))
-            check = pattern
-            offset = 0
-        if not check:
-            return [(p, p) for p in starts]
+        first = stems_wanted[0]
+        starts = self.prefixed(value) if first is None else self.positions(first)
         last = len(pattern) - 1
+        if not last and mode in (STEM, PREFIX):
+            return [(p, p) for p in starts]
         size = len(self.stems)
-        words, stems = self.words, self.stems
-        norms, exacts = analyze.NORM, analyze.EXACT
+        stems = self.stems
         found: list[Occurrence] = []
         for p in starts:
             if p + last >= size:
                 break
-            at = p + offset
-            for mode, value in check:
-                if mode == STEM:
-                    ok = stems[at] == value
-                elif mode == NORM:
-                    ok = norms[words[at]] == value
-                elif mode == EXACT:
-                    ok = exacts[words[at]] == value
-                else:
-                    ok = norms[words[at]].startswith(value)
-                if not ok:
+            for offset in range(1, last + 1):
+                wanted = stems_wanted[offset]
+                if wanted is not None and stems[p + offset] != wanted:
                     break
-                at += 1
             else:
-                found.append((p, p + last))
+                if self._forms_match(pattern, p):
+                    found.append((p, p + last))
         return found
+
+    def _forms_match(self, pattern: Pattern, start: int) -> bool:
+        """Do the words from ``start`` on have the exact (unstemmed) forms asked for?"""
+        words = None
+        for offset, (mode, value) in enumerate(pattern):
+            if mode == STEM or (mode == PREFIX and offset == 0):
+                continue  # already checked
+            words = words if words is not None else self.words
+            word = words[start + offset]
+            if mode == NORM:
+                ok = analyze.NORM[word] == value
+            elif mode == EXACT:
+                ok = analyze.EXACT[word] == value
+            else:
+                ok = analyze.NORM[word].startswith(value)
+            if not ok:
+                return False
+        return True
 
     def spans(self) -> analyze.SpanLocator:
         """Character spans of word positions (``spans()[p]``), worked out on demand."""
@@ -568,13 +584,13 @@ class _DocView:
                 if not view.stems:
                     continue
                 if len(leaf.patterns) == 1:
-                    found = view.find(leaf.patterns[0])
+                    found = view.find(leaf.patterns[0], leaf.stems_wanted[0])
                     if found:
                         known[name] = found
                     continue
                 merged: set[Occurrence] = set()
-                for pattern in leaf.patterns:
-                    merged.update(view.find(pattern))
+                for pattern, wanted in zip(leaf.patterns, leaf.stems_wanted, strict=True):
+                    merged.update(view.find(pattern, wanted))
                 if merged:
                     known[name] = sorted(merged)
             self._occ[leaf_id] = known
