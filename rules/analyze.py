@@ -160,11 +160,15 @@ def _stem(surface: str) -> str:
 
 
 class _Cache(dict[str, _V]):
-    """surface word -> analysed form, computed once; cleared when it grows too big."""
+    """surface word -> analysed form, computed once; cleared when it grows too big.
+
+    A monitor sees an endless stream of new names and numbers, so every cache is bounded
+    (200,000 entries, some tens of megabytes); the common words come back within seconds.
+    """
 
     __slots__ = ("_compute", "_limit")
 
-    def __init__(self, compute: Callable[[str], _V], limit: int = 500_000) -> None:
+    def __init__(self, compute: Callable[[str], _V], limit: int = 200_000) -> None:
         super().__init__()
         self._compute = compute
         self._limit = limit
