@@ -102,3 +102,18 @@ def test_span_locator_finds_any_position() -> None:
 
 def test_white_space_of_any_kind_separates_words() -> None:
     assert norms("UK\u00a0China\u2009visit\tnow\nthen") == ["uk", "china", "visit", "now", "then"]
+
+
+def test_word_caches_are_bounded() -> None:
+    from rules.analyze import _Cache
+
+    calls: list[str] = []
+
+    def shout(word: str) -> str:
+        calls.append(word)
+        return word.upper()
+
+    cache = _Cache(shout, limit=2)
+    assert [cache[w] for w in ["a", "b", "a", "c", "a"]] == ["A", "B", "A", "C", "A"]
+    assert len(cache) <= 2
+    assert calls == ["a", "b", "c", "a"]  # cleared when full, then filled again
