@@ -211,6 +211,7 @@ class _Builder:
         self.leaves: list[_Leaf] = []
         self.leaf_alternatives: list[list[frozenset[str]]] = []  # leaf.needs, as sets
         self.explanations: dict[tuple[int, str], int] = {}  # (leaf, text) -> id
+        self.plan_items: dict[tuple[int, int, str, bool], tuple[int, int, str, bool]] = {}
         self.scoped: set[str] = set()  # fields some term is restricted to
         # per rule, reset by rule():
         self.locals: dict[int, int] = {}  # id(term) -> local leaf index
@@ -257,7 +258,7 @@ class _Builder:
                 self.texts.append(intern(node.text))
             leaf_id = self.globals[local]
             exact = self.leaves[leaf_id].keys is not None
-            return (_LEAF, local), self.leaf_alternatives[leaf_id], exact
+            return _leaf_code(local), self.leaf_alternatives[leaf_id], exact
         if isinstance(node, Not):
             code, _, _ = self.walk(node.child)
             return (_NOT, code), None, False
@@ -335,8 +336,17 @@ class _Builder:
         for local, conditional in sorted(items):
             leaf_id, text = self.globals[local], self.texts[local]
             explanation = self.explanations.setdefault((leaf_id, text), len(self.explanations))
-            plan.append((explanation, leaf_id, text, conditional))
+            item = (explanation, leaf_id, text, conditional)
+            plan.append(self.plan_items.setdefault(item, item))  # shared between rules
         return tuple(plan)
+
+
+_LEAF_CODES = tuple((_LEAF, n) for n in range(64))
+
+
+def _leaf_code(local: int) -> Code:
+    """``(_LEAF, local)``, shared: a 100,000-rule index would otherwise hold 400,000 copies."""
+    return _LEAF_CODES[local] if local < len(_LEAF_CODES) else (_LEAF, local)
 
 
 def _leaf_last(code: Code) -> bool:
