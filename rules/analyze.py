@@ -14,9 +14,11 @@ when their analysed forms agree. The analysis is:
   ``exact`` is the same but keeps the case (for ``!Word``); ``stem`` is the Snowball English
   stem of ``norm`` (``visits`` -> ``visit``).
 
-The engine works on the plain word lists (``words``) and per-word caches below rather than on
-:class:`Token` objects, because building a few hundred objects per article would cost more
-than all the matching.
+The engine works on plain lists from the caches below rather than on :class:`Token`
+objects, because building a few hundred objects per article would cost more than all the
+matching: no word spans white space, so a text's words (and stems) are those of its
+``text.split()`` chunks, each analysed once and then looked up; character spans are worked
+out only for the words a match reports (:class:`SpanLocator`).
 """
 
 from __future__ import annotations
