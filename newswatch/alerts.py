@@ -62,8 +62,9 @@ class Redactor:
                 found.add(parts.password)
             if parts.username:
                 found.add(parts.username)
-            # Tokens live in the path for slack://T/B/X-style URLs and in query values.
-            found.update(p for p in parts.path.split("/") if len(p) >= 8)
+            # Tokens live in the host and path of slack://T/B/X-style URLs, and in query values.
+            host = parts.netloc.rsplit("@", 1)[-1].split(":", 1)[0]
+            found.update(p for p in [host, *parts.path.split("/")] if len(p) >= 8 and "." not in p)
             found.update(
                 v.split("=", 1)[1]
                 for v in parts.query.split("&")
