@@ -360,19 +360,7 @@ _NO_POSITIONS: list[int] = []  # shared, never mutated
 _PREFIX_KEY_SIZE = 4  # a wildcard needs its first four letters (three if it has three)
 
 
-def _prefix_keys(norm: str) -> tuple[str, ...]:
-    """The wildcard keys a word satisfies: its first three and first four letters."""
-    if len(norm) <= 3:
-        return (_PREFIX_MARK + norm,)
-    return (_PREFIX_MARK + norm[:3], _PREFIX_MARK + norm[:_PREFIX_KEY_SIZE])
-
-
-# surface word -> the wildcard keys it satisfies; chunk -> those of its words (flattened);
-# chunk -> the three- and four-letter keys of each of its words (aligned with positions)
-_PREFIX_KEYS = analyze.derived_cache(lambda w: _prefix_keys(analyze.norm_of(w)))
-_CHUNK_PREFIXES = analyze.derived_cache(
-    lambda c: tuple(k for w in analyze.CHUNK_WORDS[c] for k in _PREFIX_KEYS[w])
-)
+# chunk -> the wildcard key (the first three, or four, letters) of each of its words
 _CHUNK_PREFIX3 = analyze.derived_cache(
     lambda c: tuple(_PREFIX_MARK + analyze.norm_of(w)[:3] for w in analyze.CHUNK_WORDS[c])
 )
@@ -455,6 +443,15 @@ class _FieldView:
             found.append(at)
         return found
 
+    def prefix_marks(self, size: int) -> list[str]:
+        """Each word's wildcard key of ``size`` letters (fewer if the word is shorter)."""
+        marks = self._prefixes.get(size)
+        if marks is None:
+            per_chunk = _CHUNK_PREFIX3 if size == 3 else _CHUNK_PREFIX4
+            marks = list(chain.from_iterable(map(per_chunk.__getitem__, self.chunks)))
+            self._prefixes[size] = marks
+        return marks
+
     def prefixed(self, value: str) -> list[int]:
         """Positions of the words whose norm starts with ``value`` (a wildcard)."""
         key = (PREFIX, value)
@@ -463,11 +460,7 @@ class _FieldView:
             # the words sharing the wildcard's first letters (a C scan over each word's
             # wildcard key), then, for a longer wildcard, the rest of its letters
             size = min(len(value), _PREFIX_KEY_SIZE)
-            marks = self._prefixes.get(size)
-            if marks is None:
-                per_chunk = _CHUNK_PREFIX3 if size == 3 else _CHUNK_PREFIX4
-                marks = list(chain.from_iterable(map(per_chunk.__getitem__, self.chunks)))
-                self._prefixes[size] = marks
+            marks = self.prefix_marks(size)
             mark = _PREFIX_MARK + value[:size]
             found = []
             i = -1
@@ -553,16 +546,14 @@ class _DocView:
                 mark = _FIELD_MARK[name]
                 keys.update([mark + stem for stem in stems])
         if index._prefix_keys:
-            chunks = _CHUNK_PREFIXES.__getitem__
-            marks = set(chain.from_iterable(map(chunks, fields["title"].chunks)))
-            marks.update(
-                chain.from_iterable(map(chunks, fields["summary"].chunks)),
-                chain.from_iterable(map(chunks, fields["body"].chunks)),
-            )
-            for name in index._scoped:
-                mark = _FIELD_MARK[name]
-                for w in fields[name].words:
-                    marks.update([mark + k for k in _PREFIX_KEYS[w]])
+            # the wildcard keys of every word (kept per field for the wildcards' positions)
+            marks: set[str] = set()
+            for size in index._prefix_sizes:
+                for name in _DEFAULT_ORDER:
+                    marks.update(fields[name].prefix_marks(size))
+                for name in index._scoped:
+                    mark = _FIELD_MARK[name]
+                    marks.update([mark + k for k in fields[name].prefix_marks(size)])
             keys.update(marks & index._prefix_keys)
         keys.add("")  # what an alternative with a single key has as its second key
         self.keys = keys
@@ -792,6 +783,8 @@ class RuleIndex:
         self._leaves = leaves
         self._anchors = anchors
         self._prefix_keys = prefix_keys
+        # the sizes of the wildcard keys in use: 4 letters, and 3 for three-letter wildcards
+        self._prefix_sizes = sorted({len(k.lstrip(_MARKS)) - 1 for k in prefix_keys})
         self._scoped = tuple(f for f in FIELDS if f in set(scoped))
         self._by_id = {rule.id: i for i, rule in enumerate(rules)}
 

@@ -80,6 +80,9 @@ CASES = [
     ("brit*", "British officials", "the Brexit vote"),
     ("brit*", "Britain", "rebrit"),
     ("Québ*", "Quebec City", "Quarry"),
+    ("gov*", "the gov said", "go to the goal"),
+    ("gov*", "the Government said", "a good vote"),
+    ("minis*", "Ministers met", "a minimum wage"),
     # field scopes: see test_field_scopes
     # @list: any entry, entries may be phrases
     ("@uk AND China", "the United Kingdom and China", "the kingdom and China"),
@@ -153,6 +156,9 @@ ARTICLE = Document(
         ("gazette", False),
         ("harbour* AND visit", False),
         ("source:harbour* AND visit", True),
+        ("title:Secret* AND visit", True),
+        ("title:Lam* AND visit", False),
+        ("summary:Lam*", True),
         # NEAR never pairs words of different fields
         ("Beijing NEAR/3 Lammy", False),
     ],

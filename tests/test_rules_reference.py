@@ -104,7 +104,7 @@ VOCABULARY = [
 ]  # fmt: skip
 QUERY_WORDS = [
     "UK", "China", "visit", "Beijing", "Quebec", "US", "talks", "minister", "Japan", "trade",
-    "Britain", "!US", "!UK", "brit*", "visit*", '"United Kingdom"', '"UK China"',
+    "Britain", "!US", "!UK", "brit*", "visit*", "bri*", "chin*", '"United Kingdom"', '"UK China"',
     '"visits Beijing"', "UK-China", "@uk",
 ]  # fmt: skip
 LISTS = {"uk": ["UK", "Britain", "United Kingdom"]}
