@@ -30,6 +30,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain, compress
+from operator import itemgetter
 from sys import intern
 from typing import Any, TypeAlias
 
@@ -361,6 +362,7 @@ _PREFIX_KEY_SIZE = 4  # a wildcard needs its first four letters (three if it has
 
 
 # chunk -> the wildcard key (the first three, or four, letters) of each of its words
+_FIRST_THREE = itemgetter(slice(0, 4))  # a four-letter wildcard key -> the three-letter one
 _CHUNK_PREFIX3 = analyze.derived_cache(
     lambda c: tuple(_PREFIX_MARK + analyze.norm_of(w)[:3] for w in analyze.CHUNK_WORDS[c])
 )
@@ -546,14 +548,21 @@ class _DocView:
                 mark = _FIELD_MARK[name]
                 keys.update([mark + stem for stem in stems])
         if index._prefix_keys:
-            # the wildcard keys of every word (kept per field for the wildcards' positions)
+            # every word's wildcard keys (its first four letters, and three when some
+            # wildcard has only three), kept per field for the wildcards' positions
             marks: set[str] = set()
-            for size in index._prefix_sizes:
-                for name in _DEFAULT_ORDER:
-                    marks.update(fields[name].prefix_marks(size))
-                for name in index._scoped:
-                    mark = _FIELD_MARK[name]
-                    marks.update([mark + k for k in fields[name].prefix_marks(size)])
+            three = 3 in index._prefix_sizes
+            for name in _DEFAULT_ORDER:
+                four = fields[name].prefix_marks(_PREFIX_KEY_SIZE)
+                marks.update(four)
+                if three:
+                    marks.update(map(_FIRST_THREE, four))
+            for name in index._scoped:
+                mark = _FIELD_MARK[name]
+                four = fields[name].prefix_marks(_PREFIX_KEY_SIZE)
+                marks.update([mark + k for k in four])
+                if three:
+                    marks.update([mark + k[:4] for k in four])
             keys.update(marks & index._prefix_keys)
         keys.add("")  # what an alternative with a single key has as its second key
         self.keys = keys
