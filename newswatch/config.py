@@ -205,7 +205,7 @@ def parse_config(text: str, *, name: str, environ: Mapping[str, str]) -> Config:
         for err in exc.errors():
             loc = tuple(err["loc"])
             where = ".".join(str(p) for p in loc)
-            problems.append(Problem(name, _line_of(root, loc), f"{where}: {err['msg']}"))
+            problems.append(Problem(name, line_of(root, loc), f"{where}: {err['msg']}"))
         raise ConfigError(problems) from None
     problems += _semantic_problems(config, root, name=name, environ=environ)
     if problems:
@@ -231,14 +231,14 @@ def _semantic_problems(
     for i, feed in enumerate(config.feeds):
         if feed.url in seen_urls:
             yield Problem(
-                name, _line_of(root, ("feeds", i, "url")), f"feed {feed.url} is listed twice"
+                name, line_of(root, ("feeds", i, "url")), f"feed {feed.url} is listed twice"
             )
         seen_urls[feed.url] = i
 
     for chan_name, chan in config.channels.items():
         if chan.url is None:
             continue  # a Secret block: resolved by the flow that sends
-        line = _line_of(root, ("channels", chan_name, "url"))
+        line = line_of(root, ("channels", chan_name, "url"))
         missing = [v for v in _ENV_REF.findall(chan.url) if v not in environ]
         if missing:
             yield Problem(
@@ -255,27 +255,25 @@ def _semantic_problems(
     if operator is not None and operator not in config.channels:
         yield Problem(
             name,
-            _line_of(root, ("monitor", "operator_channel")),
+            line_of(root, ("monitor", "operator_channel")),
             f"monitor.operator_channel: unknown channel {operator!r}",
         )
 
     seen_ids: set[str] = set()
     for i, rule in enumerate(config.rules):
         if rule.id in seen_ids:
-            yield Problem(
-                name, _line_of(root, ("rules", i, "id")), f"duplicate rule id {rule.id!r}"
-            )
+            yield Problem(name, line_of(root, ("rules", i, "id")), f"duplicate rule id {rule.id!r}")
         seen_ids.add(rule.id)
         for j, chan_name in enumerate(rule.channels):
             if chan_name not in config.channels:
                 known = ", ".join(sorted(config.channels)) or "none are defined"
                 yield Problem(
                     name,
-                    _line_of(root, ("rules", i, "channels", j)),
+                    line_of(root, ("rules", i, "channels", j)),
                     f"rule {rule.id!r}: unknown channel {chan_name!r} (channels: {known})",
                 )
 
-    query_lines = {r.id: _line_of(root, ("rules", i, "query")) for i, r in enumerate(config.rules)}
+    query_lines = {r.id: line_of(root, ("rules", i, "query")) for i, r in enumerate(config.rules)}
     for err in check_rules(config.rule_specs(), config.lists):
         yield Problem(name, query_lines.get(err.rule_id or ""), err.render())
 
@@ -295,8 +293,10 @@ def _duplicate_keys(node: yaml.Node) -> Iterator[tuple[int, str]]:
             yield from _duplicate_keys(item)
 
 
-def _line_of(root: yaml.Node, loc: tuple[object, ...]) -> int | None:
-    """The 1-based line of the deepest node along a validation error's path."""
+def line_of(root: yaml.Node | None, loc: Sequence[object]) -> int:
+    """The 1-based line of the deepest node along a path of keys and indexes."""
+    if root is None:
+        return 1
     node = root
     for part in loc:
         child: yaml.Node | None = None

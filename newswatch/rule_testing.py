@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from newswatch.config import line_of
 from rules import Document, Hit, QuerySyntaxError, RuleIndex, RuleSpec, TermHit, compile_rules
 from rules.engine import RuleErrors
 from rules.query import DEFAULT_FIELDS, iter_terms, parse
@@ -74,7 +75,7 @@ def _load_rules(path: Path) -> tuple[list[RuleSpec], dict[str, list[str]], dict[
     problems: list[str] = []
 
     def line(*keys: object) -> str:
-        return f"{path}:{_line_of(root, keys)}"
+        return f"{path}:{line_of(root, keys)}"
 
     lists: dict[str, list[str]] = {}
     raw_lists = data.get("lists") or {}
@@ -113,37 +114,11 @@ def _load_rules(path: Path) -> tuple[list[RuleSpec], dict[str, list[str]], dict[
         if rule_id in lines:
             problems.append(f"{where}: duplicate rule id {rule_id!r}")
             continue
-        lines[rule_id] = _line_of(root, ("rules", i, "query"))
+        lines[rule_id] = line_of(root, ("rules", i, "query"))
         specs.append(RuleSpec(rule_id, query))
     if problems:
         raise _Failed(problems)
     return specs, lists, lines
-
-
-def _line_of(root: yaml.Node | None, keys: Sequence[object]) -> int:
-    """1-based line of the node at ``keys`` (or of the deepest one found on the way)."""
-    node = root
-    found = 1
-    for key in keys:
-        if node is None:
-            break
-        found = int(node.start_mark.line) + 1
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode) and k.value == str(key):
-                    child = v
-                    break
-        elif (
-            isinstance(node, yaml.SequenceNode)
-            and isinstance(key, int)
-            and 0 <= key < len(node.value)
-        ):
-            child = node.value[key]
-        node = child
-    if node is not None:
-        found = int(node.start_mark.line) + 1
-    return found
 
 
 def _compile(path: Path) -> tuple[RuleIndex, int]:
