@@ -124,6 +124,17 @@ class MonitorConfig(_Strict):
     operator_channel: str | None = Field(
         default=None, description="a channel that hears when a monitor run fails"
     )
+    # Politeness and bounds of the fetcher (connectors.http.FetchSettings).
+    max_concurrent_fetches: int = Field(default=50, ge=1, description="fetches at once, in all")
+    per_host_limit: int = Field(
+        default=2, ge=1, description="fetches at once per origin (scheme, host and port)"
+    )
+    max_feed_size_mib: float = Field(
+        default=15.0, gt=0, description="largest feed body read, after decompression too"
+    )
+    fetch_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="a fetch's total deadline, redirects and body included"
+    )
 
     @field_validator("timezone")
     @classmethod

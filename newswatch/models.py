@@ -28,10 +28,18 @@ def _ts(*, index: bool = False, nullable: bool = True) -> Any:
 
 
 class Feed(SQLModel, table=True):
-    """A polled source and its health: what the last fetch said and when to poll next."""
+    """A polled source and its health: what the last fetch said and when to poll next.
+
+    `config_url` is the URL the config names (the row's identity for the config); `url` is
+    where the feed is polled. They differ once the feed moved permanently (301/308): the row
+    follows the feed, and the config keeps working until the user updates it.
+    """
+
+    __table_args__ = (UniqueConstraint("config_url", name="uq_feed_config_url"),)
 
     id: int | None = Field(default=None, primary_key=True)
     url: str = Field(sa_column=Column(Text, unique=True, nullable=False))
+    config_url: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     name: str = Field(default="", description="the outlet's name from the config")
     title: str = Field(default="", description="the title the feed gives itself")
     etag: str | None = None
@@ -46,6 +54,8 @@ class Feed(SQLModel, table=True):
     consecutive_failures: int = 0
     entries_seen: int = 0
     gone: bool = False
+    # RSS <ttl> from the last parsed body: still honoured while the feed answers 304.
+    ttl_minutes: int | None = None
 
 
 class Article(SQLModel, table=True):

@@ -8,20 +8,24 @@ directly. Work is grouped per batch of feeds, never per article.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Final
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from connectors.discover import find_feed_links
 from connectors.feed import FeedParseError, ParsedFeed, ParserPool
 from connectors.http import FeedFetcher, FetchResult, FetchSettings
-from connectors.schedule import next_poll_delay_s
+from connectors.schedule import describe_outcome, next_poll_delay_s
 from newswatch import store
 from newswatch.alerts import DeliveryReport
 from newswatch.channels import deliver as deliver  # re-exported for flows/
@@ -45,6 +49,7 @@ class FeedTarget:
     last_modified: str | None
     body_hash: str | None
     consecutive_failures: int
+    ttl_minutes: int | None = None  # the feed's RSS <ttl> from its last parsed body
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +161,7 @@ def due_targets(
                 last_modified=f.last_modified,
                 body_hash=f.body_hash,
                 consecutive_failures=f.consecutive_failures,
+                ttl_minutes=f.ttl_minutes,
             )
             for f in feeds
         ]
@@ -168,6 +174,20 @@ def batches(targets: Sequence[FeedTarget], size: int) -> Iterator[list[FeedTarge
 
 # --- one batch of feeds ----------------------------------------------------------------
 
+MiB: Final = 1024 * 1024
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("newswatch")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree
+        return "0"
+
+
+def user_agent(contact_url: str) -> str:
+    """Names newswatch and who runs it, so a publisher can reach us instead of blocking us."""
+    return f"newswatch/{_version()} (+{contact_url})"
+
 
 @dataclass(frozen=True)
 class PollOptions:
@@ -178,10 +198,22 @@ class PollOptions:
 
 
 def poll_options(config: Config, *, dry_run: bool = False) -> PollOptions:
-    contact = config.monitor.contact_url
+    """The cycle's knobs from `monitor:`: the polling pace and the fetcher's politeness bounds."""
+    monitor = config.monitor
+    total = monitor.fetch_timeout_seconds
+    defaults = FetchSettings()
     return PollOptions(
-        base_interval_s=config.monitor.poll_interval_minutes * 60,
-        fetch=FetchSettings(user_agent=f"newswatch/0.1 (+{contact})"),
+        base_interval_s=monitor.poll_interval_minutes * 60,
+        fetch=FetchSettings(
+            user_agent=user_agent(monitor.contact_url),
+            # A deadline shorter than a phase's timeout makes that timeout moot.
+            connect_timeout_s=min(defaults.connect_timeout_s, total),
+            read_timeout_s=min(defaults.read_timeout_s, total),
+            total_timeout_s=total,
+            max_body_bytes=int(monitor.max_feed_size_mib * MiB),
+            max_concurrency=monitor.max_concurrent_fetches,
+            per_host_limit=monitor.per_host_limit,
+        ),
         dry_run=dry_run,
     )
 
@@ -200,6 +232,16 @@ def poll_batch(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """One feed's fetch and parse, waiting for its turn to be stored."""
+
+    outcome: FeedOutcome
+    parsed: ParsedFeed | None
+    result: FetchResult | None
+    elapsed_s: float
+
+
 async def poll_feeds(
     targets: Sequence[FeedTarget],
     *,
@@ -208,23 +250,46 @@ async def poll_feeds(
     options: PollOptions,
     now: Callable[[], datetime] = store.utcnow,
 ) -> list[FeedReport]:
-    """Fetch and parse concurrently, then store feed by feed in the given order.
+    """Fetch and parse concurrently; store feed by feed in the given order as results arrive.
 
     Storing in order makes the first feed listed the one that owns a story that several
-    outlets carry, whatever order the fetches finish in.
+    outlets carry, whatever order the fetches finish in. Storing runs in a thread while the
+    fetches go on, and only a window of feeds is fetched ahead of the one being stored, so
+    memory stays bounded however many feeds there are. Feeds with nothing to store (304,
+    unchanged, failed) share one transaction: a thousand 304s are one commit, not a thousand.
     """
     workers = options.parser_workers or min(os.cpu_count() or 1, 4)
-    with ParserPool(workers=workers) as parser:
-        async with FeedFetcher(options.fetch) as fetcher:
-            fetched = await asyncio.gather(
-                *(_fetch_and_parse(t, fetcher, parser, options, now) for t in targets)
-            )
+    window = max(4 * options.fetch.max_concurrency, 8)
+    reports: list[FeedReport] = []
     # A dry run stores nothing, so it remembers this batch's articles itself.
     dry_run_seen: set[str] = set()
-    return [
-        _process(target, outcome, parsed, elapsed, engine, matcher, options, now, dry_run_seen)
-        for target, (outcome, parsed, elapsed) in zip(targets, fetched, strict=True)
-    ]
+    with ParserPool(workers=workers) as parser:
+        async with FeedFetcher(options.fetch) as fetcher:
+            upcoming = iter(targets)
+            pending: deque[tuple[FeedTarget, asyncio.Task[_Fetched]]] = deque()
+
+            def top_up() -> None:
+                while len(pending) < window and (target := next(upcoming, None)) is not None:
+                    task = _fetch_and_parse(target, fetcher, parser, options, now)
+                    pending.append((target, asyncio.create_task(task)))
+
+            try:
+                top_up()
+                while pending:
+                    await asyncio.wait([pending[0][1]])
+                    ready: list[tuple[FeedTarget, _Fetched]] = []
+                    while pending and pending[0][1].done():
+                        target, task = pending.popleft()
+                        ready.append((target, task.result()))
+                    top_up()
+                    reports += await asyncio.to_thread(
+                        _store_ready, ready, engine, matcher, options, now, dry_run_seen
+                    )
+            finally:
+                for _, task in pending:
+                    task.cancel()
+                await asyncio.gather(*(task for _, task in pending), return_exceptions=True)
+    return reports
 
 
 async def _fetch_and_parse(
@@ -233,8 +298,9 @@ async def _fetch_and_parse(
     parser: ParserPool,
     options: PollOptions,
     now: Callable[[], datetime],
-) -> tuple[FeedOutcome, ParsedFeed | None, float]:
+) -> _Fetched:
     started = time.perf_counter()
+    result: FetchResult | None = None
     try:
         result = await fetcher.fetch(
             target.url, etag=target.etag, last_modified=target.last_modified
@@ -242,39 +308,77 @@ async def _fetch_and_parse(
         outcome, parsed = await _interpret(result, target, parser, options, now())
     except Exception as exc:  # one feed's bug must not stop the others; say which feed
         log.exception("feed %s: unexpected error", target.url)
-        error = f"internal error: {type(exc).__name__}: {exc}"
-        outcome, parsed = FeedOutcome(status=None, ok=False, health=error, error=error), None
-    return outcome, parsed, time.perf_counter() - started
+        error = f"internal error: {type(exc).__name__}: {exc}".splitlines()[0]
+        delay = next_poll_delay_s(
+            result=None,
+            consecutive_failures=target.consecutive_failures + 1,
+            base_interval_s=options.base_interval_s,
+        )
+        outcome = FeedOutcome(
+            status=None,
+            ok=False,
+            health=error,
+            error=error,
+            next_poll_at=now() + timedelta(seconds=delay),
+        )
+        parsed = None
+    return _Fetched(outcome, parsed, result, time.perf_counter() - started)
 
 
-def _process(
-    target: FeedTarget,
-    outcome: FeedOutcome,
-    parsed: ParsedFeed | None,
-    elapsed_s: float,
+def _store_ready(
+    ready: Sequence[tuple[FeedTarget, _Fetched]],
     engine: Engine,
     matcher: Matcher,
     options: PollOptions,
     now: Callable[[], datetime],
     dry_run_seen: set[str],
-) -> FeedReport:
-    """Dedupe, match and store one feed's entries with its new health, in one transaction."""
-    report = FeedReport(
-        url=target.url,
-        name=target.name,
-        health=outcome.health,
-        ok=outcome.ok,
-        elapsed_s=elapsed_s,
-    )
+) -> list[FeedReport]:
+    """Store fetched feeds in order: entries one transaction per feed, the rest together."""
+    reports: list[FeedReport] = []
+    health_only: list[tuple[FeedTarget, FeedOutcome, FeedReport]] = []
+    for target, fetched in ready:
+        outcome = fetched.outcome
+        report = FeedReport(
+            url=target.url,
+            name=target.name,
+            health=outcome.health,
+            ok=outcome.ok,
+            elapsed_s=fetched.elapsed_s,
+        )
+        reports.append(report)
+        if fetched.parsed is None:
+            health_only.append((target, outcome, report))
+        else:
+            _process(target, fetched, report, engine, matcher, options, now, dry_run_seen)
+    if health_only and not options.dry_run:
+        try:
+            with Session(engine) as session:
+                when = now()
+                for target, outcome, _ in health_only:
+                    store.record_feed_outcome(session, feed_id=target.id, outcome=outcome, now=when)
+                session.commit()
+        except Exception as exc:  # the database failed: say so on each feed, go on
+            log.exception("could not record the health of %d feeds", len(health_only))
+            for _, _, report in health_only:
+                report.ok, report.health = False, f"internal error: {type(exc).__name__}: {exc}"
+    return reports
+
+
+def _process(
+    target: FeedTarget,
+    fetched: _Fetched,
+    report: FeedReport,
+    engine: Engine,
+    matcher: Matcher,
+    options: PollOptions,
+    now: Callable[[], datetime],
+    dry_run_seen: set[str],
+) -> None:
+    """Dedupe, match and store one parsed feed's entries with its new health, in one
+    transaction; fills in `report`."""
+    parsed = fetched.parsed
+    assert parsed is not None  # only parsed feeds come here
     try:
-        if parsed is None:
-            if not options.dry_run:
-                with Session(engine) as session:
-                    store.record_feed_outcome(
-                        session, feed_id=target.id, outcome=outcome, now=now()
-                    )
-                    session.commit()
-            return report
         new, seen = _split_articles(parsed, target, engine, now())
         if options.dry_run:
             new = [a for a in new if _first_sighting(a, dry_run_seen)]
@@ -282,15 +386,29 @@ def _process(
         report.matched = [m for m in matched if m.hits]
         if options.dry_run:
             report.new_articles, report.matches = len(new), len(report.matched)
-            return report
+            report.health = _health(fetched, len(new))
+            return
         # Seen articles go along with no hits so the store notes this outlet too.
         matched += [MatchedArticle(a, []) for a in seen]
-        counts = _store(engine, target, matched, matcher, outcome, now())
+        counts = _store(engine, target, matched, matcher, fetched, now())
         report.new_articles, report.matches = counts.new_articles, counts.matches
+        report.health = _health(fetched, counts.new_articles)
     except Exception as exc:  # a store error for one feed leaves the others to go on
         log.exception("feed %s: could not store its entries", target.url)
         report.ok, report.health = False, f"internal error: {type(exc).__name__}: {exc}"
-    return report
+
+
+def _health(fetched: _Fetched, new_entries: int) -> str:
+    """The health line of a parsed feed, now that we know how many entries were new."""
+    parsed = fetched.parsed
+    if parsed is None or fetched.result is None:
+        return fetched.outcome.health
+    return describe_outcome(
+        fetched.result,
+        entries=len(parsed.entries),
+        new_entries=new_entries,
+        warning=parsed.warning,
+    )
 
 
 async def _interpret(
@@ -300,7 +418,13 @@ async def _interpret(
     options: PollOptions,
     now: datetime,
 ) -> tuple[FeedOutcome, ParsedFeed | None]:
-    """Turn a fetch into the feed's new health, parsing the body only when it changed."""
+    """Turn a fetch into the feed's health and next poll time, parsing only a changed body.
+
+    Successes poll at the feed's own pace: the base interval, slower when RSS <ttl> (kept
+    across 304s), Cache-Control max-age or Retry-After ask. Failures back off exponentially
+    with jitter, up to a day and never for good; Retry-After (429/503) is a floor; a 410 marks
+    the feed gone and asks again once a day. A 301/308 moves the feed's row to the new URL.
+    """
     new_url = result.final_url if result.permanent_redirect else None
 
     def schedule(ok: bool, ttl: int | None = None) -> datetime:
@@ -316,16 +440,16 @@ async def _interpret(
         return FeedOutcome(
             status=result.status,
             ok=True,
-            health="304 not modified",
-            next_poll_at=schedule(True),
+            health=describe_outcome(result),
+            next_poll_at=schedule(True, target.ttl_minutes),
             new_url=new_url,
         ), None
-    if result.error or not result.ok or result.body is None:
+    if result.error is not None or not result.ok or result.body is None:
         error = result.error or f"HTTP {result.status}"
         return FeedOutcome(
             status=result.status,
             ok=False,
-            health=error,
+            health=describe_outcome(result) if result.error else error,
             error=error,
             next_poll_at=schedule(False),
             new_url=new_url,
@@ -335,30 +459,32 @@ async def _interpret(
         return FeedOutcome(
             status=result.status,
             ok=True,
-            health="unchanged (same body)",
+            health=f"{describe_outcome(result)}, unchanged since the last poll",
             etag=result.etag,
             last_modified=result.last_modified,
-            next_poll_at=schedule(True),
+            next_poll_at=schedule(True, target.ttl_minutes),
             new_url=new_url,
         ), None
     try:
         parsed = await parser.parse(result.body, url=result.final_url, headers=result.headers)
     except FeedParseError as exc:
+        problem = str(exc)
+        if problem.startswith("not a feed (an HTML page"):
+            links = find_feed_links(result.body, base_url=result.final_url)
+            if links:
+                problem += f"; it links to a feed at {links[0]}"
         return FeedOutcome(
             status=result.status,
             ok=False,
-            health=str(exc),
-            error=str(exc),
+            health=describe_outcome(result, parse_error=problem),
+            error=problem,
             next_poll_at=schedule(False),
             new_url=new_url,
         ), None
-    health = f"{len(parsed.entries)} entries"
-    if parsed.warning:
-        health += f" (parsed loosely: {parsed.warning})"
     return FeedOutcome(
         status=result.status,
         ok=True,
-        health=health,
+        health=describe_outcome(result, entries=len(parsed.entries), warning=parsed.warning),
         title=parsed.title,
         etag=result.etag,
         last_modified=result.last_modified,
@@ -366,6 +492,7 @@ async def _interpret(
         entries=len(parsed.entries),
         next_poll_at=schedule(True, parsed.ttl_minutes),
         new_url=new_url,
+        ttl_minutes=parsed.ttl_minutes,
     ), parsed
 
 
@@ -412,13 +539,14 @@ def _store(
     target: FeedTarget,
     matched: Sequence[MatchedArticle],
     matcher: Matcher,
-    outcome: FeedOutcome,
+    fetched: _Fetched,
     now: datetime,
 ) -> store.StoreCounts:
     """Articles, matches, outbox rows and the feed's health in one transaction."""
     items = [(m.article, [matcher.to_store(h) for h in m.hits]) for m in matched]
     with Session(engine) as session:
         counts = store.store_articles(session, feed_id=target.id, articles=items, now=now)
+        outcome = replace(fetched.outcome, health=_health(fetched, counts.new_articles))
         store.record_feed_outcome(session, feed_id=target.id, outcome=outcome, now=now)
         session.commit()
     return counts
@@ -434,17 +562,21 @@ def run_cycle(
     dry_run: bool = False,
     due_only: bool = True,
 ) -> CycleReport:
-    """One whole cycle without Prefect, batch after batch (tests and benchmarks use this)."""
+    """One whole cycle without Prefect (tests and benchmarks use this).
+
+    All due feeds go through one fetcher and one parser pool: the per-host limit holds for
+    the whole cycle and the pool starts once. (Batches exist to give Prefect its tasks;
+    poll_feeds bounds memory by itself.)
+    """
     when = now or store.utcnow()
     prepare(engine, config, now=when)
     targets = due_targets(engine, config, now=when, only=only, due_only=due_only)
     matcher = Matcher(config)
     options = poll_options(config, dry_run=dry_run)
     report = CycleReport(dry_run=dry_run)
-    for batch in batches(targets, config.monitor.batch_size):
-        report.feeds += poll_batch(
-            batch, engine=engine, matcher=matcher, options=options, now=lambda: when
-        )
+    report.feeds = poll_batch(
+        targets, engine=engine, matcher=matcher, options=options, now=lambda: when
+    )
     if not dry_run:
         report.delivery = deliver(engine, config, environ=environ, now=when)
     return report

@@ -91,11 +91,34 @@ def _insert(session: Session, table: Any) -> Any:
 
 
 def sync_feeds(session: Session, *, feeds: Iterable[tuple[str, str]]) -> None:
-    """Make sure each (url, name) from the config has a row; names follow the config."""
-    for url, name in feeds:
-        stmt = _insert(session, Feed).values(url=url, name=name, health="never polled")
-        stmt = stmt.on_conflict_do_update(index_elements=["url"], set_={"name": name})
-        session.execute(stmt)
+    """Make sure each (config URL, name) from the config has a row; names follow the config.
+
+    A row is found by the config URL it came from (its polled `url` may have moved on after
+    a 301/308). Failing that, a row whose polled URL is the config URL is adopted: the user
+    updated the config to where the feed moved, or the row predates config URLs. A row still
+    claimed by another entry of the config is never taken from it.
+    """
+    wanted = dict(feeds)
+    rows = list(session.exec(select(Feed)).all())
+    by_config = {r.config_url: r for r in rows if r.config_url}
+    by_url = {r.url: r for r in rows}
+    missing: list[dict[str, str]] = []
+    for url, name in wanted.items():
+        row = by_config.get(url)
+        if row is None:
+            row = by_url.get(url)
+            if row is not None and row.config_url in wanted:
+                continue  # the entry it moved from is still listed: both share that row
+        if row is None:
+            missing.append({"url": url, "config_url": url, "name": name, "health": "never polled"})
+            continue
+        if row.config_url != url or row.name != name:
+            row.config_url, row.name = url, name
+            session.add(row)
+    session.flush()
+    if missing:
+        # DO NOTHING on any unique key: another process may sync the same config right now.
+        session.execute(_insert(session, Feed).values(missing).on_conflict_do_nothing())
     session.commit()
 
 
@@ -107,12 +130,12 @@ def due_feeds(
     due_only: bool = True,
 ) -> list[Feed]:
     """Feeds whose next poll time has come (all of them when not `due_only`);
-    `urls` limits to the config's current feeds."""
+    `urls` limits to the config's current feeds (by the config URL a row came from)."""
     stmt = select(Feed)
     if due_only:
         stmt = stmt.where(or_(col(Feed.next_poll_at).is_(None), col(Feed.next_poll_at) <= now))
     if urls is not None:
-        stmt = stmt.where(col(Feed.url).in_(list(urls)))
+        stmt = stmt.where(col(Feed.config_url).in_(list(urls)))
     return list(session.exec(stmt.order_by(col(Feed.id))).all())
 
 
@@ -140,6 +163,7 @@ class FeedOutcome:
     next_poll_at: datetime | None = None
     new_url: str | None = None
     gone: bool = False
+    ttl_minutes: int | None = None  # RSS <ttl>; kept only when a new body was parsed
 
 
 def record_feed_outcome(
@@ -166,7 +190,9 @@ def record_feed_outcome(
             feed.etag = outcome.etag
             feed.last_modified = outcome.last_modified
         if outcome.body_hash is not None:
+            # A new body was parsed: its <ttl> (or none) replaces the old one.
             feed.body_hash = outcome.body_hash
+            feed.ttl_minutes = outcome.ttl_minutes
     else:
         feed.consecutive_failures += 1
         feed.last_error = outcome.error
