@@ -91,7 +91,7 @@ def describe_outcome(
     if parse_error is not None:
         return f"{text}: {parse_error}"
     if entries is not None:
-        text += f", {entries} entries"
+        text += f", {entries} {'entry' if entries == 1 else 'entries'}"
         if new_entries is not None:
             text += f" ({new_entries} new)"
     if warning:

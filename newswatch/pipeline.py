@@ -50,6 +50,7 @@ class FeedTarget:
     body_hash: str | None
     consecutive_failures: int
     ttl_minutes: int | None = None  # the feed's RSS <ttl> from its last parsed body
+    config_url: str | None = None  # the URL the config names; `url` differs once it moved
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +163,7 @@ def due_targets(
                 body_hash=f.body_hash,
                 consecutive_failures=f.consecutive_failures,
                 ttl_minutes=f.ttl_minutes,
+                config_url=f.config_url,
             )
             for f in feeds
         ]
@@ -507,9 +509,17 @@ def _first_sighting(article: CleanArticle, seen: set[str]) -> bool:
 def _split_articles(
     parsed: ParsedFeed, target: FeedTarget, engine: Engine, now: datetime
 ) -> tuple[list[CleanArticle], list[CleanArticle]]:
-    """(new, already stored) entries of a feed, by fingerprint or canonical URL."""
+    """(new, already stored) entries of a feed, by fingerprint or canonical URL.
+
+    Guids are scoped to the feed as the config names it, not to the URL it was fetched
+    from: a feed that moved (301/308) or sits behind a temporary redirect keeps its entries'
+    fingerprints, so its old entries never come back as new.
+    """
+    scope = target.config_url or target.url
     articles: dict[str, CleanArticle] = {}
     for entry in parsed.entries:
+        if entry.feed_url != scope:
+            entry = replace(entry, feed_url=scope)
         article = normalize_entry(entry, fetched_at=now, source=target.name)
         articles.setdefault(article.fingerprint, article)
     with Session(engine) as session:

@@ -129,6 +129,9 @@ def test_describe_outcome_lines() -> None:
     assert describe_outcome(result(permanent_redirect=True), entries=1).startswith(
         "200 OK, 6 bytes, moved permanently to http://feeds.example/b"
     )
+    assert (
+        describe_outcome(result(), entries=1, new_entries=1) == "200 OK, 6 bytes, 1 entry (1 new)"
+    )
     assert describe_outcome(result(), entries=2, warning="undefined entity").endswith(
         "(parsed loosely: undefined entity)"
     )
