@@ -1,0 +1,315 @@
+"""Per-feed scheduling and politeness, through whole cycles against the real feed server.
+
+Each test runs `pipeline.run_cycle` (no Prefect) at chosen moments and reads the feed's row:
+when it will be polled next, what its health says, which URL it lives at now.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from newswatch import pipeline, store
+from newswatch.config import Config, parse_config
+from newswatch.models import Article, Feed
+from tests.support.feedserver import FeedServer, Route
+from tests.support.hostile_server import HostileServer, respond, rss_document
+
+NOW = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)
+BASE = timedelta(minutes=10)
+DAY = timedelta(hours=24)
+CONTACT = "https://desk.example/contact"
+
+
+def rss(*, ttl: int | None = None, items: int = 3, tag: str = "a") -> bytes:
+    ttl_tag = f"<ttl>{ttl}</ttl>" if ttl is not None else ""
+    entries = "".join(
+        f"<item><title>Story {tag}{i}</title><link>https://news.example/{tag}/{i}</link>"
+        f"<guid isPermaLink='false'>{tag}-{i}</guid></item>"
+        for i in range(items)
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Desk</title>{ttl_tag}'
+        f"{entries}</channel></rss>"
+    ).encode()
+
+
+def config(urls: list[str], **monitor: Any) -> Config:
+    text = yaml.safe_dump(
+        {
+            "monitor": {"contact_url": CONTACT, "poll_interval_minutes": 10, **monitor},
+            "feeds": [{"name": f"Feed {i}", "url": url} for i, url in enumerate(urls)],
+        }
+    )
+    return parse_config(text, name="newswatch.yaml", environ={})
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    engine = store.make_engine(f"sqlite:///{tmp_path / 'newswatch.db'}")
+    store.migrate(engine)
+    return engine
+
+
+def cycle(engine: Engine, cfg: Config, at: datetime, *, due_only: bool = True) -> list[str]:
+    """One cycle at `at`; the health line of each feed it polled."""
+    report = pipeline.run_cycle(engine, cfg, environ={}, now=at, due_only=due_only)
+    return [f.health for f in report.feeds]
+
+
+def feeds(engine: Engine) -> list[Feed]:
+    with Session(engine) as session:
+        return list(session.exec(select(Feed).order_by(col(Feed.id))).all())
+
+
+def only_feed(engine: Engine) -> Feed:
+    (feed,) = feeds(engine)
+    return feed
+
+
+def next_poll(engine: Engine) -> datetime:
+    value = store.as_utc(only_feed(engine).next_poll_at)
+    assert value is not None
+    return value
+
+
+# --- the feed's own pace ------------------------------------------------------------------------
+
+
+def test_rss_ttl_slows_polling_and_still_holds_while_the_feed_answers_304(
+    engine: Engine, feed_server: FeedServer
+) -> None:
+    feed_server.routes["/f"] = Route(body=rss(ttl=60))
+    cfg = config([feed_server.url("/f")])
+
+    cycle(engine, cfg, NOW)
+    assert next_poll(engine) == NOW + timedelta(minutes=60)
+    assert cycle(engine, cfg, NOW + timedelta(minutes=30)) == []  # not due yet: not polled
+
+    later = NOW + timedelta(minutes=60)
+    assert cycle(engine, cfg, later) == ["304 not modified"]
+    assert next_poll(engine) == later + timedelta(minutes=60)  # the ttl survived the 304
+    assert len(feed_server.hits("/f")) == 2
+
+
+def test_a_ttl_shorter_than_the_interval_never_speeds_polling_up(
+    engine: Engine, feed_server: FeedServer
+) -> None:
+    feed_server.routes["/f"] = Route(body=rss(ttl=1))
+    cycle(engine, config([feed_server.url("/f")]), NOW)
+    assert next_poll(engine) == NOW + BASE
+
+
+def test_cache_control_max_age_is_honoured_on_200_and_304(
+    engine: Engine, feed_server: FeedServer
+) -> None:
+    feed_server.routes["/f"] = Route(body=rss(), headers={"Cache-Control": "public, max-age=3600"})
+    cfg = config([feed_server.url("/f")])
+
+    cycle(engine, cfg, NOW)
+    assert next_poll(engine) == NOW + timedelta(hours=1)
+    cycle(engine, cfg, NOW + timedelta(hours=1))
+    assert only_feed(engine).health == "304 not modified"
+    assert next_poll(engine) == NOW + timedelta(hours=2)
+
+
+def test_an_unchanged_body_without_validators_is_not_parsed_again(
+    engine: Engine, feed_server: FeedServer
+) -> None:
+    feed_server.routes["/f"] = Route(body=rss(ttl=30), etag=False, last_modified=None)
+    cfg = config([feed_server.url("/f")])
+    cycle(engine, cfg, NOW)
+
+    (health,) = cycle(engine, cfg, NOW + timedelta(minutes=30))
+
+    assert health.endswith(", unchanged since the last poll")
+    assert next_poll(engine) == NOW + timedelta(minutes=60)  # ttl kept here too
+    assert only_feed(engine).entries_seen == 3  # counted once
+
+
+# --- servers that ask us to wait -------------------------------------------------------------
+
+
+def test_503_with_retry_after_as_an_http_date(engine: Engine, feed_server: FeedServer) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    when = format_datetime(now + timedelta(hours=3), usegmt=True)
+    feed_server.routes["/f"] = Route(body=b"", status=503, headers={"Retry-After": when})
+
+    (health,) = cycle(engine, config([feed_server.url("/f")]), now)
+
+    assert health.startswith("HTTP 503 Service Unavailable (server asks to wait ")
+    feed = only_feed(engine)
+    assert (feed.last_status, feed.consecutive_failures) == (503, 1)
+    # Retry-After is read against the clock when the answer came, a moment after `now`.
+    assert now + timedelta(hours=3) - timedelta(minutes=1) <= next_poll(engine)
+    assert next_poll(engine) <= now + timedelta(hours=3)
+
+
+def test_429_retry_after_seconds_is_a_floor_on_the_backoff(
+    engine: Engine, feed_server: FeedServer
+) -> None:
+    feed_server.routes["/f"] = Route(body=b"", status=429, headers={"Retry-After": "5400"})
+    (health,) = cycle(engine, config([feed_server.url("/f")]), NOW)
+    assert health == "HTTP 429 Too Many Requests (server asks to wait 5400s)"
+    assert next_poll(engine) == NOW + timedelta(seconds=5400)
+
+
+# --- failures: back off, never give up --------------------------------------------------------
+
+
+def test_failures_back_off_exponentially_up_to_a_day_and_the_feed_is_never_dropped(
+    engine: Engine, feed_server: FeedServer
+) -> None:
+    feed_server.routes["/f"] = Route(body=b"oops", status=500)
+    cfg = config([feed_server.url("/f")])
+    at = NOW
+    delays: list[timedelta] = []
+    for failures in range(1, 13):
+        assert cycle(engine, cfg, at) == ["HTTP 500 Internal Server Error"]  # due: polled
+        feed = only_feed(engine)
+        assert feed.consecutive_failures == failures
+        due = next_poll(engine)
+        delays.append(due - at)
+        backoff = min(BASE * 2 ** (failures - 1), DAY)
+        assert max(backoff * 0.75, BASE) <= due - at <= backoff  # jitter: the last quarter
+        at = due
+    assert delays[-1] > timedelta(hours=18)  # at the ceiling...
+    assert max(delays) <= DAY  # ...and never past it
+
+    feed_server.routes["/f"] = Route(body=rss())
+    (health,) = cycle(engine, cfg, at)
+    assert health == f"200 OK, {len(rss())} bytes, 3 entries (3 new)"
+    feed = only_feed(engine)
+    assert (feed.consecutive_failures, feed.last_error, feed.last_status) == (0, None, 200)
+    assert next_poll(engine) == at + BASE
+
+
+def test_410_marks_the_feed_gone_and_asks_again_daily(
+    engine: Engine, feed_server: FeedServer
+) -> None:
+    feed_server.routes["/f"] = Route(body=b"", status=410)
+    cfg = config([feed_server.url("/f")])
+
+    (health,) = cycle(engine, cfg, NOW)
+
+    assert health == "HTTP 410 Gone: the feed is gone; checking again once a day"
+    feed = only_feed(engine)
+    assert (feed.gone, feed.last_status, feed.last_error) == (True, 410, "HTTP 410 Gone")
+    assert next_poll(engine) == NOW + DAY
+    assert cycle(engine, cfg, NOW + timedelta(hours=23)) == []
+
+    feed_server.routes["/f"] = Route(body=rss())  # it came back
+    cycle(engine, cfg, NOW + DAY)
+    feed = only_feed(engine)
+    assert (feed.gone, feed.consecutive_failures) == (False, 0)
+
+
+# --- moved feeds ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 308])
+def test_a_permanent_redirect_moves_the_row_and_the_config_url_keeps_working(
+    engine: Engine, feed_server: FeedServer, status: int
+) -> None:
+    feed_server.routes["/old"] = Route(
+        status=status, headers={"Location": "/new"}, etag=False, last_modified=None
+    )
+    feed_server.routes["/new"] = Route(body=rss())
+    old, new = feed_server.url("/old"), feed_server.url("/new")
+    cfg = config([old])
+
+    (health,) = cycle(engine, cfg, NOW)
+
+    assert health == f"200 OK, {len(rss())} bytes, moved permanently to {new}, 3 entries (3 new)"
+    feed = only_feed(engine)
+    assert (feed.url, feed.config_url) == (new, old)
+
+    # The config still names the old URL: the same row, polled at its new address.
+    assert cycle(engine, cfg, NOW + BASE) == ["304 not modified"]
+    assert len(feed_server.hits("/old")) == 1
+    assert only_feed(engine).url == new
+
+    # The user updates the config: the row is adopted, nothing is new, no second row.
+    report = pipeline.run_cycle(engine, config([new]), environ={}, now=NOW + 2 * BASE)
+    assert [f.health for f in report.feeds] == ["304 not modified"]
+    assert report.new_articles == 0
+    feed = only_feed(engine)
+    assert (feed.url, feed.config_url) == (new, new)
+    with Session(engine) as session:
+        assert store.count_rows(session, Article) == 3
+
+
+def test_a_moved_feed_keeps_its_entries_known_even_without_links(
+    engine: Engine, feed_server: FeedServer
+) -> None:
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        b"<item><title>Only a guid</title><guid isPermaLink='false'>g1</guid></item>"
+        b"</channel></rss>"
+    )
+    feed_server.routes["/f"] = Route(body=body, etag=False, last_modified=None)
+    cfg = config([feed_server.url("/f")])
+    cycle(engine, cfg, NOW)
+
+    feed_server.routes["/f"] = Route(status=301, headers={"Location": "/moved"}, etag=False)
+    feed_server.routes["/moved"] = Route(body=body + b" ", etag=False, last_modified=None)
+    report = pipeline.run_cycle(engine, cfg, environ={}, now=NOW + BASE)
+
+    assert report.feeds[0].health.endswith("1 entry (0 new)")
+    assert report.new_articles == 0
+
+
+def test_a_move_onto_a_feed_already_listed_keeps_one_row_each(
+    engine: Engine, feed_server: FeedServer
+) -> None:
+    feed_server.routes["/old"] = Route(status=301, headers={"Location": "/new"}, etag=False)
+    feed_server.routes["/new"] = Route(body=rss())
+    cfg = config([feed_server.url("/old"), feed_server.url("/new")])
+
+    for at in (NOW, NOW + BASE):
+        report = pipeline.run_cycle(engine, cfg, environ={}, now=at)
+        assert all(f.ok for f in report.feeds)
+
+    assert sorted(f.url for f in feeds(engine)) == [
+        feed_server.url("/new"),
+        feed_server.url("/old"),
+    ]
+
+
+# --- politeness ---------------------------------------------------------------------------------
+
+
+def test_the_user_agent_names_newswatch_and_the_contact_url(
+    engine: Engine, feed_server: FeedServer
+) -> None:
+    feed_server.routes["/f"] = Route(body=rss())
+    cycle(engine, config([feed_server.url("/f")]), NOW)
+    agent = feed_server.hits("/f")[0].headers["user-agent"]
+    assert agent.startswith("newswatch/")
+    assert agent.endswith(f"(+{CONTACT})")
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_the_per_host_limit_holds_across_a_whole_cycle(engine: Engine, limit: int) -> None:
+    with HostileServer() as server:
+        urls = [
+            server.route(f"/f{i}", respond(200, rss(tag=f"f{i}"), delay_s=0.05)) for i in range(12)
+        ]
+        report = pipeline.run_cycle(engine, config(urls, per_host_limit=limit), environ={}, now=NOW)
+        assert all(f.ok for f in report.feeds)
+        assert server.max_in_flight == limit
+        assert len(server.requests) == 12
+
+
+def test_the_body_cap_comes_from_the_config(engine: Engine) -> None:
+    with HostileServer() as server:
+        url = server.route("/big", respond(200, rss_document(5_000)))
+        (health,) = cycle(engine, config([url], max_feed_size_mib=0.5), NOW)
+    assert health.startswith("body over 512 KiB cap")
