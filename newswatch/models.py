@@ -35,7 +35,7 @@ class Feed(SQLModel, table=True):
     follows the feed, and the config keeps working until the user updates it.
     """
 
-    __table_args__ = (UniqueConstraint("config_url", name="uq_feed_config_url"),)
+    __table_args__ = (Index("ix_feed_config_url", "config_url", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     url: str = Field(sa_column=Column(Text, unique=True, nullable=False))

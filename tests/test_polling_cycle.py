@@ -313,3 +313,50 @@ def test_the_body_cap_comes_from_the_config(engine: Engine) -> None:
         url = server.route("/big", respond(200, rss_document(5_000)))
         (health,) = cycle(engine, config([url], max_feed_size_mib=0.5), NOW)
     assert health.startswith("body over 512 KiB cap")
+
+
+# --- the schema change behind config URLs ------------------------------------------------------
+
+
+def test_upgrading_a_database_with_feeds_and_articles_keeps_them(
+    database_url: str, feed_server: FeedServer
+) -> None:
+    """0003 adds the config URL to `feed`, which articles reference: nothing may be lost."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import text
+
+    feed_server.routes["/f"] = Route(body=rss())
+    url = feed_server.url("/f")
+    old = store.make_engine(database_url)
+    alembic = AlembicConfig()
+    alembic.set_main_option("script_location", str(store.MIGRATIONS))
+    with old.begin() as conn:
+        alembic.attributes["connection"] = conn
+        command.upgrade(alembic, "0002")
+        conn.execute(
+            text(
+                "INSERT INTO feed (url, name, title, health, consecutive_failures,"
+                " entries_seen, gone) VALUES (:url, 'Feed 0', '', 'never polled', 0, 0, false)"
+            ),
+            {"url": url},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO article (fingerprint, story_key, feed_id, source, title, summary,"
+                " body, published_at, fetched_at) SELECT 'fp', '', id, '', 'Old', '', '',"
+                " :now, :now FROM feed"
+            ),
+            {"now": NOW},
+        )
+    old.dispose()
+
+    engine = store.make_engine(database_url)
+    report = pipeline.run_cycle(engine, config([url]), environ={}, now=NOW)  # migrates first
+
+    assert [f.ok for f in report.feeds] == [True]
+    feed = only_feed(engine)
+    assert (feed.url, feed.config_url) == (url, url)
+    with Session(engine) as session:
+        assert store.count_rows(session, Article) == 4  # the old one and three new
+    engine.dispose()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from newswatch.cli import alerts, rules, run
+from newswatch.cli import alerts, feeds, rules, run
 
 app = typer.Typer(
     help="Watch news feeds for the stories you care about.",
@@ -19,6 +19,7 @@ app.command()(run.run)
 app.command()(run.matches)
 app.add_typer(rules.app, name="rules")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(feeds.app, name="feeds")
 
 
 def main() -> None:

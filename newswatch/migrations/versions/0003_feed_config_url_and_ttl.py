@@ -17,17 +17,17 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("feed", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("config_url", sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column("ttl_minutes", sa.Integer(), nullable=True))
+    # Plain ADD COLUMN and a unique index, no batch mode: rebuilding `feed` on SQLite would
+    # drop a table that articles reference, which the foreign keys forbid.
+    op.add_column("feed", sa.Column("config_url", sa.Text(), nullable=True))
+    op.add_column("feed", sa.Column("ttl_minutes", sa.Integer(), nullable=True))
     # Rows so far were named by the config URL itself.
     op.execute("UPDATE feed SET config_url = url")
-    with op.batch_alter_table("feed", schema=None) as batch_op:
-        batch_op.create_unique_constraint("uq_feed_config_url", ["config_url"])
+    op.create_index("ix_feed_config_url", "feed", ["config_url"], unique=True)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_feed_config_url", table_name="feed")
     with op.batch_alter_table("feed", schema=None) as batch_op:
-        batch_op.drop_constraint("uq_feed_config_url", type_="unique")
         batch_op.drop_column("ttl_minutes")
         batch_op.drop_column("config_url")
