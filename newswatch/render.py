@@ -157,7 +157,7 @@ def render_alert(alert: PendingAlert, *, fmt: Format, zone: str) -> Message:
             lines += ["", summary_text]
         return Message(subject, "\n".join(lines), fmt)
     lines = [alert.article_title, *(f"{k}: {v}" for k, v in facts)]
-    lines.insert(4, f"Link: {alert.article_url or '(none)'}")
+    lines.insert(3, f"Link: {alert.article_url or '(none)'}")
     if summary_text:
         lines += ["", summary_text]
     return Message(subject, "\n".join(lines), fmt)
