@@ -15,6 +15,7 @@ import multiprocessing
 import multiprocessing.context
 import os
 import re
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -353,6 +354,25 @@ def _parse_in_worker(
         return exc
 
 
+def _exit_with_parent() -> None:
+    """Worker initializer: exit when the process that uses the pool is gone.
+
+    A monitor killed with SIGKILL (the OOM killer, a supervisor) cannot stop its workers, and
+    they would wait for work forever, keeping the forkserver (and any pipe they inherited,
+    such as the monitor's stdout) alive with them. multiprocessing gives each worker a
+    sentinel of the process that asked for it, which becomes ready when that process dies.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _usable_cores() -> int:
     """Cores this process may run on (a container's CPU set, not the host's count)."""
     if hasattr(os, "sched_getaffinity"):
@@ -402,7 +422,9 @@ class ParserPool:
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=_worker_context()
+                max_workers=self.workers,
+                mp_context=_worker_context(),
+                initializer=_exit_with_parent,
             )
         return self._executor
 

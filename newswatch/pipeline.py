@@ -390,9 +390,7 @@ def _process(
             report.new_articles, report.matches = len(new), len(report.matched)
             report.health = _health(fetched, len(new))
             return
-        # Seen articles go along with no hits so the store notes this outlet too.
-        matched += [MatchedArticle(a, []) for a in seen]
-        counts = _store(engine, target, matched, matcher, fetched, now())
+        counts = _store(engine, target, matched, seen, matcher, fetched, now())
         report.new_articles, report.matches = counts.new_articles, counts.matches
         report.health = _health(fetched, counts.new_articles)
     except Exception as exc:  # a store error for one feed leaves the others to go on
@@ -508,8 +506,9 @@ def _first_sighting(article: CleanArticle, seen: set[str]) -> bool:
 
 def _split_articles(
     parsed: ParsedFeed, target: FeedTarget, engine: Engine, now: datetime
-) -> tuple[list[CleanArticle], list[CleanArticle]]:
-    """(new, already stored) entries of a feed, by fingerprint or canonical URL.
+) -> tuple[list[CleanArticle], list[int]]:
+    """The new entries of a feed, and the ids of those already stored (by fingerprint or
+    canonical URL), which only need this feed noted as one more source.
 
     Guids are scoped to the feed as the config names it, not to the URL it was fetched
     from: a feed that moved (301/308) or sits behind a temporary redirect keeps its entries'
@@ -529,12 +528,13 @@ def _split_articles(
             canonical_urls=[a.canonical_url for a in articles.values() if a.canonical_url],
         )
     new: list[CleanArticle] = []
-    seen: list[CleanArticle] = []
+    seen: list[int] = []
     new_urls: set[str] = set()
     for article in articles.values():
         url = article.canonical_url
-        if article.fingerprint in known or (url and url in known):
-            seen.append(article)
+        stored = known.get(article.fingerprint) or (known.get(url) if url else None)
+        if stored is not None:
+            seen.append(stored)
         elif url and url in new_urls:
             continue  # the same story twice in one feed
         else:
@@ -548,14 +548,17 @@ def _store(
     engine: Engine,
     target: FeedTarget,
     matched: Sequence[MatchedArticle],
+    seen_ids: Sequence[int],
     matcher: Matcher,
     fetched: _Fetched,
     now: datetime,
 ) -> store.StoreCounts:
-    """Articles, matches, outbox rows and the feed's health in one transaction."""
+    """Articles, matches, outbox rows and the feed's health in one transaction; entries
+    stored before only get this feed noted as a source (for "also reported by")."""
     items = [(m.article, [matcher.to_store(h) for h in m.hits]) for m in matched]
     with Session(engine) as session:
         counts = store.store_articles(session, feed_id=target.id, articles=items, now=now)
+        store.add_sources(session, article_ids=seen_ids, feed_id=target.id, now=now)
         outcome = replace(fetched.outcome, health=_health(fetched, counts.new_articles))
         store.record_feed_outcome(session, feed_id=target.id, outcome=outcome, now=now)
         session.commit()

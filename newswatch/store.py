@@ -270,27 +270,29 @@ def store_articles(
     deliveries: a crash either keeps all of them or none.
     """
     counts = StoreCounts()
+    # One statement, bound per article: building an ORM INSERT per row cost more than running
+    # it (about 1 ms an article on SQLite, the bulk of a first poll of a thousand feeds).
+    table = Article.metadata.tables["article"]
+    insert_article = _insert(session, table).on_conflict_do_nothing().returning(table.c.id)
+    connection = session.connection()
     for article, matches in articles:
-        stmt = (
-            _insert(session, Article)
-            .values(
-                fingerprint=article.fingerprint,
-                canonical_url=article.canonical_url,
-                story_key=article.story_key,
-                feed_id=feed_id,
-                source=article.source,
-                title=article.title,
-                summary=article.summary,
-                body=article.body,
-                url=article.url,
-                author=article.author,
-                published_at=article.published_at,
-                fetched_at=article.fetched_at,
-            )
-            .on_conflict_do_nothing()
-            .returning(Article.id)
-        )
-        article_id = session.execute(stmt).scalar()
+        article_id = connection.execute(
+            insert_article,
+            {
+                "fingerprint": article.fingerprint,
+                "canonical_url": article.canonical_url,
+                "story_key": article.story_key,
+                "feed_id": feed_id,
+                "source": article.source,
+                "title": article.title,
+                "summary": article.summary,
+                "body": article.body,
+                "url": article.url,
+                "author": article.author,
+                "published_at": article.published_at,
+                "fetched_at": article.fetched_at,
+            },
+        ).scalar()
         if article_id is None:
             # Already stored (another feed carried it): remember this outlet too.
             existing = known_articles(
@@ -343,11 +345,25 @@ def store_articles(
     return counts
 
 
+def add_sources(
+    session: Session, *, article_ids: Sequence[int], feed_id: int, now: datetime
+) -> None:
+    """Note that a feed carried articles already stored, in one statement per 500."""
+    table = ArticleSource.metadata.tables["article_source"]
+    unique = list(dict.fromkeys(article_ids))
+    for start in range(0, len(unique), 500):
+        rows = [
+            {"article_id": a, "feed_id": feed_id, "seen_at": now}
+            for a in unique[start : start + 500]
+        ]
+        session.execute(_insert(session, table).values(rows).on_conflict_do_nothing())
+
+
 def _add_source(session: Session, *, article_id: int, feed_id: int, now: datetime) -> None:
-    session.execute(
-        _insert(session, ArticleSource)
-        .values(article_id=article_id, feed_id=feed_id, seen_at=now)
-        .on_conflict_do_nothing()
+    table = ArticleSource.metadata.tables["article_source"]
+    session.connection().execute(
+        _insert(session, table).on_conflict_do_nothing(),
+        {"article_id": article_id, "feed_id": feed_id, "seen_at": now},
     )
 
 

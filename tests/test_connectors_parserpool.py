@@ -118,3 +118,38 @@ def test_close_is_idempotent() -> None:
     spare.close()
     spare.close()
     assert spare.worker_pids() == []
+
+
+ORPHAN = """
+import asyncio, os, signal
+from connectors.feed import ParserPool
+from tests.support.hostile_server import rss_document
+
+pool = ParserPool(workers=2)
+asyncio.run(pool.parse(rss_document(3), url="https://news.example/feed"))
+print(" ".join(str(p) for p in pool.worker_pids()), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_workers_exit_when_the_monitor_is_killed() -> None:
+    """A SIGKILLed monitor cannot close its pool: the workers must notice on their own."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    # communicate() returns once every holder of the child's stdout is gone: the child, the
+    # forkserver and the workers. Orphaned workers would hold it (and the test) forever.
+    done = subprocess.run(
+        [sys.executable, "-c", ORPHAN],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == -9
+    pids = [int(p) for p in done.stdout.split()]
+    assert pids  # workers start on demand: at least the one that parsed
+    assert not any(is_running(pid) for pid in pids)
