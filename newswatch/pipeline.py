@@ -258,11 +258,14 @@ async def poll_feeds(
     outlets carry, whatever order the fetches finish in. Storing runs in a thread while the
     fetches go on, and only a window of feeds is fetched ahead of the one being stored, so
     memory stays bounded however many feeds there are. Feeds with nothing to store (304,
-    unchanged, failed) share one transaction: a thousand 304s are one commit, not a thousand.
+    unchanged, failed) are recorded together, a few hundred a transaction: a thousand 304s
+    are a few commits, not a thousand. (A crash loses only those feeds' new poll times:
+    they are polled again, cheaply, next cycle.)
     """
     workers = options.parser_workers or min(os.cpu_count() or 1, 4)
     window = max(4 * options.fetch.max_concurrency, 8)
     reports: list[FeedReport] = []
+    health_only: list[tuple[FeedTarget, FeedOutcome, FeedReport]] = []
     # A dry run stores nothing, so it remembers this batch's articles itself.
     dry_run_seen: set[str] = set()
     with ParserPool(workers=workers) as parser:
@@ -284,9 +287,15 @@ async def poll_feeds(
                         target, task = pending.popleft()
                         ready.append((target, task.result()))
                     top_up()
-                    reports += await asyncio.to_thread(
-                        _store_ready, ready, engine, matcher, options, now, dry_run_seen
-                    )
+                    store_args = (ready, engine, matcher, options, now, dry_run_seen, health_only)
+                    if any(f.parsed for _, f in ready) or len(health_only) + len(ready) >= (
+                        _HEALTH_BATCH
+                    ):
+                        reports += await asyncio.to_thread(_store_ready, *store_args)
+                    else:  # nothing to write yet: not worth a trip to a thread
+                        reports += _store_ready(*store_args)
+                if health_only and not options.dry_run:
+                    await asyncio.to_thread(_record_health, health_only, engine, now)
             finally:
                 for _, task in pending:
                     task.cancel()
@@ -327,6 +336,9 @@ async def _fetch_and_parse(
     return _Fetched(outcome, parsed, result, time.perf_counter() - started)
 
 
+_HEALTH_BATCH = 256  # feeds whose health is written in one transaction
+
+
 def _store_ready(
     ready: Sequence[tuple[FeedTarget, _Fetched]],
     engine: Engine,
@@ -334,10 +346,11 @@ def _store_ready(
     options: PollOptions,
     now: Callable[[], datetime],
     dry_run_seen: set[str],
+    health_only: list[tuple[FeedTarget, FeedOutcome, FeedReport]],
 ) -> list[FeedReport]:
-    """Store fetched feeds in order: entries one transaction per feed, the rest together."""
+    """Store fetched feeds in order: entries one transaction per feed; the health of feeds
+    with nothing to store joins `health_only`, written once enough have gathered."""
     reports: list[FeedReport] = []
-    health_only: list[tuple[FeedTarget, FeedOutcome, FeedReport]] = []
     for target, fetched in ready:
         outcome = fetched.outcome
         report = FeedReport(
@@ -352,18 +365,30 @@ def _store_ready(
             health_only.append((target, outcome, report))
         else:
             _process(target, fetched, report, engine, matcher, options, now, dry_run_seen)
-    if health_only and not options.dry_run:
-        try:
-            with Session(engine) as session:
-                when = now()
-                for target, outcome, _ in health_only:
-                    store.record_feed_outcome(session, feed_id=target.id, outcome=outcome, now=when)
-                session.commit()
-        except Exception as exc:  # the database failed: say so on each feed, go on
-            log.exception("could not record the health of %d feeds", len(health_only))
-            for _, _, report in health_only:
-                report.ok, report.health = False, f"internal error: {type(exc).__name__}: {exc}"
+    if options.dry_run:
+        health_only.clear()
+    elif len(health_only) >= _HEALTH_BATCH:
+        _record_health(health_only, engine, now)
     return reports
+
+
+def _record_health(
+    health_only: list[tuple[FeedTarget, FeedOutcome, FeedReport]],
+    engine: Engine,
+    now: Callable[[], datetime],
+) -> None:
+    """Write the gathered feeds' health in one transaction, and empty the list."""
+    try:
+        with Session(engine) as session:
+            store.record_feed_outcomes(
+                session, outcomes=[(t.id, outcome) for t, outcome, _ in health_only], now=now()
+            )
+            session.commit()
+    except Exception as exc:  # the database failed: say so on each feed, go on
+        log.exception("could not record the health of %d feeds", len(health_only))
+        for _, _, report in health_only:
+            report.ok, report.health = False, f"internal error: {type(exc).__name__}: {exc}"
+    health_only.clear()
 
 
 def _process(

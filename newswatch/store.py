@@ -14,7 +14,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, event, func, or_, update
+from sqlalchemy import Engine, bindparam, case, event, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, create_engine, select
@@ -201,6 +201,78 @@ def record_feed_outcome(
         if taken is None:
             feed.url = outcome.new_url
     session.add(feed)
+
+
+def record_feed_outcomes(
+    session: Session, *, outcomes: Sequence[tuple[int, FeedOutcome]], now: datetime
+) -> None:
+    """Many polls' results at once (a cycle's 304s and failures): one UPDATE run for all
+    the rows, with the same effect as record_feed_outcome on each (which handles moves).
+
+    Row by row through the ORM, a thousand 304s cost half a second of a cycle's CPU.
+    """
+    table = Feed.metadata.tables["feed"]
+    c = table.c
+
+    def bound(name: str, column: Any) -> Any:
+        return bindparam(f"b_{name}", type_=column.type)
+
+    ok = bindparam("b_ok", type_=c.gone.type)
+    set_validators = bindparam("b_set_validators", type_=c.gone.type)
+    body_hash = bound("body_hash", c.body_hash)
+    stmt = (
+        update(table)
+        .where(c.id == bindparam("b_id", type_=c.id.type))
+        .values(
+            last_polled_at=now,
+            last_status=bound("last_status", c.last_status),
+            health=bound("health", c.health),
+            next_poll_at=bound("next_poll_at", c.next_poll_at),
+            gone=bound("gone", c.gone),
+            consecutive_failures=case((ok, 0), else_=c.consecutive_failures + 1),
+            last_success_at=case((ok, now), else_=c.last_success_at),
+            last_error=case((ok, None), else_=bound("last_error", c.last_error)),
+            entries_seen=c.entries_seen + bound("entries", c.entries_seen),
+            title=func.coalesce(bound("title", c.title), c.title),
+            # A 304 carries no validators of its own: keep what we had.
+            etag=case((set_validators, bound("etag", c.etag)), else_=c.etag),
+            last_modified=case(
+                (set_validators, bound("last_modified", c.last_modified)), else_=c.last_modified
+            ),
+            body_hash=func.coalesce(body_hash, c.body_hash),
+            ttl_minutes=case(
+                (body_hash.is_not(None), bound("ttl_minutes", c.ttl_minutes)),
+                else_=c.ttl_minutes,
+            ),
+        )
+    )
+    rows: list[dict[str, Any]] = []
+    for feed_id, outcome in outcomes:
+        if outcome.new_url:  # rare, and it needs to look for the new URL first
+            record_feed_outcome(session, feed_id=feed_id, outcome=outcome, now=now)
+            continue
+        good = outcome.ok
+        rows.append(
+            {
+                "b_id": feed_id,
+                "b_ok": good,
+                "b_last_status": outcome.status,
+                "b_health": outcome.health,
+                "b_next_poll_at": outcome.next_poll_at,
+                "b_gone": outcome.gone,
+                "b_last_error": outcome.error,
+                "b_entries": outcome.entries if good else 0,
+                "b_title": outcome.title if good and outcome.title else None,
+                "b_set_validators": good
+                and (outcome.etag is not None or outcome.last_modified is not None),
+                "b_etag": outcome.etag,
+                "b_last_modified": outcome.last_modified,
+                "b_body_hash": outcome.body_hash if good else None,
+                "b_ttl_minutes": outcome.ttl_minutes,
+            }
+        )
+    if rows:
+        session.connection().execute(stmt, rows)
 
 
 # --- rules ---------------------------------------------------------------

@@ -360,3 +360,89 @@ def test_upgrading_a_database_with_feeds_and_articles_keeps_them(
     with Session(engine) as session:
         assert store.count_rows(session, Article) == 4  # the old one and three new
     engine.dispose()
+
+
+def test_recording_many_outcomes_at_once_matches_recording_them_one_by_one(
+    database_url: str,
+) -> None:
+    """The bulk UPDATE behind a cycle's 304s must mean exactly what the ORM path means."""
+    from newswatch.store import FeedOutcome
+
+    later = NOW + BASE
+    outcomes = [
+        FeedOutcome(status=304, ok=True, health="304 not modified", next_poll_at=later),
+        FeedOutcome(
+            status=200,
+            ok=True,
+            health="200 OK, 3 entries",
+            title="New title",
+            etag='"e2"',
+            last_modified=None,
+            body_hash="h2",
+            entries=3,
+            ttl_minutes=30,
+            next_poll_at=later,
+        ),
+        FeedOutcome(
+            status=200, ok=True, health="unchanged", last_modified="lm2", next_poll_at=later
+        ),
+        FeedOutcome(status=200, ok=True, health="no ttl now", body_hash="h3", entries=1),
+        FeedOutcome(status=500, ok=False, health="HTTP 500", error="HTTP 500", next_poll_at=later),
+        FeedOutcome(
+            status=410,
+            ok=False,
+            health="gone",
+            error="HTTP 410 Gone",
+            gone=True,
+            next_poll_at=NOW + DAY,
+        ),
+        FeedOutcome(status=None, ok=False, health="timed out", error="timed out"),
+    ]
+    engine = store.make_engine(database_url)
+    store.migrate(engine)
+    groups = {"one": [f"http://one.test/{i}" for i in range(len(outcomes))]}
+    groups["bulk"] = [u.replace("one", "bulk") for u in groups["one"]]
+    with Session(engine) as session:
+        store.sync_feeds(session, feeds=[(u, "F") for urls in groups.values() for u in urls])
+        for feed in session.exec(select(Feed)).all():
+            feed.etag, feed.last_modified, feed.body_hash = '"e1"', "lm1", "h1"
+            feed.title, feed.ttl_minutes, feed.entries_seen = "Old title", 60, 10
+            feed.consecutive_failures, feed.last_error = 2, "earlier"
+            feed.last_success_at = NOW - DAY
+            session.add(feed)
+        session.commit()
+    for round_ in range(2):  # twice: counters must add up the same way
+        when = NOW + round_ * BASE
+        with Session(engine) as session:
+            ids = {f.url: f.id or 0 for f in session.exec(select(Feed)).all()}
+            for url, outcome in zip(groups["one"], outcomes, strict=True):
+                store.record_feed_outcome(session, feed_id=ids[url], outcome=outcome, now=when)
+            store.record_feed_outcomes(
+                session,
+                outcomes=[(ids[u], o) for u, o in zip(groups["bulk"], outcomes, strict=True)],
+                now=when,
+            )
+            session.commit()
+
+    def state(url: str) -> dict[str, Any]:
+        with Session(engine) as session:
+            feed = session.exec(select(Feed).where(Feed.url == url)).one()
+            values = feed.model_dump(exclude={"id", "url", "config_url"})
+        return {k: store.as_utc(v) if isinstance(v, datetime) else v for k, v in values.items()}
+
+    for one, bulk in zip(groups["one"], groups["bulk"], strict=True):
+        assert state(bulk) == state(one)
+    not_modified, parsed, unchanged, no_ttl, failed, gone, _ = map(state, groups["bulk"])
+    assert (not_modified["etag"], not_modified["consecutive_failures"]) == ('"e1"', 0)
+    assert (parsed["title"], parsed["etag"], parsed["last_modified"]) == ("New title", '"e2"', None)
+    assert (parsed["ttl_minutes"], parsed["entries_seen"]) == (30, 16)
+    assert (unchanged["etag"], unchanged["last_modified"], unchanged["ttl_minutes"]) == (
+        None,
+        "lm2",
+        60,
+    )
+    assert (no_ttl["body_hash"], no_ttl["ttl_minutes"]) == ("h3", None)
+    assert (failed["consecutive_failures"], failed["last_error"]) == (4, "HTTP 500")
+    assert failed["last_success_at"] == NOW - DAY
+    assert (gone["gone"], gone["last_status"]) == (True, 410)
+    engine.dispose()
