@@ -10,8 +10,10 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.secrets import read_secret_block
 from newswatch import pipeline, store
 from newswatch.alerts import DeliveryReport
+from newswatch.channels import deliver
 from newswatch.config import load_config
 from newswatch.pipeline import CycleReport, FeedReport, FeedTarget, Matcher, PollOptions
 from newswatch.settings import get_settings
@@ -34,7 +36,7 @@ def deliver_alerts(database_url: str, config_path: str) -> DeliveryReport:
     config = load_config(Path(config_path))
     engine = store.make_engine(database_url)
     try:
-        return pipeline.deliver(engine, config, environ=os.environ)
+        return deliver(engine, config, environ=os.environ, secrets=read_secret_block)
     finally:
         engine.dispose()
 

@@ -66,3 +66,32 @@ def test_monitor_flow_dry_run_sends_nothing(
     assert report.matches == 1
     assert report.delivery.sent == 0
     assert smtp_server.inbox.messages == []
+
+
+def test_monitor_flow_sends_to_a_channel_kept_in_a_secret_block(
+    prefect_api: None,
+    feed_server: FeedServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prefect.blocks.system import Secret
+
+    from tests.support.webhook import running_receiver
+
+    serve_examples(feed_server)
+    monkeypatch.setenv("NEWSWATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'nw.db'}")
+    with running_receiver() as receiver:
+        Secret(value=receiver.json_url("/from-secret")).save("desk-hook-url", overwrite=True)
+        config = write_config(tmp_path, feed_server, "json://placeholder")
+        text = config.read_text(encoding="utf-8")
+        config.write_text(
+            text.replace("    url: 'json://placeholder'", "    secret_block: desk-hook-url"),
+            encoding="utf-8",
+        )
+
+        report = monitor(config_path=str(config))
+
+        assert report.delivery.sent == 1
+        (posted,) = receiver.accepted()
+        assert posted.path == "/from-secret"
+        assert posted.payload["title"].endswith("Lammy visits Beijing as UK and China seek a reset")
