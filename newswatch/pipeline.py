@@ -119,14 +119,21 @@ class Matcher:
         )
 
     def match(self, article: CleanArticle) -> list[Hit]:
-        host = urlsplit(article.url or article.feed_url).hostname or ""
-        doc = Document(
-            title=article.title,
-            summary=article.summary,
-            body=article.body,
-            source=f"{article.source} {host}".strip(),
+        return self.index.match(
+            document(
+                title=article.title,
+                summary=article.summary,
+                body=article.body,
+                source=article.source,
+                url=article.url or article.feed_url,
+            )
         )
-        return self.index.match(doc)
+
+
+def document(*, title: str, summary: str, body: str, source: str, url: str | None) -> Document:
+    """What the rules see of an article: its text fields, and the outlet's name and domain."""
+    host = urlsplit(url or "").hostname or ""
+    return Document(title=title, summary=summary, body=body, source=f"{source} {host}".strip())
 
 
 # --- planning ------------------------------------------------------------------------

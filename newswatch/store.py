@@ -6,7 +6,7 @@ two workers or a crash between steps cannot store an article, a match or a deliv
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -379,42 +379,74 @@ def store_articles(
             continue
         counts.new_articles += 1
         _add_source(session, article_id=article_id, feed_id=feed_id, now=now)
-        for m in matches:
-            match_id = session.execute(
-                _insert(session, Match)
+        added = store_matches(session, article_id=article_id, matches=matches, now=now)
+        counts.matches += added.matches
+        counts.deliveries += added.deliveries
+    return counts
+
+
+def store_matches(
+    session: Session, *, article_id: int, matches: Sequence[MatchToStore], now: datetime
+) -> StoreCounts:
+    """Matches of one stored article and one outbox row per (match, channel); a match that
+    exists already (same article and rule) is left alone, so nothing is alerted twice."""
+    counts = StoreCounts()
+    for m in matches:
+        match_id = session.execute(
+            _insert(session, Match)
+            .values(
+                article_id=article_id,
+                rule_id=m.rule_id,
+                terms=m.terms,
+                highlights=m.highlights,
+                matched_at=now,
+            )
+            .on_conflict_do_nothing()
+            .returning(Match.id)
+        ).scalar()
+        if match_id is None:
+            continue
+        counts.matches += 1
+        for channel in m.channels:
+            session.execute(
+                _insert(session, Delivery)
                 .values(
-                    article_id=article_id,
-                    rule_id=m.rule_id,
-                    terms=m.terms,
-                    highlights=m.highlights,
-                    matched_at=now,
+                    match_id=match_id,
+                    channel=channel,
+                    kind=(
+                        DeliveryKind.DIGEST.value
+                        if channel in m.digest_channels
+                        else DeliveryKind.INSTANT.value
+                    ),
+                    status=DeliveryStatus.PENDING.value,
+                    attempts=0,
+                    created_at=now,
+                    next_attempt_at=now,
                 )
                 .on_conflict_do_nothing()
-                .returning(Match.id)
-            ).scalar()
-            if match_id is None:
-                continue
-            counts.matches += 1
-            for channel in m.channels:
-                session.execute(
-                    _insert(session, Delivery)
-                    .values(
-                        match_id=match_id,
-                        channel=channel,
-                        kind=(
-                            DeliveryKind.DIGEST.value
-                            if channel in m.digest_channels
-                            else DeliveryKind.INSTANT.value
-                        ),
-                        status=DeliveryStatus.PENDING.value,
-                        attempts=0,
-                        created_at=now,
-                        next_attempt_at=now,
-                    )
-                    .on_conflict_do_nothing()
-                )
-                counts.deliveries += 1
+            )
+            counts.deliveries += 1
     return counts
+
+
+def articles_between(
+    session: Session, *, since: datetime, until: datetime, batch: int = 500
+) -> Iterator[Article]:
+    """Stored articles published in [since, until), in the order stored, read in batches."""
+    last_id = 0
+    while True:
+        rows = session.exec(
+            select(Article)
+            .where(col(Article.published_at) >= since)
+            .where(col(Article.published_at) < until)
+            .where(col(Article.id) > last_id)
+            .order_by(col(Article.id))
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last_id = rows[-1].id or last_id
 
 
 def add_sources(

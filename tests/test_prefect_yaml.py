@@ -6,6 +6,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,10 +26,18 @@ def test_monitor_runs_every_ten_minutes_one_at_a_time_on_a_process_pool() -> Non
     assert monitor["enforce_parameter_schema"] is True
 
 
-def test_monitor_entrypoint_and_parameters_match_the_flow() -> None:
-    monitor = deployment("monitor")
-    module_path, func_name = monitor["entrypoint"].split(":")
+@pytest.mark.parametrize("name", ["monitor", "digest", "backtest"])
+def test_entrypoints_and_parameters_match_the_flows(name: str) -> None:
+    spec = deployment(name)
+    module_path, func_name = spec["entrypoint"].split(":")
     module = importlib.import_module(module_path.removesuffix(".py").replace("/", "."))
     flow = getattr(module, func_name)
-    assert flow.name == "monitor"
-    assert set(monitor["parameters"]) <= set(flow.parameters.properties)
+    assert flow.name == name
+    assert set(spec["parameters"]) <= set(flow.parameters.properties)
+    assert spec["work_pool"]["name"] == "newswatch"
+
+
+def test_digest_is_scheduled_and_backtest_only_runs_by_hand() -> None:
+    assert deployment("digest")["schedules"][0]["cron"] == "*/15 * * * *"
+    assert "schedules" not in deployment("backtest")
+    assert deployment("backtest")["parameters"]["notify"] is False

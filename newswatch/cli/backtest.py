@@ -1,0 +1,47 @@
+"""`newswatch backtest`: try a rule on what was already stored; sends nothing unless --notify."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+
+from newswatch import store
+from newswatch.backtest import BacktestError, describe, parse_when, run_backtest
+from newswatch.channels import deliver
+from newswatch.cli.common import ConfigOption, load_or_exit, open_database
+
+
+def backtest(
+    rule: Annotated[str | None, typer.Argument(help="a rule id from the config")] = None,
+    since: Annotated[str, typer.Option(help="7d, 12h, 30m, 2w or an ISO date")] = "7d",
+    until: Annotated[str | None, typer.Option(help="end (default: now)")] = None,
+    query: Annotated[str | None, typer.Option(help="an ad-hoc query instead of a rule")] = None,
+    notify: Annotated[
+        bool, typer.Option("--notify", help="store the matches and send their alerts")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Run a rule (or --query) over stored articles and print what it matches."""
+    _, cfg = load_or_exit(config)
+    now = store.utcnow()
+    try:
+        report = run_backtest(
+            open_database(),
+            cfg,
+            since=parse_when(since, now=now),
+            until=parse_when(until, now=now) if until else now + timedelta(seconds=1),
+            rule_id=rule,
+            query=query,
+            notify=notify,
+            now=now,
+        )
+    except BacktestError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(describe(report))
+    if notify and report.alerts_queued:
+        sent = deliver(open_database(), cfg, environ=os.environ)
+        typer.echo(f"alerts sent: {sent.sent} (failed: {sent.failed})")
