@@ -24,7 +24,7 @@ from sqlmodel import Session
 
 from connectors.discover import find_feed_links
 from connectors.feed import FeedParseError, ParsedFeed, ParserPool
-from connectors.http import FeedFetcher, FetchResult, FetchSettings
+from connectors.http import FeedFetcher, FetchResult, FetchSettings, origin_key
 from connectors.schedule import describe_outcome, next_poll_delay_s
 from newswatch import store
 from newswatch.alerts import DeliveryReport
@@ -177,8 +177,22 @@ def due_targets(
 
 
 def batches(targets: Sequence[FeedTarget], size: int) -> Iterator[list[FeedTarget]]:
-    for start in range(0, len(targets), max(size, 1)):
-        yield list(targets[start : start + size])
+    """Batches of about `size` feeds that never split one server's feeds between batches.
+
+    Batches may run at the same time (one Prefect task each, each with its own fetcher), so
+    keeping a host's feeds together is what keeps the per-host limit true across them.
+    """
+    by_host: dict[str, list[FeedTarget]] = {}
+    for target in targets:
+        by_host.setdefault(origin_key(target.url), []).append(target)
+    batch: list[FeedTarget] = []
+    for group in by_host.values():
+        if batch and len(batch) + len(group) > max(size, 1):
+            yield batch
+            batch = []
+        batch.extend(group)
+    if batch:
+        yield batch
 
 
 # --- one batch of feeds ----------------------------------------------------------------

@@ -260,3 +260,27 @@ def test_dry_run_matches_but_stores_and_sends_nothing(
     with Session(engine) as s:
         assert store.count_rows(s, Article) == 0
         assert all(f.etag is None for f in s.exec(select(Feed)).all())
+
+
+def test_batches_never_split_one_servers_feeds() -> None:
+    targets = [
+        pipeline.FeedTarget(
+            id=i,
+            url=f"http://{host}.example/{i}.xml",
+            name=str(i),
+            etag=None,
+            last_modified=None,
+            body_hash=None,
+            consecutive_failures=0,
+        )
+        for i, host in enumerate(["a", "b", "a", "c", "b", "a", "d", "d", "d", "d"])
+    ]
+
+    got = [[t.url.split("//")[1].split(".")[0] for t in b] for b in pipeline.batches(targets, 4)]
+
+    assert sorted(h for b in got for h in b) == sorted("abacbadddd")
+    hosts_per_batch = [set(b) for b in got]
+    for i, first in enumerate(hosts_per_batch):
+        for second in hosts_per_batch[i + 1 :]:
+            assert not first & second
+    assert got[0] == ["a", "a", "a"]
