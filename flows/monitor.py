@@ -1,22 +1,39 @@
-"""The monitor flow: due feeds -> a task per batch of feeds -> deliver the outbox."""
+"""The monitor flows: due feeds -> a task per batch of feeds -> deliver the outbox.
+
+`monitor` polls in this process, or with `shards` > 1 fans the cycle out as runs of the
+`monitor-shard` deployment that any worker of the pool picks up; it then delivers once.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import Annotated
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run as current_run
 from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import Field
+from sqlmodel import Session
 
+from flows import fanout
+from flows.hooks import alert_operator
 from flows.secrets import read_secret_block
-from newswatch import pipeline, store
+from newswatch import pipeline, run_summary, sharding, store
 from newswatch.alerts import DeliveryReport
 from newswatch.channels import deliver
-from newswatch.config import load_config
+from newswatch.config import Config, load_config
 from newswatch.pipeline import CycleReport, FeedReport, FeedTarget, Matcher, PollOptions
+from newswatch.run_summary import RunSummary
 from newswatch.settings import get_settings
+
+
+class ShardRunsFailed(RuntimeError):
+    """Some shard runs did not complete; what they stored was still delivered."""
 
 
 @task(name="poll-feeds", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -33,6 +50,7 @@ def poll_feeds(
 
 @task(name="deliver-alerts", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def deliver_alerts(database_url: str, config_path: str) -> DeliveryReport:
+    """Send the outbox; retrying is safe because each delivery is claimed before sending."""
     config = load_config(Path(config_path))
     engine = store.make_engine(database_url)
     try:
@@ -41,24 +59,82 @@ def deliver_alerts(database_url: str, config_path: str) -> DeliveryReport:
         engine.dispose()
 
 
-@flow(name="monitor", task_runner=ThreadPoolTaskRunner(max_workers=2))  # type: ignore[arg-type]
+@flow(
+    name="monitor",
+    task_runner=ThreadPoolTaskRunner(max_workers=2),  # type: ignore[arg-type]
+    on_failure=[alert_operator],
+    on_crashed=[alert_operator],
+)
 def monitor(
     config_path: str | None = None,
     feeds: list[str] | None = None,
     dry_run: bool = False,
     due_only: bool = True,
+    shards: Annotated[int, Field(ge=1)] = 1,
 ) -> CycleReport:
-    """Poll the due feeds (every feed when not `due_only`), store new matches, send alerts."""
-    logger = get_run_logger()
+    """Poll the due feeds (every feed when not `due_only`), store new matches, send alerts;
+    with `shards` > 1, shard runs on the pool's workers do the polling."""
+    sharding.check_shard(0, shards)
+    if shards > 1:
+        return _fan_out(config_path, feeds, dry_run, due_only, shards)
+    path, config, database_url, targets = _plan(config_path, feeds, due_only)
+    report = _poll(targets, config, database_url, dry_run)
+    if not dry_run:
+        report.delivery = deliver_alerts(database_url, str(path))
+    _record(run_summary.from_cycle(report), prefix="monitor")
+    return report
+
+
+@flow(
+    name="monitor-shard",
+    task_runner=ThreadPoolTaskRunner(max_workers=2),  # type: ignore[arg-type]
+    on_failure=[alert_operator],
+    on_crashed=[alert_operator],
+)
+def monitor_shard(
+    shard: Annotated[int, Field(ge=0)],
+    shards: Annotated[int, Field(ge=1)],
+    config_path: str | None = None,
+    feeds: list[str] | None = None,
+    dry_run: bool = False,
+    due_only: bool = True,
+) -> CycleReport:
+    """Poll the due feeds of one shard and store their matches; the run that started the
+    shards delivers, once for the whole cycle."""
+    sharding.check_shard(shard, shards)
+    _, config, database_url, targets = _plan(config_path, feeds, due_only)
+    mine = sharding.in_shard(
+        targets, shard=shard, shards=shards, url=lambda t: t.config_url or t.url
+    )
+    get_run_logger().info("shard %d of %d: %d due feeds", shard, shards, len(mine))
+    report = _poll(mine, config, database_url, dry_run)
+    title = f"newswatch monitor shard {shard} of {shards}"
+    _record(run_summary.from_cycle(report, title=title), prefix="monitor-shard")
+    return report
+
+
+def _plan(
+    config_path: str | None, feeds: list[str] | None, due_only: bool
+) -> tuple[Path, Config, str, list[FeedTarget]]:
+    """Load the config, bring the database in line with it, and list the feeds to poll."""
     settings = get_settings()
     path = Path(config_path) if config_path else settings.config
     config = load_config(path)
     database_url = settings.resolved_database_url()
     engine = store.make_engine(database_url)
-    now = store.utcnow()
-    pipeline.prepare(engine, config, now=now)
-    targets = pipeline.due_targets(engine, config, now=now, only=feeds, due_only=due_only)
-    engine.dispose()
+    try:
+        now = store.utcnow()
+        pipeline.prepare(engine, config, now=now)
+        targets = pipeline.due_targets(engine, config, now=now, only=feeds, due_only=due_only)
+    finally:
+        engine.dispose()
+    return path, config, database_url, targets
+
+
+def _poll(
+    targets: list[FeedTarget], config: Config, database_url: str, dry_run: bool
+) -> CycleReport:
+    """A task per batch of feeds; one run-logger line per feed problem."""
     matcher = Matcher(config)
     options = pipeline.poll_options(config, dry_run=dry_run)
     futures = [
@@ -68,28 +144,107 @@ def monitor(
     report = CycleReport(dry_run=dry_run)
     for future in futures:
         report.feeds.extend(future.result())
+    logger = get_run_logger()
     for feed in report.failed_feeds:
         logger.warning("feed %s (%s): %s", feed.name, feed.url, feed.health)
-    if not dry_run:
-        report.delivery = deliver_alerts(database_url, str(path))
-    create_markdown_artifact(markdown=summary_markdown(report), key="monitor-summary")
     return report
 
 
-def summary_markdown(report: CycleReport) -> str:
-    lines = [
-        "# newswatch monitor run" + (" (dry run)" if report.dry_run else ""),
-        "",
-        f"- feeds polled: {len(report.feeds)} ({len(report.failed_feeds)} failed)",
-        f"- new articles: {report.new_articles}",
-        f"- matches: {report.matches}",
-        f"- alerts sent: {report.delivery.sent}, failed: {report.delivery.failed}",
-        "",
-        "| feed | result | new | matches | seconds |",
-        "|---|---|---|---|---|",
+def _record(summary: RunSummary, *, prefix: str) -> None:
+    """The run history: a summary, a table of the new matches, a table of the polled feeds."""
+    create_markdown_artifact(
+        markdown=run_summary.summary_markdown(summary), key=f"{prefix}-summary"
+    )
+    create_table_artifact(
+        table=run_summary.match_rows(summary),
+        key=f"{prefix}-matches",
+        description="New matches of this run, with links",
+    )
+    create_table_artifact(
+        table=run_summary.feed_rows(summary),
+        key=f"{prefix}-feeds",
+        description="Feeds polled by this run",
+    )
+
+
+def _fan_out(
+    config_path: str | None,
+    feeds: list[str] | None,
+    dry_run: bool,
+    due_only: bool,
+    shards: int,
+) -> CycleReport:
+    """Start a shard run per shard, wait for all, deliver once, summarise from the database."""
+    logger = get_run_logger()
+    settings = get_settings()
+    path = Path(config_path) if config_path else settings.config
+    config = load_config(path)
+    database_url = settings.resolved_database_url()
+    started = store.utcnow()
+    engine = store.make_engine(database_url)
+    try:
+        # Once here, so the shards do not race each other to migrate an empty database.
+        pipeline.prepare(engine, config, now=started)
+    finally:
+        engine.dispose()
+    parameters = sharding.shard_run_parameters(
+        shards=shards, config_path=config_path, dry_run=dry_run, feeds=feeds, due_only=due_only
+    )
+    runs = fanout.start_shards(parameters, key=str(current_run.id or started.isoformat()))
+    logger.info("started %d shard runs of %s", len(runs), fanout.SHARD_DEPLOYMENT)
+    outcomes = fanout.wait_for_shards(runs)
+    failed = [o for o in outcomes if not o.completed]
+    for outcome in failed:
+        logger.warning("%s", outcome.describe())
+    report = CycleReport(dry_run=dry_run)
+    if not dry_run:  # what the shards stored goes out even when one of them failed
+        report.delivery = deliver_alerts(database_url, str(path))
+    summary = _shards_summary(
+        config, database_url, outcomes, report.delivery, feeds, started, dry_run
+    )
+    _record(summary, prefix="monitor")
+    report.feeds = [
+        FeedReport(f.url, f.name, f.health, f.ok, f.new_articles, f.matches, f.elapsed_s or 0.0)
+        for f in summary.feeds
     ]
-    lines += [
-        f"| {f.name} | {f.health} | {f.new_articles} | {f.matches} | {f.elapsed_s:.2f} |"
-        for f in sorted(report.feeds, key=lambda f: -f.elapsed_s)
+    if failed:
+        raise ShardRunsFailed("; ".join(o.describe() for o in failed))
+    return report
+
+
+def _shards_summary(
+    config: Config,
+    database_url: str,
+    outcomes: list[fanout.ShardRun],
+    delivery: DeliveryReport,
+    only: Sequence[str] | None,
+    started: datetime,
+    dry_run: bool,
+) -> RunSummary:
+    """The cycle as the shards left it: feed rows and matches from the shared database,
+    poll times from the shard runs' feed tables, and each shard run's final state."""
+    rows = fanout.shard_table_rows(outcomes, key="monitor-shard-feeds")
+    notes = [
+        f"shard {o.shard}: {o.state}" if o.completed else o.describe()
+        for o in sorted(outcomes, key=lambda o: o.shard)
     ]
-    return "\n".join(lines)
+    title = f"newswatch monitor run ({len(outcomes)} shards)"
+    if dry_run:  # the shards stored nothing: their feed tables are all there is
+        return run_summary.from_feed_rows(rows, title=title, notes=notes)
+    urls = [f.url for f in config.feeds if not only or f.url in only or f.name in only]
+    engine = store.make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            polled = store.cycle_feeds(session, since=started, config_urls=urls)
+            matches = store.cycle_matches(session, since=started, feed_ids=[f.id for f in polled])
+    finally:
+        engine.dispose()
+    return run_summary.from_store(
+        polled,
+        matches,
+        timings=run_summary.timings_from_rows(rows),
+        alerts_sent=delivery.sent,
+        alerts_failed=delivery.failed,
+        title=title,
+        notes=notes,
+    )

@@ -26,13 +26,14 @@ def test_monitor_runs_every_ten_minutes_one_at_a_time_on_a_process_pool() -> Non
     assert monitor["enforce_parameter_schema"] is True
 
 
-@pytest.mark.parametrize("name", ["monitor", "digest", "backtest"])
+@pytest.mark.parametrize("name", ["monitor", "monitor-shard", "digest", "backtest"])
 def test_entrypoints_and_parameters_match_the_flows(name: str) -> None:
     spec = deployment(name)
     module_path, func_name = spec["entrypoint"].split(":")
     module = importlib.import_module(module_path.removesuffix(".py").replace("/", "."))
     flow = getattr(module, func_name)
     assert flow.name == name
+    assert spec["enforce_parameter_schema"] is True
     assert set(spec["parameters"]) <= set(flow.parameters.properties)
     assert spec["work_pool"]["name"] == "newswatch"
 
@@ -41,3 +42,24 @@ def test_digest_is_scheduled_and_backtest_only_runs_by_hand() -> None:
     assert deployment("digest")["schedules"][0]["cron"] == "*/15 * * * *"
     assert "schedules" not in deployment("backtest")
     assert deployment("backtest")["parameters"]["notify"] is False
+
+
+def test_shard_runs_have_their_own_unlimited_unscheduled_deployment() -> None:
+    """monitor's limit (1, CANCEL_NEW) would cancel a fanned-out cycle's shard runs."""
+    shard = deployment("monitor-shard")
+    assert shard["entrypoint"] == "flows/monitor.py:monitor_shard"
+    assert "schedules" not in shard
+    assert "concurrency_limit" not in shard
+    assert shard["work_pool"]["name"] == deployment("monitor")["work_pool"]["name"]
+
+
+def test_monitor_fans_out_to_the_shard_deployment() -> None:
+    from flows.fanout import SHARD_DEPLOYMENT
+    from flows.monitor import monitor, monitor_shard
+
+    assert f"{monitor_shard.name}/monitor-shard" == SHARD_DEPLOYMENT
+    assert deployment("monitor")["parameters"]["shards"] == 1
+    shards = monitor.parameters.properties["shards"]
+    assert shards["default"] == 1
+    assert shards["minimum"] == 1
+    assert set(monitor_shard.parameters.required or []) == {"shard", "shards"}

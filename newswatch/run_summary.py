@@ -1,0 +1,235 @@
+"""What a monitor run did, for its run history: a markdown summary and table rows.
+
+Built either from a cycle's own report (one process) or from the shared database (a fanned
+out cycle, whose shard runs ran elsewhere and could not hand their reports back). Channel
+URLs never get here: only channel names and counts do.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from newswatch.pipeline import CycleReport
+from newswatch.store import CycleFeed, CycleMatch
+
+SLOWEST = 5  # feeds listed in the summary's "slowest feeds" section
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLine:
+    name: str
+    url: str
+    health: str
+    ok: bool
+    new_articles: int = 0
+    matches: int = 0
+    elapsed_s: float | None = None  # unknown when the poll ran on another machine
+
+
+@dataclass(frozen=True, slots=True)
+class MatchLine:
+    rule: str
+    title: str
+    outlet: str
+    link: str | None
+    published: datetime
+
+
+@dataclass
+class RunSummary:
+    feeds: list[FeedLine] = field(default_factory=list)
+    matches: list[MatchLine] = field(default_factory=list)
+    new_articles: int = 0
+    alerts_sent: int = 0
+    alerts_failed: int = 0
+    dry_run: bool = False
+    title: str = "newswatch monitor run"
+    notes: list[str] = field(default_factory=list)  # shard outcomes, delivery problems
+
+    @property
+    def failed_feeds(self) -> list[FeedLine]:
+        return [f for f in self.feeds if not f.ok]
+
+    def per_rule(self) -> list[tuple[str, int]]:
+        """Matches per rule, most first (ties by rule id)."""
+        counts = Counter(m.rule for m in self.matches)
+        return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+    def slowest(self, limit: int = SLOWEST) -> list[FeedLine]:
+        timed = [f for f in self.feeds if f.elapsed_s is not None]
+        return sorted(timed, key=lambda f: -(f.elapsed_s or 0.0))[:limit]
+
+
+def from_cycle(report: CycleReport, *, title: str = "newswatch monitor run") -> RunSummary:
+    """A summary of a cycle this process ran itself (dry runs included: nothing stored)."""
+    matches = [
+        MatchLine(
+            rule=hit.rule_id,
+            title=m.article.title,
+            outlet=m.article.source or feed.name,
+            link=m.article.url,
+            published=m.article.published_at,
+        )
+        for feed in report.feeds
+        for m in feed.matched
+        for hit in m.hits
+    ]
+    return RunSummary(
+        feeds=[
+            FeedLine(f.name, f.url, f.health, f.ok, f.new_articles, f.matches, f.elapsed_s)
+            for f in report.feeds
+        ],
+        matches=matches,
+        new_articles=report.new_articles,
+        alerts_sent=report.delivery.sent,
+        alerts_failed=report.delivery.failed,
+        dry_run=report.dry_run,
+        title=title,
+    )
+
+
+def from_store(
+    feeds: Sequence[CycleFeed],
+    matches: Sequence[CycleMatch],
+    *,
+    timings: Mapping[str, float],
+    alerts_sent: int = 0,
+    alerts_failed: int = 0,
+    dry_run: bool = False,
+    title: str = "newswatch monitor run",
+    notes: Iterable[str] = (),
+) -> RunSummary:
+    """A summary of a cycle that shard runs polled: what they wrote to the database, with
+    the poll times they recorded (keyed by feed URL) where the parent could read them."""
+    return RunSummary(
+        feeds=[
+            FeedLine(
+                name=f.name,
+                url=f.url,
+                health=f.health,
+                ok=f.ok,
+                new_articles=f.new_articles,
+                matches=f.matches,
+                elapsed_s=timings.get(f.url, timings.get(f.config_url)),
+            )
+            for f in feeds
+        ],
+        matches=[MatchLine(m.rule_id, m.title, m.outlet, m.url, m.published_at) for m in matches],
+        new_articles=sum(f.new_articles for f in feeds),
+        alerts_sent=alerts_sent,
+        alerts_failed=alerts_failed,
+        dry_run=dry_run,
+        title=title,
+        notes=list(notes),
+    )
+
+
+def from_feed_rows(
+    rows: Iterable[Mapping[str, Any]], *, title: str, notes: Iterable[str] = ()
+) -> RunSummary:
+    """A dry run's fanned-out summary: the shards stored nothing, only their feed tables
+    (see `feed_rows`) say what they polled."""
+    feeds = [
+        FeedLine(
+            name=str(row.get("feed", "")),
+            url=str(row.get("url", "")),
+            health=str(row.get("result", "")),
+            ok=bool(row.get("ok", False)),
+            new_articles=int(row.get("new") or 0),
+            matches=int(row.get("matches") or 0),
+            elapsed_s=float(row["seconds"]) if row.get("seconds") is not None else None,
+        )
+        for row in rows
+    ]
+    return RunSummary(
+        feeds=feeds,
+        new_articles=sum(f.new_articles for f in feeds),
+        dry_run=True,
+        title=title,
+        notes=[*notes, "the shard runs' own artifacts list what they would have matched"],
+    )
+
+
+def _cell(text: object) -> str:
+    """Table-safe text: a `|` or a line break in a title must not break the table."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def summary_markdown(summary: RunSummary) -> str:
+    """The run's markdown artifact: counts, matches per rule, the slowest and failed feeds."""
+    lines = [
+        f"# {summary.title}" + (" (dry run: nothing stored or sent)" if summary.dry_run else ""),
+        "",
+        f"- feeds polled: {len(summary.feeds)} ({len(summary.failed_feeds)} failed)",
+        f"- new articles: {summary.new_articles}",
+        f"- matches: {len(summary.matches)}",
+        f"- alerts sent: {summary.alerts_sent}, failed: {summary.alerts_failed}",
+    ]
+    lines += [f"- {_cell(note)}" for note in summary.notes]
+    lines += ["", "## Matches per rule", ""]
+    per_rule = summary.per_rule()
+    if per_rule:
+        lines += ["| rule | matches |", "|---|---|"]
+        lines += [f"| {_cell(rule)} | {count} |" for rule, count in per_rule]
+    else:
+        lines.append("No new matches.")
+    lines += ["", f"## Slowest feeds (top {SLOWEST})", ""]
+    slowest = summary.slowest()
+    if slowest:
+        lines += ["| feed | seconds | result |", "|---|---|---|"]
+        lines += [
+            f"| {_cell(f.name)} | {f.elapsed_s or 0.0:.2f} | {_cell(f.health)} |" for f in slowest
+        ]
+    else:
+        lines.append("No poll times recorded.")
+    if summary.failed_feeds:
+        lines += ["", "## Feed problems", "", "| feed | url | problem |", "|---|---|---|"]
+        lines += [
+            f"| {_cell(f.name)} | {_cell(f.url)} | {_cell(f.health)} |"
+            for f in summary.failed_feeds
+        ]
+    return "\n".join(lines)
+
+
+def match_rows(summary: RunSummary) -> list[dict[str, str]]:
+    """One row per new match for the table artifact, the link as a plain URL."""
+    return [
+        {
+            "rule": m.rule,
+            "title": m.title,
+            "outlet": m.outlet,
+            "link": m.link or "",
+            "published": m.published.isoformat(timespec="minutes"),
+        }
+        for m in summary.matches
+    ]
+
+
+def feed_rows(summary: RunSummary) -> list[dict[str, Any]]:
+    """One row per polled feed; a fanned-out parent reads these back for the poll times."""
+    return [
+        {
+            "feed": f.name,
+            "url": f.url,
+            "ok": f.ok,
+            "result": f.health,
+            "new": f.new_articles,
+            "matches": f.matches,
+            "seconds": round(f.elapsed_s, 3) if f.elapsed_s is not None else None,
+        }
+        for f in summary.feeds
+    ]
+
+
+def timings_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """Feed URL -> seconds, from feed rows of any shard (rows without a time are skipped)."""
+    found: dict[str, float] = {}
+    for row in rows:
+        url, seconds = row.get("url"), row.get("seconds")
+        if isinstance(url, str) and isinstance(seconds, int | float):
+            found[url] = float(seconds)
+    return found
