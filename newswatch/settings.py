@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; SQLite under data_dir when unset"
     )
+    prefect_database_url: str | None = Field(
+        default=None,
+        description="the database `newswatch up` gives a Prefect server it starts; "
+        "SQLite in PREFECT_HOME when unset",
+    )
 
     def resolved_database_url(self) -> str:
         """The database to use: the configured URL, else a SQLite file in the data folder."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from newswatch.cli import alerts, backtest, feeds, rules, run
+from newswatch.cli import alerts, backtest, feeds, rules, run, up
 
 app = typer.Typer(
     help="Watch news feeds for the stories you care about.",
@@ -18,6 +18,7 @@ app = typer.Typer(
 app.command()(run.run)
 app.command()(run.matches)
 app.command()(backtest.backtest)
+app.command()(up.up)
 app.add_typer(rules.app, name="rules")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(feeds.app, name="feeds")

@@ -1,0 +1,542 @@
+"""Run newswatch on one machine: a Prefect server, the work pool, the deployments, a worker.
+
+newswatch itself never imports Prefect (only flows/ does), so this module drives the `prefect`
+command of the same environment as child processes and supervises them. Each long-running
+child gets its own process group, so a terminal's Ctrl-C reaches only us and we stop the
+children in order (worker first, then the server), and a group-wide signal also reaches what
+they started. Flow runs a worker starts may live in their own sessions: we remember every
+descendant we have seen (Linux /proc) and make sure none outlives the stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import yaml
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+POOL = "newswatch"
+# The same quiet defaults flows/__init__.py sets for in-process Prefect (an explicit
+# setting in the environment wins): no telemetry tracebacks offline, room for a slow
+# first migration.
+QUIET_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    "PREFECT_UI_ENABLED": "false",
+}
+POLL_S = 0.5
+OUTPUT_TAIL = 20  # lines of a failed prefect command's output to show
+
+Echo = Callable[[str], None]
+ProcId = tuple[int, int]  # (pid, start time in clock ticks): a pid alone can be reused
+
+
+class ServiceError(Exception):
+    """A problem to report in one line (never with a traceback); exit_code for the CLI."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Stopped(Exception):
+    """A stop signal arrived while we were still starting up."""
+
+
+# ---------------------------------------------------------------- URLs and the server
+
+
+def prefect_command() -> list[str]:
+    """The `prefect` CLI of this very environment (never one found elsewhere on PATH)."""
+    script = Path(sys.executable).with_name("prefect")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-m", "prefect"]
+
+
+def api_url(host: str, port: int) -> str:
+    """Where clients reach a server bound to host:port (a wildcard bind is reached locally)."""
+    wildcard = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}  # noqa: S104 - not a bind
+    client = wildcard.get(host, host)
+    if ":" in client:
+        client = f"[{client}]"
+    return f"http://{client}:{port}/api"
+
+
+def probe_server(url: str, timeout: float = 2.0) -> str:
+    """'prefect' when a Prefect API answers at url, 'free' when nothing listens, else 'other'."""
+    try:
+        response = httpx.get(f"{url}/health", timeout=timeout)
+    except httpx.ConnectError:
+        return "free"
+    except httpx.HTTPError:
+        return "other"
+    try:
+        healthy = response.status_code == 200 and response.json() is True
+    except ValueError:
+        healthy = False
+    return "prefect" if healthy else "other"
+
+
+def redact_url(url: str) -> str:
+    """A database URL safe to print: the password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def prefect_database_url(url: str) -> str:
+    """The URL the Prefect server needs: PostgreSQL through asyncpg, SQLite through aiosqlite."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ServiceError(
+            f"the Prefect database URL {url.split('://')[0]}://... is not a database URL",
+            exit_code=2,
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend in {"postgresql", "postgres"}:
+        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    raise ServiceError(
+        f"the Prefect database must be PostgreSQL or SQLite, not {backend!r} ({redact_url(url)})",
+        exit_code=2,
+    )
+
+
+def ensure_pg_trgm(url: str, timeout: float = 10.0) -> bool:
+    """Make sure the Prefect database has pg_trgm (its migrations need it); True if created.
+
+    Creating it needs the CREATE privilege on the database (pg_trgm is a trusted extension
+    since PostgreSQL 13); without it the user gets the one statement to ask an admin for.
+    """
+    import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+
+    parsed: URL = make_url(url)
+    dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    shown = redact_url(url)
+
+    def clean(exc: BaseException) -> str:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return text.replace(parsed.password, "***") if parsed.password else text
+
+    async def check() -> bool:
+        conn = await asyncpg.connect(dsn, timeout=timeout)
+        try:
+            if await conn.fetchval("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'"):
+                return False
+            try:
+                await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            except asyncpg.PostgresError as exc:
+                raise ServiceError(
+                    f"the Prefect database {shown} needs the pg_trgm extension and this user "
+                    f"cannot create it ({clean(exc)}); ask an administrator to run "
+                    "'CREATE EXTENSION pg_trgm;' in that database"
+                ) from None
+            return True
+        finally:
+            await conn.close()
+
+    try:
+        return asyncio.run(check())
+    except ServiceError:
+        raise
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise ServiceError(f"cannot reach the Prefect database {shown}: {clean(exc)}") from None
+
+
+# ---------------------------------------------------------------- the project and its deploy
+
+
+def find_project_dir(cwd: Path) -> Path:
+    """The checkout to deploy from: the working directory, else the one newswatch runs from."""
+    for candidate in (cwd, Path(__file__).resolve().parent.parent):
+        if (candidate / "prefect.yaml").is_file():
+            return candidate.resolve()
+    raise ServiceError(
+        "no prefect.yaml in this directory or in the newswatch checkout; "
+        "run `newswatch up` from the newswatch project directory",
+        exit_code=2,
+    )
+
+
+def deployment_names(prefect_file: Path) -> list[str]:
+    data = yaml.safe_load(prefect_file.read_text(encoding="utf-8")) or {}
+    return [str(d.get("name")) for d in data.get("deployments") or [] if isinstance(d, dict)]
+
+
+def deploy_file(project_dir: Path, config: Path, workdir: Path) -> Path:
+    """The prefect.yaml to deploy: the project's own, or a copy that names `config`.
+
+    The deployments pass config_path=newswatch.yaml, read in the checkout (their pull step
+    sets the working directory to it). A config anywhere else is written into each
+    deployment's config_path as an absolute path; `prefect deploy --all` ignores --param.
+    """
+    source = project_dir / "prefect.yaml"
+    if config.resolve() == (project_dir / "newswatch.yaml").resolve():
+        return source
+    data: Any = yaml.safe_load(source.read_text(encoding="utf-8"))
+    for spec in data.get("deployments") or []:
+        parameters = spec.get("parameters") if isinstance(spec, dict) else None
+        if isinstance(parameters, dict) and "config_path" in parameters:
+            parameters["config_path"] = str(config.resolve())
+    target = workdir / "prefect.yaml"
+    target.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return target
+
+
+def child_environment(
+    base: Mapping[str, str], *, url: str, project_dir: Path, newswatch_env: Mapping[str, str]
+) -> dict[str, str]:
+    """What every child sees: our environment, quiet Prefect, our server, our newswatch.
+
+    PWD is set because prefect.yaml's pull step reads `{{ $PWD }}` at deploy time.
+    """
+    env = dict(base)
+    for name, value in QUIET_DEFAULTS.items():
+        env.setdefault(name, value)
+    env.update(newswatch_env)
+    env["PREFECT_API_URL"] = url
+    env["PWD"] = str(project_dir)
+    return env
+
+
+# ---------------------------------------------------------------- processes
+
+
+def _proc_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, start time) for every process we can see; empty without /proc."""
+    table: dict[int, tuple[int, int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return table
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        stat = _read_stat(int(entry))
+        if stat is not None:
+            table[int(entry)] = (stat[1], stat[2])
+    return table
+
+
+def _read_stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, parent pid, start time) of a process, None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 2 :].split()
+    return fields[0], int(fields[1]), int(fields[19])
+
+
+def descendants(root: int) -> set[ProcId]:
+    """Every process below root (children, grandchildren, ...), as of now."""
+    table = _proc_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found: set[ProcId] = set()
+    stack = [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.add((child, table[child][1]))
+            stack.append(child)
+    return found
+
+
+def is_alive(proc: ProcId) -> bool:
+    """Whether that very process (same pid and start time) still runs (zombies do not)."""
+    stat = _read_stat(proc[0])
+    return stat is not None and stat[2] == proc[1] and stat[0] not in {"Z", "X"}
+
+
+def _signal_each(procs: set[ProcId], signum: int) -> None:
+    for proc in procs:
+        if is_alive(proc):
+            with suppress(ProcessLookupError):
+                os.kill(proc[0], signum)
+
+
+@dataclass
+class Child:
+    """One child process in its own process group; remembers every descendant it had."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    seen: set[ProcId] = field(default_factory=set)
+
+    @classmethod
+    def start(
+        cls,
+        name: str,
+        argv: list[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        output: IO[bytes] | None = None,
+    ) -> Child:
+        """Start argv in a new process group; its output goes to ours unless output is given."""
+        process = subprocess.Popen(  # noqa: S603 - the prefect CLI of this environment
+            argv,
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT if output is not None else None,
+            process_group=0,
+        )
+        return cls(name, process)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def exit_code(self) -> int | None:
+        return self.process.poll()
+
+    def remember_descendants(self) -> None:
+        self.seen |= descendants(self.pid)
+
+    def stop(self, timeout: float) -> str:
+        """SIGTERM to the group and to every descendant seen, SIGKILL after timeout."""
+        how = "stopped"
+        if self.exit_code() is None:
+            self.remember_descendants()
+        else:
+            how = "cleaned up after"
+        self._signal_group(signal.SIGTERM)
+        _signal_each(self.seen, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            how = f"killed after {timeout:g} s"
+            self._signal_group(signal.SIGKILL)
+            self.process.wait()
+        while any(is_alive(p) for p in self.seen) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if any(is_alive(p) for p in self.seen):
+            how = f"killed after {timeout:g} s"
+            self._signal_group(signal.SIGKILL)
+            _signal_each(self.seen, signal.SIGKILL)
+        return how
+
+    def _signal_group(self, signum: int) -> None:
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signum)
+
+
+@contextmanager
+def stop_on_signals(event: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set event (the caller stops in order) instead of raising."""
+
+    def handler(signum: int, frame: object) -> None:
+        event.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+# ---------------------------------------------------------------- the whole stack
+
+
+@dataclass
+class UpOptions:
+    host: str
+    port: int
+    project_dir: Path
+    config: Path
+    newswatch_env: Mapping[str, str]
+    prefect_database_url: str | None = None
+    start_timeout: float = 180.0
+    stop_timeout: float = 20.0
+    base_env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+class Stack:
+    """Starts (or reuses) the server, makes the pool, deploys, runs a worker; stops in order."""
+
+    def __init__(
+        self, options: UpOptions, echo: Echo, stop: threading.Event, *, warn: Echo | None = None
+    ) -> None:
+        self.options = options
+        self.echo = echo
+        self.warn = warn or echo
+        self.stop_event = stop
+        self.url = api_url(options.host, options.port)
+        self.children: list[Child] = []
+        self.env = child_environment(
+            options.base_env,
+            url=self.url,
+            project_dir=options.project_dir,
+            newswatch_env=options.newswatch_env,
+        )
+
+    def say(self, line: str) -> None:
+        self.echo(f"newswatch up: {line}")
+
+    def run(self) -> int:
+        """Run until stopped: 0 after a stop signal, else the failure's exit code.
+
+        A failure is reported in one line before the rest is stopped.
+        """
+        code = 0
+        try:
+            self.start_server()
+            self.ensure_pool()
+            self.deploy()
+            worker = self.spawn("worker", ["worker", "start", "--pool", POOL])
+            self.say(f"worker polling pool {POOL!r} (pid {worker.pid}); Ctrl-C stops everything")
+            self.supervise()
+        except Stopped:
+            pass
+        except ServiceError as exc:
+            self.warn(f"error: {exc}")
+            code = exc.exit_code
+        except httpx.HTTPError as exc:
+            self.warn(f"error: the Prefect server at {self.url} stopped answering ({exc})")
+            code = 1
+        finally:
+            self.stop_all()
+        return code
+
+    def start_server(self) -> None:
+        state = probe_server(self.url)
+        if state == "prefect":
+            self.say(f"reusing the Prefect server at {self.url} (it stays running afterwards)")
+            if self.options.prefect_database_url:
+                self.say("note: --prefect-database-url is ignored: that server has its database")
+            return
+        if state == "other":
+            raise ServiceError(
+                f"port {self.options.port} on {self.options.host} answers, but not as a "
+                "Prefect server; choose another --port",
+                exit_code=2,
+            )
+        extra: dict[str, str] = {}
+        database = "SQLite in PREFECT_HOME"
+        if self.options.prefect_database_url:
+            db_url = prefect_database_url(self.options.prefect_database_url)
+            database = redact_url(db_url)
+            if db_url.startswith("postgresql") and ensure_pg_trgm(db_url):
+                self.say(f"created the pg_trgm extension in {database}")
+            extra["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = db_url
+        self.say(f"starting the Prefect server at {self.url} (database: {database})")
+        server = self.spawn(
+            "Prefect server",
+            ["server", "start", "--host", self.options.host, "--port", str(self.options.port)],
+            extra,
+        )
+        deadline = time.monotonic() + self.options.start_timeout
+        while probe_server(self.url) != "prefect":
+            self.check_children()
+            if time.monotonic() > deadline:
+                raise ServiceError(
+                    f"the Prefect server did not answer at {self.url} within "
+                    f"{self.options.start_timeout:g} s"
+                )
+            if self.stop_event.wait(POLL_S):
+                raise Stopped
+        self.say(f"Prefect server ready (pid {server.pid})")
+
+    def ensure_pool(self) -> None:
+        response = httpx.get(f"{self.url}/work_pools/{POOL}", timeout=10)
+        if response.status_code == 200:
+            kind = response.json().get("type")
+            self.say(f"work pool {POOL!r} exists (type {kind})")
+            return
+        self.run_once("work pool", ["work-pool", "create", POOL, "--type", "process"])
+        self.say(f"created work pool {POOL!r} (type process)")
+
+    def deploy(self) -> None:
+        with tempfile.TemporaryDirectory(prefix="newswatch-up-") as workdir:
+            prefect_file = deploy_file(self.options.project_dir, self.options.config, Path(workdir))
+            argv = ["deploy", "--all", "--no-prompt"]
+            if prefect_file != self.options.project_dir / "prefect.yaml":
+                argv += ["--prefect-file", str(prefect_file)]
+            self.run_once("deploy", argv)
+            names = ", ".join(deployment_names(prefect_file))
+        self.say(f"deployed {names} from {self.options.project_dir} (config {self.options.config})")
+
+    def spawn(
+        self,
+        name: str,
+        args: list[str],
+        extra: Mapping[str, str] | None = None,
+        output: IO[bytes] | None = None,
+    ) -> Child:
+        child = Child.start(
+            name,
+            prefect_command() + args,
+            env={**self.env, **(extra or {})},
+            cwd=self.options.project_dir,
+            output=output,
+        )
+        self.children.append(child)
+        return child
+
+    def run_once(self, name: str, args: list[str]) -> None:
+        """A prefect command that must finish (and succeed) before we go on.
+
+        Its chatter is kept out of the way; on failure its last lines are shown.
+        """
+        with tempfile.TemporaryFile() as output:
+            child = self.spawn(name, args, output=output)
+            while (code := child.exit_code()) is None:
+                if self.stop_event.wait(POLL_S):
+                    raise Stopped
+                self.check_children(skip=child)
+            self.children.remove(child)
+            if code != 0:
+                output.seek(0)
+                lines = output.read().decode("utf-8", "replace").splitlines()
+                for line in lines[-OUTPUT_TAIL:]:
+                    self.warn(f"  | {line}")
+                raise ServiceError(f"`prefect {' '.join(args)}` failed (exit code {code})")
+
+    def supervise(self) -> None:
+        last_scan = 0.0
+        while not self.stop_event.wait(POLL_S):
+            self.check_children()
+            if time.monotonic() - last_scan > 2:
+                last_scan = time.monotonic()
+                for child in self.children:
+                    child.remember_descendants()
+        raise Stopped
+
+    def check_children(self, skip: Child | None = None) -> None:
+        for child in self.children:
+            code = child.exit_code()
+            if child is not skip and code is not None:
+                raise ServiceError(f"the {child.name} exited unexpectedly (exit code {code})")
+
+    def stop_all(self) -> None:
+        """Worker first (it may be running flows), then whatever else we started, reversed."""
+        if self.stop_event.is_set():
+            self.say("stopping")
+        while self.children:
+            child = self.children.pop()
+            how = child.stop(self.options.stop_timeout)
+            self.say(f"{how} the {child.name} (pid {child.pid})")
