@@ -9,7 +9,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from flows.secrets import read_secret_block
+from flows.secret_blocks import read_secret_block
 from newswatch import store
 from newswatch.backtest import BacktestReport, describe, parse_when, run_backtest
 from newswatch.channels import deliver

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from flows.secrets import read_secret_block
+from flows.secret_blocks import read_secret_block
 from newswatch import store
 from newswatch.config import load_config
 from newswatch.digest import DigestReport, send_digests

@@ -9,7 +9,7 @@ from typing import Any
 from prefect.client.schemas.objects import FlowRun, State
 from prefect.logging.loggers import flow_run_logger
 
-from flows.secrets import read_secret_block
+from flows.secret_blocks import read_secret_block
 from newswatch.alerts import Redactor
 from newswatch.channels import notify_operator
 from newswatch.config import load_config

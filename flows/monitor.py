@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 from flows import fanout
 from flows.hooks import alert_operator
-from flows.secrets import read_secret_block
+from flows.secret_blocks import read_secret_block
 from newswatch import pipeline, run_summary, sharding, store
 from newswatch.alerts import DeliveryReport
 from newswatch.channels import deliver

@@ -1,4 +1,8 @@
-"""Channel URLs kept in Prefect Secret blocks, for channels configured with `secret_block`."""
+"""Channel URLs kept in Prefect Secret blocks, for channels configured with `secret_block`.
+
+Not named `secrets`: a worker's flow run puts flows/ on sys.path, where a `secrets.py`
+shadows the standard library's in every process the run spawns (the feed parser pool).
+"""
 
 from __future__ import annotations
 
