@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
+from typing import Any
+from uuid import uuid4
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import FlowRun, State
+from prefect.states import Failed
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 
+from flows.hooks import alert_operator
 from flows.monitor import monitor
+from newswatch import pipeline, run_summary, store
+from newswatch.config import load_config
+from newswatch.pipeline import CycleReport, FeedReport
 from tests.support.feedserver import FeedServer
 from tests.support.smtp import SmtpServer
 from tests.test_pipeline import serve_examples, write_config
@@ -95,3 +106,179 @@ def test_monitor_flow_sends_to_a_channel_kept_in_a_secret_block(
         (posted,) = receiver.accepted()
         assert posted.path == "/from-secret"
         assert posted.payload["title"].endswith("Lammy visits Beijing as UK and China seek a reset")
+
+
+# --- run history ------------------------------------------------------------------------
+
+LAMMY_LINK = "https://harbourgazette.example/world/2024/10/18/lammy-beijing-visit"
+
+
+async def _artifact_data(key: str) -> Any:
+    async with get_client() as client:
+        found = [a for a in await client.read_latest_artifacts() if a.key == key]
+        assert found, f"no artifact with key {key}"
+        data = found[0].data
+        return json.loads(data) if isinstance(data, str) and found[0].type == "table" else data
+
+
+def test_monitor_run_records_its_matches_with_links_and_a_summary_per_rule(
+    prefect_api: None,
+    feed_server: FeedServer,
+    smtp_server: SmtpServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    serve_examples(feed_server)
+    config = write_config(tmp_path, feed_server, smtp_server.channel_url())
+    monkeypatch.setenv("NEWSWATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'nw.db'}")
+
+    monitor(config_path=str(config))
+
+    rows = asyncio.run(_artifact_data("monitor-matches"))
+    assert rows == [
+        {
+            "rule": "uk-china-visit",
+            "title": "Lammy visits Beijing as UK and China seek a reset",
+            "outlet": "Harbour Gazette",
+            "link": LAMMY_LINK,
+            "published": "2024-10-18T09:00+00:00",
+        }
+    ]
+    summary = asyncio.run(_artifact_data("monitor-summary"))
+    assert "feeds polled: 3 (0 failed)" in summary
+    assert "new articles: 28" in summary
+    assert "alerts sent: 1, failed: 0" in summary
+    assert "| uk-china-visit | 1 |" in summary
+    slowest = summary.split("## Slowest feeds (top 5)", 1)[1]
+    for name in ("Harbour Gazette", "Northern Ledger", "Continental Wire"):
+        assert f"| {name} |" in slowest
+    assert smtp_server.channel_url() not in summary  # channel URLs carry secrets
+    feeds = asyncio.run(_artifact_data("monitor-feeds"))
+    assert sorted(r["feed"] for r in feeds) == [
+        "Continental Wire",
+        "Harbour Gazette",
+        "Northern Ledger",
+    ]
+    assert all(isinstance(r["seconds"], float) for r in feeds)
+
+
+def test_the_summary_lists_the_five_slowest_feeds_slowest_first() -> None:
+    report = CycleReport(
+        feeds=[
+            FeedReport(f"https://f{i}.example/rss", f"feed {i}", "200", True, elapsed_s=i / 10)
+            for i in range(8)
+        ]
+    )
+    report.feeds[3] = FeedReport(report.feeds[3].url, "feed 3", "HTTP 500", False, elapsed_s=0.3)
+
+    text = run_summary.summary_markdown(run_summary.from_cycle(report))
+
+    slowest = text.split("## Slowest feeds (top 5)", 1)[1].split("##", 1)[0]
+    listed = [line.split("|")[1].strip() for line in slowest.strip().splitlines()[2:]]
+    assert listed == ["feed 7", "feed 6", "feed 5", "feed 4", "feed 3"]
+    assert "feeds polled: 8 (1 failed)" in text
+    assert "| feed 3 | https://f3.example/rss | HTTP 500 |" in text.split("## Feed problems")[1]
+
+
+def test_a_fanned_out_cycle_is_summarised_from_the_shared_database(
+    feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """Shard runs on other machines cannot hand their reports back: the parent reads what
+    they stored since the cycle began, and their recorded poll times."""
+    serve_examples(feed_server)
+    config = load_config(write_config(tmp_path, feed_server, smtp_server.channel_url()))
+    engine = store.make_engine(f"sqlite:///{tmp_path / 'nw.db'}")
+    before = store.utcnow()
+    cycle = pipeline.run_cycle(engine, config, environ={})
+    rows = run_summary.feed_rows(run_summary.from_cycle(cycle))
+    after = store.utcnow()
+
+    with Session(engine) as session:
+        polled = store.cycle_feeds(session, since=before, config_urls=[f.url for f in config.feeds])
+        matches = store.cycle_matches(session, since=before, feed_ids=[f.id for f in polled])
+        later = store.cycle_feeds(session, since=after)
+    engine.dispose()
+    summary = run_summary.from_store(
+        polled,
+        matches,
+        timings=run_summary.timings_from_rows(rows),
+        alerts_sent=cycle.delivery.sent,
+        notes=["shard 0: Completed", "shard 1: Completed"],
+    )
+
+    assert later == []
+    assert len(summary.feeds) == 3
+    assert summary.new_articles == cycle.new_articles == 28
+    assert summary.per_rule() == [("uk-china-visit", 1)]
+    assert run_summary.match_rows(summary)[0]["link"] == LAMMY_LINK
+    assert run_summary.match_rows(summary)[0]["outlet"] == "Harbour Gazette"
+    timed = {f.url: f.elapsed_s for f in summary.feeds}
+    assert timed == {f.url: round(f.elapsed_s, 3) for f in cycle.feeds}
+    text = run_summary.summary_markdown(summary)
+    assert "alerts sent: 1, failed: 0" in text
+    assert "- shard 1: Completed" in text
+
+
+# --- the operator hears about failed runs -----------------------------------------------
+
+OPS_PATH = "/ops-s3cr3t-token-4242"
+
+
+def _with_operator(config: Path, url: str) -> Path:
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text + f"  ops:\n    url: '{url}'\nmonitor:\n  operator_channel: ops\n", encoding="utf-8"
+    )
+    return config
+
+
+def test_a_failed_monitor_run_alerts_the_operator_channel(
+    prefect_api: None,
+    feed_server: FeedServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.support.webhook import running_receiver
+
+    serve_examples(feed_server)
+    # A directory is no database: the run fails as it prepares the schema.
+    monkeypatch.setenv("NEWSWATCH_DATABASE_URL", f"sqlite:///{tmp_path}")
+    with running_receiver() as receiver:
+        config = write_config(tmp_path, feed_server, receiver.json_url("/desk"))
+        _with_operator(config, receiver.json_url(OPS_PATH))
+
+        with pytest.raises(OperationalError):
+            monitor(config_path=str(config))
+
+        (alert,) = receiver.accepted()
+    assert alert.path == OPS_PATH
+    assert alert.payload["title"].startswith("newswatch: monitor run '")
+    assert alert.payload["title"].endswith("' failed")
+    assert "ended Failed" in alert.payload["message"]
+    assert "OperationalError" in alert.payload["message"]
+
+
+def test_the_operator_alert_hides_secrets_and_the_hook_never_raises(
+    prefect_api: None, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    from tests.support.webhook import running_receiver
+
+    run = FlowRun(flow_id=uuid4(), name="brave-otter", parameters={})
+    with running_receiver() as receiver:
+        ops_url = receiver.json_url(OPS_PATH)
+        config = _with_operator(
+            write_config(tmp_path, feed_server, "json://127.0.0.1:9/x"), ops_url
+        )
+        run.parameters["config_path"] = str(config)
+        error = f"Flow run encountered an exception: cannot reach {ops_url}"
+        leaky: State[Any] = Failed(message=error)
+
+        alert_operator(monitor, run, leaky)
+        # A config that cannot be loaded: nothing to alert, and no exception either.
+        run.parameters["config_path"] = str(tmp_path / "missing.yaml")
+        alert_operator(monitor, run, leaky)
+
+        (alert,) = receiver.accepted()
+    assert alert.payload["title"] == "newswatch: monitor run 'brave-otter' failed"
+    assert "cannot reach ***" in alert.payload["message"]
+    assert "s3cr3t" not in json.dumps(alert.payload)
