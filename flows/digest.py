@@ -7,6 +7,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
+from flows.hooks import alert_operator
 from flows.secret_blocks import read_secret_block
 from newswatch import store
 from newswatch.config import load_config
@@ -14,7 +15,13 @@ from newswatch.digest import DigestReport, send_digests
 from newswatch.settings import get_settings
 
 
-@flow(name="digest", retries=1, retry_delay_seconds=60)
+@flow(
+    name="digest",
+    retries=1,
+    retry_delay_seconds=60,
+    on_failure=[alert_operator],
+    on_crashed=[alert_operator],
+)
 def digest(
     config_path: str | None = None, channel: str | None = None, force: bool = False
 ) -> DigestReport:
