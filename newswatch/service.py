@@ -530,7 +530,8 @@ class Stack:
         for child in self.children:
             code = child.exit_code()
             if child is not skip and code is not None:
-                raise ServiceError(f"the {child.name} exited unexpectedly (exit code {code})")
+                how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+                raise ServiceError(f"the {child.name} exited unexpectedly ({how})")
 
     def stop_all(self) -> None:
         """Worker first (it may be running flows), then whatever else we started, reversed."""

@@ -1,0 +1,375 @@
+"""`newswatch up` as a user runs it: a real Prefect server, deploy and worker, then Ctrl-C.
+
+The full-stack tests start `newswatch up` in its own session and watch every process of
+that session and below it (read from /proc, independently of newswatch.service), so a
+process left behind after the stop is caught whatever session it moved to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from newswatch.service import (
+    ServiceError,
+    deploy_file,
+    ensure_pg_trgm,
+    prefect_database_url,
+)
+from tests.support.feedserver import FeedServer
+from tests.support.smtp import free_port
+from tests.test_pipeline import serve_examples, write_config
+
+ROOT = Path(__file__).resolve().parent.parent
+NEWSWATCH = Path(sys.executable).with_name("newswatch")
+PREFECT = Path(sys.executable).with_name("prefect")
+START_TIMEOUT_S = 240  # a fresh PREFECT_HOME migrates its database first; 2 shared cores
+STOP_TIMEOUT_S = 90
+DEPLOYMENTS = {"monitor", "digest", "backtest"}
+
+Proc = tuple[int, int]  # pid, start time: a pid alone may be reused
+
+
+# ---------------------------------------------------------------- /proc, read by the test
+
+
+def _stat(pid: int) -> tuple[str, int, int, int] | None:
+    """(state, parent pid, session id, start time), None when the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 2 :].split()
+    return fields[0], int(fields[1]), int(fields[3]), int(fields[19])
+
+
+def family(root: int) -> set[Proc]:
+    """Every process in root's session or below root, now."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (stat := _stat(int(entry))) is not None:
+            table[int(entry)] = stat
+    found = {(pid, st[3]) for pid, st in table.items() if st[2] == root and pid != root}
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, st in table.items():
+            if st[1] == parent and (pid, st[3]) not in found:
+                found.add((pid, st[3]))
+                frontier.append(pid)
+    return found
+
+
+def alive(proc: Proc) -> bool:
+    stat = _stat(proc[0])
+    return stat is not None and stat[3] == proc[1] and stat[0] not in {"Z", "X"}
+
+
+def kill_all(procs: set[Proc]) -> None:
+    for proc in procs:
+        if alive(proc):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc[0], signal.SIGKILL)
+
+
+# ---------------------------------------------------------------- Prefect API, read by the test
+
+
+def api(port: int) -> str:
+    return f"http://127.0.0.1:{port}/api"
+
+
+def answers(port: int) -> bool:
+    try:
+        return httpx.get(f"{api(port)}/health", timeout=3).json() is True
+    except (httpx.HTTPError, ValueError):
+        return False
+
+
+def deployments(port: int) -> dict[str, dict[str, object]]:
+    response = httpx.post(f"{api(port)}/deployments/filter", json={}, timeout=10)
+    response.raise_for_status()
+    return {d["name"]: d for d in response.json()}
+
+
+def online_workers(port: int) -> list[str]:
+    response = httpx.post(f"{api(port)}/work_pools/newswatch/workers/filter", json={}, timeout=10)
+    if response.status_code == 404:
+        return []
+    response.raise_for_status()
+    return [w["name"] for w in response.json() if w["status"] == "ONLINE"]
+
+
+def ready(up: Up, port: int) -> bool:
+    """The deployments exist and the worker this very `up` started is online."""
+    started = re.search(r"Worker '([^']+)' started!", up.output())
+    if started is None or not answers(port):
+        return False
+    try:
+        return set(deployments(port)) >= DEPLOYMENTS and started.group(1) in online_workers(port)
+    except httpx.HTTPError:
+        return False
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One PREFECT_HOME for the module: only the first server start migrates it."""
+    return tmp_path_factory.mktemp("prefect-home")
+
+
+@pytest.fixture
+def up_env(prefect_home: Path, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "NEWSWATCH_"))}
+    env["PREFECT_HOME"] = str(prefect_home)
+    env["NEWSWATCH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'newswatch.db'}"
+    return env
+
+
+@pytest.fixture
+def config(feed_server: FeedServer, tmp_path: Path) -> Path:
+    serve_examples(feed_server)
+    return write_config(tmp_path, feed_server, "json://127.0.0.1:9/never-sent")
+
+
+class Up:
+    """A running `newswatch up`, its output, and every process it ever had."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [str(NEWSWATCH), "up", *args],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.seen: set[Proc] = set()
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            self.seen |= family(self.process.pid)
+            assert self.process.poll() is None, f"newswatch up ended early:\n{self.output()}"
+            assert time.monotonic() < deadline, f"not ready in {timeout} s:\n{self.output()}"
+            time.sleep(1)
+        self.seen |= family(self.process.pid)
+
+    def wait_exit(self) -> int:
+        try:
+            return self.process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"newswatch up did not stop:\n{self.output()}")
+
+    def teardown(self) -> None:
+        if self.process.poll() is None:
+            self.seen |= family(self.process.pid)
+            self.process.kill()
+            self.process.wait()
+        kill_all(self.seen)
+
+
+StartUp = Callable[[list[str], dict[str, str]], Up]
+
+
+@pytest.fixture
+def start_up(tmp_path: Path) -> Iterator[StartUp]:
+    started: list[Up] = []
+
+    def start(args: list[str], env: dict[str, str]) -> Up:
+        up = Up(args, env, tmp_path / f"up-{len(started)}.log")
+        started.append(up)
+        return up
+
+    try:
+        yield start
+    finally:
+        for up in started:
+            up.teardown()
+
+
+# ---------------------------------------------------------------- the whole stack
+
+
+@pytest.mark.prefect
+def test_up_runs_server_deployments_and_worker_and_ctrl_c_stops_them_all(
+    start_up: StartUp, up_env: dict[str, str], config: Path
+) -> None:
+    port = free_port()
+    up = start_up(["--port", str(port), "--config", str(config)], up_env)
+
+    up.wait_until(lambda: ready(up, port), START_TIMEOUT_S)
+    found = deployments(port)
+    # The config is outside the checkout: every deployment is told where it is.
+    for name in DEPLOYMENTS:
+        assert found[name]["parameters"]["config_path"] == str(config)  # type: ignore[index]
+    assert len(up.seen) >= 2  # at least the server and the worker
+
+    os.kill(up.process.pid, signal.SIGINT)
+    code = up.wait_exit()
+
+    output = up.output()
+    assert code == 0, output
+    assert not answers(port)
+    assert [p for p in up.seen if alive(p)] == [], output
+    assert "Traceback" not in output
+    stops = [line for line in output.splitlines() if line.startswith("newswatch up: stop")]
+    assert [line.split(" (pid")[0] for line in stops] == [
+        "newswatch up: stopping",
+        "newswatch up: stopped the worker",
+        "newswatch up: stopped the Prefect server",
+    ]
+
+
+@pytest.mark.prefect
+def test_up_reuses_a_running_server_and_a_dead_worker_stops_up_but_not_that_server(
+    start_up: StartUp, up_env: dict[str, str], config: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    server_env = {**up_env, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "0"}
+    with (tmp_path / "server.log").open("wb") as out:
+        server = subprocess.Popen(
+            [str(PREFECT), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=server_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not answers(port):
+            assert server.poll() is None, (tmp_path / "server.log").read_text()
+            assert time.monotonic() < deadline
+            time.sleep(1)
+
+        up = start_up(["--port", str(port), "--config", str(config)], up_env)
+        up.wait_until(lambda: ready(up, port), START_TIMEOUT_S)
+        match = re.search(r"worker polling pool 'newswatch' \(pid (\d+)\)", up.output())
+        assert match, up.output()
+        os.killpg(int(match.group(1)), signal.SIGKILL)
+        code = up.wait_exit()
+
+        output = up.output()
+        assert code == 1, output
+        assert "reusing the Prefect server" in output
+        assert "error: the worker exited unexpectedly (killed by SIGKILL)" in output
+        assert "Traceback" not in output
+        assert "stopped the Prefect server" not in output
+        assert answers(port)  # not ours to stop
+        assert [p for p in up.seen if alive(p)] == [], output
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+# ---------------------------------------------------------------- mistakes, one line each
+
+
+def run_up(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(NEWSWATCH), "up", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_unreachable_postgresql_is_one_line_without_the_password() -> None:
+    port = free_port()
+    url = f"postgresql+asyncpg://postgres:s3cret@127.0.0.1:{port}/prefect"
+    with pytest.raises(ServiceError) as caught:
+        ensure_pg_trgm(url, timeout=5)
+    message = str(caught.value)
+    assert message.startswith(
+        f"cannot reach the Prefect database postgresql+asyncpg://postgres:***@127.0.0.1:{port}/"
+    )
+    assert "s3cret" not in message
+    assert "\n" not in message
+
+
+def test_up_with_an_unreachable_postgresql_says_so_and_starts_nothing(
+    up_env: dict[str, str], config: Path
+) -> None:
+    port, db_port = free_port(), free_port()
+    db_url = f"postgresql://postgres:s3cret@127.0.0.1:{db_port}/prefect"
+    result = run_up(
+        ["--port", str(port), "--config", str(config), "--prefect-database-url", db_url], up_env
+    )
+    assert result.returncode == 1
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith(
+        "error: cannot reach the Prefect database "
+        f"postgresql+asyncpg://postgres:***@127.0.0.1:{db_port}/prefect: "
+    )
+    assert "s3cret" not in result.stdout + result.stderr
+    assert "starting the Prefect server" not in result.stdout
+    assert not answers(port)
+
+
+def test_a_port_taken_by_something_else_is_a_clear_error(
+    up_env: dict[str, str], config: Path, feed_server: FeedServer
+) -> None:
+    result = run_up(["--port", str(feed_server.port), "--config", str(config)], up_env)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: port {feed_server.port} on 127.0.0.1 answers, but not as a Prefect server; "
+        "choose another --port"
+    )
+
+
+def test_prefect_database_urls_get_the_async_drivers_and_others_are_refused() -> None:
+    assert prefect_database_url("postgresql://u:p@db/prefect") == (
+        "postgresql+asyncpg://u:p@db/prefect"
+    )
+    assert prefect_database_url("postgresql+psycopg://u@db/prefect") == (
+        "postgresql+asyncpg://u@db/prefect"
+    )
+    assert prefect_database_url("sqlite:////var/lib/prefect.db") == (
+        "sqlite+aiosqlite:////var/lib/prefect.db"
+    )
+    with pytest.raises(ServiceError, match="PostgreSQL or SQLite, not 'mysql'") as caught:
+        prefect_database_url("mysql://u:hidden@db/prefect")
+    assert "hidden" not in str(caught.value)
+    assert caught.value.exit_code == 2
+
+
+def test_a_config_outside_the_checkout_is_written_into_each_deployment(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "watch.yaml"
+    derived = deploy_file(ROOT, elsewhere, tmp_path)
+    text = derived.read_text(encoding="utf-8")
+    assert derived != ROOT / "prefect.yaml"
+    assert text.count(f"config_path: {elsewhere}") >= len(DEPLOYMENTS)
+    assert "{{ $PWD }}" in text  # the pull step still resolves at deploy time
+    assert deploy_file(ROOT, ROOT / "newswatch.yaml", tmp_path) == ROOT / "prefect.yaml"
+
+
+@pytest.mark.postgres
+def test_pg_trgm_is_created_once_in_a_fresh_prefect_database(pg_url: str) -> None:
+    url = prefect_database_url(pg_url)
+    assert ensure_pg_trgm(url) is True
+    assert ensure_pg_trgm(url) is False
