@@ -222,7 +222,12 @@ def test_up_runs_server_deployments_and_worker_and_ctrl_c_stops_them_all(
         assert found[name]["parameters"]["config_path"] == str(config)  # type: ignore[index]
     assert len(up.seen) >= 2  # at least the server and the worker
 
-    os.kill(up.process.pid, signal.SIGINT)
+    ctrl_c_stops_everything(up, port)
+
+
+def ctrl_c_stops_everything(up: Up, port: int, signum: int = signal.SIGINT) -> None:
+    """Ctrl-C (or systemd's SIGTERM): exit 0, a line per step in order, port closed, no process."""
+    os.kill(up.process.pid, signum)
     code = up.wait_exit()
 
     output = up.output()
@@ -236,6 +241,26 @@ def test_up_runs_server_deployments_and_worker_and_ctrl_c_stops_them_all(
         "newswatch up: stopped the worker",
         "newswatch up: stopped the Prefect server",
     ]
+
+
+@pytest.mark.prefect
+@pytest.mark.postgres
+def test_up_gives_its_server_a_postgresql_database_with_pg_trgm(
+    start_up: StartUp, up_env: dict[str, str], config: Path, pg_url: str
+) -> None:
+    import psycopg
+
+    port = free_port()
+    args = ["--port", str(port), "--config", str(config), "--prefect-database-url", pg_url]
+    up = start_up(args, up_env)
+
+    up.wait_until(lambda: ready(up, port), START_TIMEOUT_S)
+    assert "created the pg_trgm extension" in up.output()
+    with psycopg.connect(pg_url.replace("+psycopg", "")) as conn:
+        row = conn.execute("SELECT count(*) FROM deployment").fetchone()
+    assert row is not None
+    assert row[0] >= len(DEPLOYMENTS)
+    ctrl_c_stops_everything(up, port, signal.SIGTERM)  # what systemd sends
 
 
 @pytest.mark.prefect
