@@ -10,14 +10,12 @@ import os
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run as current_run
 from prefect.task_runners import ThreadPoolTaskRunner
-from pydantic import Field
 from sqlmodel import Session
 
 from flows import fanout
@@ -70,10 +68,14 @@ def monitor(
     feeds: list[str] | None = None,
     dry_run: bool = False,
     due_only: bool = True,
-    shards: Annotated[int, Field(ge=1)] = 1,
+    shards: int = 1,
 ) -> CycleReport:
     """Poll the due feeds (every feed when not `due_only`), store new matches, send alerts;
-    with `shards` > 1, shard runs on the pool's workers do the polling."""
+    with `shards` > 1, shard runs on the pool's workers do the polling.
+
+    (`shards` is checked here, not with Annotated[int, Field(ge=1)]: under this module's
+    postponed annotations a deployment run could not resolve that parameter model.)
+    """
     sharding.check_shard(0, shards)
     if shards > 1:
         return _fan_out(config_path, feeds, dry_run, due_only, shards)
@@ -92,8 +94,8 @@ def monitor(
     on_crashed=[alert_operator],
 )
 def monitor_shard(
-    shard: Annotated[int, Field(ge=0)],
-    shards: Annotated[int, Field(ge=1)],
+    shard: int,
+    shards: int,
     config_path: str | None = None,
     feeds: list[str] | None = None,
     dry_run: bool = False,

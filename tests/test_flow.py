@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -11,20 +18,23 @@ from uuid import uuid4
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun, State
+from prefect.exceptions import ObjectNotFound
 from prefect.states import Failed
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from flows import fanout
 from flows.hooks import alert_operator
-from flows.monitor import monitor
+from flows.monitor import ShardRunsFailed, monitor
 from newswatch import pipeline, run_summary, store
 from newswatch.config import load_config
-from newswatch.pipeline import CycleReport, FeedReport
+from newswatch.pipeline import CycleReport, FeedReport, Matcher
 from tests.support.feedserver import FeedServer
 from tests.support.smtp import SmtpServer
 from tests.test_pipeline import serve_examples, write_config
 
 pytestmark = pytest.mark.prefect
+ROOT = Path(__file__).resolve().parent.parent
 
 
 async def _artifact_markdown(key: str) -> str:
@@ -282,3 +292,145 @@ def test_the_operator_alert_hides_secrets_and_the_hook_never_raises(
     assert alert.payload["title"] == "newswatch: monitor run 'brave-otter' failed"
     assert "cannot reach ***" in alert.payload["message"]
     assert "s3cr3t" not in json.dumps(alert.payload)
+
+
+# --- fan-out through real deployment runs -------------------------------------------------
+
+
+@contextmanager
+def served_shard_deployment(tmp_path: Path, database_url: str) -> Iterator[None]:
+    """`monitor_shard.serve()` in its own process against the test's Prefect API: it
+    registers the monitor-shard deployment and runs its flow runs, as a worker would."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "NEWSWATCH_DATABASE_URL": database_url,
+    }
+    log = (tmp_path / "serve.log").open("wb")
+    code = "from flows.monitor import monitor_shard; monitor_shard.serve(name='monitor-shard')"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not asyncio.run(_deployment_exists(fanout.SHARD_DEPLOYMENT)):
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+            assert time.monotonic() < deadline, "the shard deployment never appeared"
+            time.sleep(0.5)
+        yield
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+async def _deployment_exists(name: str) -> bool:
+    async with get_client() as client:
+        try:
+            await client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            return False
+        return True
+
+
+def test_two_shard_runs_poll_every_feed_once_and_the_parent_alerts_once(
+    prefect_api: None,
+    feed_server: FeedServer,
+    smtp_server: SmtpServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    serve_examples(feed_server)
+    config = write_config(tmp_path, feed_server, smtp_server.channel_url())
+    database_url = f"sqlite:///{tmp_path / 'nw.db'}"
+    monkeypatch.setenv("NEWSWATCH_DATABASE_URL", database_url)
+
+    with served_shard_deployment(tmp_path, database_url):
+        report = monitor(config_path=str(config), shards=2)
+
+    assert {path: len(feed_server.hits(path)) for path in feed_server.routes} == dict.fromkeys(
+        feed_server.routes, 1
+    )
+    # One alert for the story the three outlets carry. Which outlet's copy it names depends
+    # on which shard stored the story first: the shards run at the same time.
+    (subject,) = smtp_server.inbox.subjects()
+    assert subject.startswith("[UK-China visits] ")
+    assert (report.new_articles, report.matches, report.delivery.sent) == (28, 1, 1)
+    summary = asyncio.run(_artifact_data("monitor-summary"))
+    assert "# newswatch monitor run (2 shards)" in summary
+    assert "feeds polled: 3 (0 failed)" in summary
+    assert "- shard 0: Completed" in summary
+    assert "- shard 1: Completed" in summary
+    assert "| uk-china-visit | 1 |" in summary
+    slowest = summary.split("## Slowest feeds (top 5)", 1)[1]
+    assert slowest.count("| 200") == 3  # each feed with the poll time its shard recorded
+    (row,) = asyncio.run(_artifact_data("monitor-matches"))
+    assert row["rule"] == "uk-china-visit"
+    assert row["link"].startswith("https://")
+    assert row["title"] in subject
+
+
+def test_a_failed_shard_still_lets_the_parent_deliver_then_fail_naming_it(
+    prefect_api: None,
+    feed_server: FeedServer,
+    smtp_server: SmtpServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.support.webhook import running_receiver
+
+    serve_examples(feed_server)
+    database_url = f"sqlite:///{tmp_path / 'nw.db'}"
+    monkeypatch.setenv("NEWSWATCH_DATABASE_URL", database_url)
+    with running_receiver() as receiver:
+        config_path = _with_operator(
+            write_config(tmp_path, feed_server, smtp_server.channel_url()),
+            receiver.json_url(OPS_PATH),
+        )
+        # An earlier cycle stored the Lammy match; its alert is still in the outbox.
+        config = load_config(config_path)
+        engine = store.make_engine(database_url)
+        pipeline.prepare(engine, config, now=store.utcnow())
+        targets = pipeline.due_targets(engine, config, now=store.utcnow())
+        pipeline.poll_batch(
+            targets, engine=engine, matcher=Matcher(config), options=pipeline.poll_options(config)
+        )
+        engine.dispose()
+
+        # The shards' machine has no usable database: every shard run fails.
+        with (
+            served_shard_deployment(tmp_path, f"sqlite:///{tmp_path}"),
+            pytest.raises(ShardRunsFailed) as failed,
+        ):
+            monitor(config_path=str(config_path), shards=2, due_only=False)
+
+        titles = [r.payload["title"] for r in receiver.accepted()]
+        parent = [r.payload for r in receiver.accepted() if "monitor run" in r.payload["title"]]
+
+    assert smtp_server.inbox.subjects() == [
+        "[UK-China visits] Lammy visits Beijing as UK and China seek a reset"
+    ]
+    assert "shard 0 (run '" in str(failed.value)
+    assert "shard 1 (run '" in str(failed.value)
+    assert "ended Failed" in str(failed.value)
+    summary = asyncio.run(_artifact_data("monitor-summary"))
+    assert "alerts sent: 1, failed: 0" in summary
+    assert "shard 0 (run '" in summary
+    assert "shard 1 (run '" in summary
+    # The operator hears from each failed shard run and from the monitor run itself.
+    assert sum("monitor-shard run" in t for t in titles) == 2
+    (parent_alert,) = parent
+    assert "shard 0 (run '" in parent_alert["message"]
+    assert "shard 1 (run '" in parent_alert["message"]
