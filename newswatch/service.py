@@ -213,6 +213,9 @@ def child_environment(
         env.setdefault(name, value)
     env.update(newswatch_env)
     env["PREFECT_API_URL"] = url
+    # A server protected by basic auth: its clients (deploy, worker, flows) log in the same way.
+    if env.get("PREFECT_SERVER_API_AUTH_STRING") and not env.get("PREFECT_API_AUTH_STRING"):
+        env["PREFECT_API_AUTH_STRING"] = env["PREFECT_SERVER_API_AUTH_STRING"]
     env["PWD"] = str(project_dir)
     return env
 
@@ -462,11 +465,20 @@ class Stack:
         self.say(f"Prefect server ready (pid {server.pid})")
 
     def ensure_pool(self) -> None:
-        response = httpx.get(f"{self.url}/work_pools/{POOL}", timeout=10)
+        auth_string = self.env.get("PREFECT_API_AUTH_STRING")
+        user, _, password = (auth_string or "").partition(":")
+        auth = httpx.BasicAuth(user, password) if auth_string else None
+        response = httpx.get(f"{self.url}/work_pools/{POOL}", timeout=10, auth=auth)
         if response.status_code == 200:
             kind = response.json().get("type")
             self.say(f"work pool {POOL!r} exists (type {kind})")
             return
+        if response.status_code != 404:
+            hint = " (check PREFECT_API_AUTH_STRING)" if response.status_code == 401 else ""
+            raise ServiceError(
+                f"the Prefect server at {self.url} answered HTTP {response.status_code} "
+                f"when asked for work pool {POOL!r}{hint}"
+            )
         self.run_once("work pool", ["work-pool", "create", POOL, "--type", "process"])
         self.say(f"created work pool {POOL!r} (type process)")
 

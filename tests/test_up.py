@@ -22,6 +22,7 @@ import pytest
 
 from newswatch.service import (
     ServiceError,
+    child_environment,
     deploy_file,
     ensure_pg_trgm,
     prefect_database_url,
@@ -398,3 +399,18 @@ def test_pg_trgm_is_created_once_in_a_fresh_prefect_database(pg_url: str) -> Non
     url = prefect_database_url(pg_url)
     assert ensure_pg_trgm(url) is True
     assert ensure_pg_trgm(url) is False
+
+
+def test_children_see_our_server_the_quiet_defaults_and_the_newswatch_settings() -> None:
+    env = child_environment(
+        {"PREFECT_UI_ENABLED": "true", "PREFECT_SERVER_API_AUTH_STRING": "admin:pw"},
+        url="http://127.0.0.1:4300/api",
+        project_dir=ROOT,
+        newswatch_env={"NEWSWATCH_CONFIG": "/etc/newswatch/newswatch.yaml"},
+    )
+    assert env["PREFECT_API_URL"] == "http://127.0.0.1:4300/api"
+    assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
+    assert env["PREFECT_UI_ENABLED"] == "true"  # an explicit setting wins
+    assert env["PREFECT_API_AUTH_STRING"] == "admin:pw"  # clients of a protected server
+    assert env["NEWSWATCH_CONFIG"] == "/etc/newswatch/newswatch.yaml"
+    assert env["PWD"] == str(ROOT)  # prefect.yaml's pull step reads {{ $PWD }}
