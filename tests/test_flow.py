@@ -29,6 +29,7 @@ from flows.monitor import ShardRunsFailed, monitor
 from newswatch import pipeline, run_summary, store
 from newswatch.config import load_config
 from newswatch.pipeline import CycleReport, FeedReport, Matcher
+from newswatch.sharding import ShardError
 from tests.support.feedserver import FeedServer
 from tests.support.smtp import SmtpServer
 from tests.test_pipeline import serve_examples, write_config
@@ -434,3 +435,28 @@ def test_a_failed_shard_still_lets_the_parent_deliver_then_fail_naming_it(
     (parent_alert,) = parent
     assert "shard 0 (run '" in parent_alert["message"]
     assert "shard 1 (run '" in parent_alert["message"]
+
+
+def test_a_fanned_out_dry_run_is_summarised_from_the_shards_feed_tables() -> None:
+    """A dry run's shards store nothing: their feed tables are what the parent can read."""
+    shard_report = CycleReport(
+        feeds=[
+            FeedReport("https://a.example/rss", "Alpha", "200, 10 entries", True, 4, 1, 0.25),
+            FeedReport("https://b.example/rss", "Beta", "HTTP 503", False, elapsed_s=1.5),
+        ],
+        dry_run=True,
+    )
+    rows = json.loads(json.dumps(run_summary.feed_rows(run_summary.from_cycle(shard_report))))
+
+    summary = run_summary.from_feed_rows(rows, title="newswatch monitor run (2 shards)")
+
+    text = run_summary.summary_markdown(summary)
+    assert "(dry run: nothing stored or sent)" in text
+    assert "feeds polled: 2 (1 failed)" in text
+    assert "new articles: 4" in text
+    assert [f.name for f in summary.slowest()] == ["Beta", "Alpha"]
+
+
+def test_an_impossible_shard_count_fails_the_run_with_one_line(prefect_api: None) -> None:
+    with pytest.raises(ShardError, match=r"^shards must be at least 1, got 0$"):
+        monitor(shards=0)
