@@ -192,13 +192,13 @@ def test_the_summary_lists_the_five_slowest_feeds_slowest_first() -> None:
 
 
 def test_a_fanned_out_cycle_is_summarised_from_the_shared_database(
-    feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+    feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path, database_url: str
 ) -> None:
     """Shard runs on other machines cannot hand their reports back: the parent reads what
     they stored since the cycle began, and their recorded poll times."""
     serve_examples(feed_server)
     config = load_config(write_config(tmp_path, feed_server, smtp_server.channel_url()))
-    engine = store.make_engine(f"sqlite:///{tmp_path / 'nw.db'}")
+    engine = store.make_engine(database_url)
     before = store.utcnow()
     cycle = pipeline.run_cycle(engine, config, environ={})
     rows = run_summary.feed_rows(run_summary.from_cycle(cycle))
