@@ -157,8 +157,10 @@ def ensure_pg_trgm(url: str, timeout: float = 10.0) -> bool:
         return asyncio.run(check())
     except ServiceError:
         raise
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except (OSError, TimeoutError) as exc:
         raise ServiceError(f"cannot reach the Prefect database {shown}: {clean(exc)}") from None
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise ServiceError(f"cannot use the Prefect database {shown}: {clean(exc)}") from None
 
 
 # ---------------------------------------------------------------- the project and its deploy
