@@ -95,6 +95,8 @@ def monitor_once_alerts_once(
         run = stack.wait_for(flow_run_id)
 
         assert_completed(run)
+        # The scheduler is off: deploying made no scheduled monitor or digest runs.
+        assert [r["id"] for r in stack.flow_runs({})] == [flow_run_id]
         assert smtp_server.inbox.subjects() == [LAMMY]
         assert_each_feed_polled_once(feed_server)
         summary = artifact_markdown(stack, flow_run_id, "monitor-summary")
@@ -178,7 +180,7 @@ def test_two_workers_and_four_shards_poll_every_feed_once_and_alert_once(
         assert alerted_stories(smtp_server) == sorted([LAMMY_LINK, ENVOY_LINK])
         assert all(s.startswith("[UK-China visits] ") for s in smtp_server.inbox.subjects())
         started = started_by(stack)
-        names = {parent["name"], *(s["name"] for s in shards)}
-        assert set().union(*started.values()) == names
-        assert sum(len(runs) for runs in started.values()) == len(names)
+        run_ids = {parent_id, *(s["id"] for s in shards)}
+        assert set().union(*started.values()) == run_ids
+        assert sum(len(runs) for runs in started.values()) == len(run_ids)
         assert all(started.values()), started

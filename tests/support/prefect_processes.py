@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 """The checkout these tests belong to: deployments are made from here, never a fixed path."""
 
 POOL = "newswatch"
-SUBMITTED_TO_INFRASTRUCTURE = re.compile(r"Flow run '([^']+)' submitted to infrastructure")
+SUBMITTING = re.compile(r"submitting flow run '([0-9a-f-]{36})'")
+ABORTED = re.compile(r"Aborted submission of flow run '([0-9a-f-]{36})'")
 TERMINAL_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 
 # The quiet defaults flows/__init__.py sets for Prefect, plus what an e2e stack needs:
@@ -309,12 +310,13 @@ def prefect_stack(
 
 
 def started_by(stack: PrefectStack) -> dict[str, set[str]]:
-    """The names of the flow runs each worker started, from its log.
+    """The ids of the flow runs each worker started, from its log.
 
-    A worker logs "submitting flow run" even for a run another worker claimed first; only
-    a run it moved to Pending and started gets "Flow run '<name>' submitted to infrastructure".
+    Both workers may try to submit a run they both saw; the server lets one move it to
+    Pending and the other logs "Aborted submission of flow run '<id>'".
     """
-    return {
-        worker.name: set(SUBMITTED_TO_INFRASTRUCTURE.findall(worker.log()))
-        for worker in stack.workers
-    }
+    started: dict[str, set[str]] = {}
+    for worker in stack.workers:
+        log = worker.log()
+        started[worker.name] = set(SUBMITTING.findall(log)) - set(ABORTED.findall(log))
+    return started
