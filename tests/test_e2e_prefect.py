@@ -7,6 +7,7 @@ against the local feed server; the alert must arrive at a real SMTP server, once
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from tests.conftest import EXAMPLES, PG_ADMIN_URL, _postgres_or_skip
 from tests.support.feedserver import FeedServer, Route
 from tests.support.prefect_processes import (
+    ROOT,
     PrefectStack,
     prefect_postgres_database,
     prefect_stack,
@@ -120,6 +122,15 @@ def test_monitor_deployment_on_a_postgres_backed_server_alerts_once(
     feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path, prefect_pg_url: str
 ) -> None:
     monitor_once_alerts_once(tmp_path, feed_server, smtp_server, server_database_url=prefect_pg_url)
+
+
+def test_no_flows_module_shadows_the_standard_library() -> None:
+    """A worker's flow run loads flows/monitor.py by path, which puts flows/ on sys.path of
+    the run and of every process it spawns: a flows/secrets.py there once replaced the
+    stdlib `secrets` in the feed parser processes, and every feed failed to parse."""
+    modules = {path.stem for path in (ROOT / "flows").glob("*.py")} - {"__init__"}
+    assert modules, "no flow modules found"
+    assert sorted(modules & sys.stdlib_module_names) == []
 
 
 def serve_syndicated_copies(feed_server: FeedServer, copies: int) -> dict[str, str]:
