@@ -30,6 +30,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import accumulate, chain
+from operator import add
 from typing import TypeVar
 
 import snowballstemmer
@@ -249,12 +250,28 @@ class SpanLocator:
 
     __slots__ = ("_chunks", "_ends", "_starts")
 
-    def __init__(self, text: str, chunks: list[str] | None = None) -> None:
-        """``chunks``, if given, must be ``text.split()``."""
-        self._starts = list(map(re.Match.start, _CHUNK_RE.finditer(text)))
-        self._chunks = text.split() if chunks is None else chunks
-        sizes = map(len, map(CHUNK_WORDS.__getitem__, self._chunks))
+    def __init__(
+        self, text: str, chunks: list[str] | None = None, sizes: list[int] | None = None
+    ) -> None:
+        """``chunks``, if given, must be ``text.split()``; ``sizes`` their numbers of words."""
+        self._chunks = chunks = text.split() if chunks is None else chunks
+        lengths = list(map(len, chunks))
+        if sum(lengths) + len(chunks) - 1 == len(text):
+            # one white-space character between chunks and none around them, as normalized
+            # article text always has: the starts follow from the lengths, no regex scan
+            # (which took longer than everything else a match needs)
+            self._starts = list(map(add, accumulate(lengths, initial=0), range(len(chunks))))
+        else:
+            self._starts = list(map(re.Match.start, _CHUNK_RE.finditer(text)))
+        if sizes is None:
+            sizes = list(map(len, map(CHUNK_WORDS.__getitem__, chunks)))
         self._ends = list(accumulate(sizes))  # words up to and including each chunk
+
+    def word(self, position: int) -> str:
+        """The surface form of the word at ``position``."""
+        chunk = bisect_right(self._ends, position)
+        first = self._ends[chunk - 1] if chunk else 0
+        return CHUNK_WORDS[self._chunks[chunk]][position - first]
 
     def __getitem__(self, position: int) -> tuple[int, int]:
         chunk = bisect_right(self._ends, position)

@@ -9,11 +9,11 @@ Elasticsearch percolator pre-select queries):
    its first four letters (three if it has three), a field scope marks its keys with the
    field. NOT requires nothing, which is why a rule that only negates is an error: it could
    not be filed anywhere.
-2. Each alternative is filed under its two rarest keys (seldom seen in sample articles when
+2. Each alternative is filed under its rarest key (seldom seen in sample articles when
    some are given; else not a common English word, used by few rules, long).
 3. For an article, one pass over its words gives the set of keys present. Intersecting that
-   set with the rarest keys, then with the second rarest, gives the alternatives worth a
-   look; an alternative whose keys are all present makes its rule a *candidate*. Only
+   set with the rarest keys gives the alternatives worth a look (one C-level pass checks
+   them all); an alternative whose keys are all present makes its rule a *candidate*. Only
    candidates are evaluated.
 4. For most rules (plain words combined with AND/OR, plain words negated) the keys decide
    the rule exactly, so a candidate is a match unless a negated word is present. The others
@@ -240,7 +240,11 @@ class _Builder:
             # for plain words, "a key is present" is exactly "the term is present"
             keys = tuple(dict.fromkeys(mark + p[0][1] for p in term.patterns)) if plain else None
             stem = term.patterns[0][0][1] if plain and len(term.patterns) == 1 else None
-            packed = tuple(tuple(sorted(need)) for need in needs)
+            # wildcard keys are left to the positional check: an article's wildcard keys
+            # cost more to work out than all the rest of pre-selection
+            packed = tuple(
+                tuple(sorted(k for k in need if _PREFIX_MARK not in k)) for need in needs
+            )
             wanted = tuple(
                 tuple(None if m == PREFIX else _element_key(m, v) for m, v in p)
                 for p in term.patterns
@@ -359,6 +363,7 @@ def _leaf_last(code: Code) -> bool:
 
 _NO_POSITIONS: list[int] = []  # shared, never mutated
 _PREFIX_KEY_SIZE = 4  # a wildcard needs its first four letters (three if it has three)
+_SHORT_FIELD = 48  # up to this many words, positions are found by scanning, with no dict
 
 
 # chunk -> the wildcard key (the first three, or four, letters) of each of its words
@@ -377,14 +382,12 @@ class _FieldView:
     """One field's words, with the analysed forms and position look-ups built on demand."""
 
     __slots__ = (
-        "_exacts",
-        "_first",
         "_last",
-        "_norms",
+        "_lowered",
+        "_per_chunk",
         "_prefixes",
         "_scanned",
         "_spans",
-        "_words",
         "chunks",
         "stems",
         "text",
@@ -393,57 +396,59 @@ class _FieldView:
     def __init__(self, text: str) -> None:
         self.text = text
         # one cache look-up per white-space chunk gives the stems; the words themselves are
-        # only needed for phrases and wildcards, so they wait until asked for
+        # only needed for phrases and wildcards, and then only at a few positions
         self.chunks = text.split()
-        self.stems: list[str] = analyze.chunk_stems(self.chunks)
-        self._words: list[str] | None = None
-        self._norms: list[str] | None = None
+        self._per_chunk = list(map(analyze.CHUNK_STEMS.__getitem__, self.chunks))
+        self.stems: list[str] = list(chain.from_iterable(self._per_chunk))
         self._prefixes: dict[int, list[str]] = {}  # wildcard key size -> key of each word
-        self._exacts: list[str] | None = None
-        self._first: dict[str, int] = {}
         self._last: dict[str, int] | None = None
-        self._scanned: dict[tuple[str, str], list[int]] = {}  # wildcard look-ups
+        self._lowered: str | None = None  # see absent()
+        self._scanned: dict[str, list[int]] = {}  # wildcard look-ups
         self._spans: analyze.SpanLocator | None = None
 
-    @property
-    def words(self) -> list[str]:
-        if self._words is None:
-            self._words = analyze.chunk_words(self.chunks)
-        return self._words
-
-    def forms(self, mode: str) -> list[str]:
-        if mode == STEM:
-            return self.stems
-        if mode == EXACT:
-            if self._exacts is None:
-                self._exacts = list(map(analyze.EXACT.__getitem__, self.words))
-            return self._exacts
-        if self._norms is None:
-            self._norms = list(map(analyze.NORM.__getitem__, self.words))
-        return self._norms
+    def word(self, position: int) -> str:
+        """The surface form of the word at ``position``."""
+        return self.spans().word(position)
 
     def positions(self, stem: str) -> list[int]:
         """Positions of the words with this stem."""
-        last = self._last
-        if last is None:
-            # where each stem occurs first and last, built in C; most stems occur once,
-            # and the others are found by list.index between the two
-            stems = self.stems
-            last = self._last = dict(zip(stems, range(len(stems)), strict=True))
-            size = len(stems) - 1
-            self._first = dict(zip(reversed(stems), range(size, -1, -1), strict=True))
-        end = last.get(stem)
-        if end is None:
-            return _NO_POSITIONS
-        at = self._first[stem]
-        if at == end:
-            return [at]
+        stems = self.stems
+        if len(stems) <= _SHORT_FIELD:
+            if stem not in stems:
+                return _NO_POSITIONS
+            end = len(stems) - 1 - stems[::-1].index(stem)
+        else:
+            last = self._last
+            if last is None:
+                # where each stem occurs last, built in C; the others are found by list.index
+                # up to there (one dict: most stems asked about occur once or twice)
+                last = self._last = dict(zip(stems, range(len(stems)), strict=True))
+            found_end = last.get(stem)
+            if found_end is None:
+                return _NO_POSITIONS
+            end = found_end
+        index = stems.index
+        at = index(stem)
         found = [at]
-        index = self.stems.index
         while at != end:
             at = index(stem, at + 1)
             found.append(at)
         return found
+
+    def absent(self, value: str) -> bool:
+        """Surely no word's norm starts with ``value``? (a cheap test before a wildcard scan)
+
+        For ASCII text a word's norm is its lower-case form without acronym periods and
+        maybe without a final ``'s``, so it starts with ``value`` only if the text, lower-cased
+        and without periods, contains ``value``.
+        """
+        if "." in value or not value.isascii():
+            return False
+        lowered = self._lowered
+        if lowered is None:
+            text = self.text
+            lowered = self._lowered = text.lower().replace(".", "") if text.isascii() else ""
+        return bool(lowered) and value not in lowered
 
     def prefix_marks(self, size: int) -> list[str]:
         """Each word's wildcard key of ``size`` letters (fewer if the word is shorter)."""
@@ -456,26 +461,29 @@ class _FieldView:
 
     def prefixed(self, value: str) -> list[int]:
         """Positions of the words whose norm starts with ``value`` (a wildcard)."""
-        key = (PREFIX, value)
-        found = self._scanned.get(key)
+        found = self._scanned.get(value)
         if found is None:
-            # the words sharing the wildcard's first letters (a C scan over each word's
-            # wildcard key), then, for a longer wildcard, the rest of its letters
-            size = min(len(value), _PREFIX_KEY_SIZE)
-            marks = self.prefix_marks(size)
-            mark = _PREFIX_MARK + value[:size]
-            found = []
-            i = -1
-            try:
-                while True:
-                    i = marks.index(mark, i + 1)
-                    found.append(i)
-            except ValueError:
-                pass
-            if len(value) > size and found:
-                words, norms = self.words, analyze.NORM
-                found = [i for i in found if norms[words[i]].startswith(value)]
-            self._scanned[key] = found
+            found = [] if self.absent(value) else self._scan_prefix(value)
+            self._scanned[value] = found
+        return found
+
+    def _scan_prefix(self, value: str) -> list[int]:
+        # the words sharing the wildcard's first letters (a C scan over each word's
+        # wildcard key), then, for a longer wildcard, the rest of its letters
+        size = min(len(value), _PREFIX_KEY_SIZE)
+        marks = self.prefix_marks(size)
+        mark = _PREFIX_MARK + value[:size]
+        found: list[int] = []
+        i = -1
+        try:
+            while True:
+                i = marks.index(mark, i + 1)
+                found.append(i)
+        except ValueError:
+            pass
+        if len(value) > size and found:
+            norms, word = analyze.NORM, self.word
+            found = [i for i in found if norms[word(i)].startswith(value)]
         return found
 
     def find(self, pattern: Pattern, stems_wanted: tuple[str | None, ...]) -> list[Occurrence]:
@@ -508,12 +516,10 @@ class _FieldView:
 
     def _forms_match(self, pattern: Pattern, start: int) -> bool:
         """Do the words from ``start`` on have the exact (unstemmed) forms asked for?"""
-        words = None
         for offset, (mode, value) in enumerate(pattern):
             if mode == STEM or (mode == PREFIX and offset == 0):
                 continue  # already checked
-            words = words if words is not None else self.words
-            word = words[start + offset]
+            word = self.word(start + offset)
             if mode == NORM:
                 ok = analyze.NORM[word] == value
             elif mode == EXACT:
@@ -527,7 +533,8 @@ class _FieldView:
     def spans(self) -> analyze.SpanLocator:
         """Character spans of word positions (``spans()[p]``), worked out on demand."""
         if self._spans is None:
-            self._spans = analyze.SpanLocator(self.text, self.chunks)
+            sizes = list(map(len, self._per_chunk))
+            self._spans = analyze.SpanLocator(self.text, self.chunks, sizes)
         return self._spans
 
 
@@ -564,7 +571,6 @@ class _DocView:
                 if three:
                     marks.update([mark + k[:4] for k in four])
             keys.update(marks & index._prefix_keys)
-        keys.add("")  # what an alternative with a single key has as its second key
         self.keys = keys
         self._sets: dict[tuple[str, ...], set[str]] = {}
         self._present: dict[int, bool] = {}
@@ -771,10 +777,9 @@ class _Evaluation:
 
 # --------------------------------------------------------------------------- the index
 
-# rarest key -> (second rarest keys ("" if none), and for each the rule numbers and the other
-# keys each of those rules needs)
-Group: TypeAlias = tuple[tuple[int, ...], tuple[tuple[str, ...], ...]]
-Anchors: TypeAlias = dict[str, tuple[tuple[str, ...], tuple[Group, ...]]]
+# rarest key -> the numbers of the rules with an alternative filed under it, and, aligned with
+# them, the other keys each of those alternatives needs (rarest first)
+Anchors: TypeAlias = dict[str, tuple[tuple[int, ...], tuple[tuple[str, ...], ...]]]
 
 
 class RuleIndex:
@@ -790,7 +795,8 @@ class RuleIndex:
     ) -> None:
         self._rules = rules  # sorted by id, so candidate numbers sort like ids
         self._leaves = leaves
-        self._anchors = anchors
+        self._rule_nos = {key: nos for key, (nos, _) in anchors.items()}
+        self._required = {key: required for key, (_, required) in anchors.items()}
         self._prefix_keys = prefix_keys
         # the sizes of the wildcard keys in use: 4 letters, and 3 for three-letter wildcards
         self._prefix_sizes = sorted({len(k.lstrip(_MARKS)) - 1 for k in prefix_keys})
@@ -814,19 +820,13 @@ class RuleIndex:
 
     def _candidates(self, view: _DocView) -> set[int]:
         keys = view.keys
-        covered = keys.issuperset
-        anchors = self._anchors
-        chosen: set[int] = set()
-        # each alternative is filed under its two rarest keys: both must be present before
-        # its other keys are checked, so few rules are even looked at
-        present = keys.__contains__
-        for key in anchors.keys() & keys:
-            seconds, groups = anchors[key]
-            # all in C: the groups whose second key is there ("" always is), then the rules
-            # whose remaining keys are all there
-            for rule_nos, required in compress(groups, map(present, seconds)):
-                chosen.update(compress(rule_nos, map(covered, required)))
-        return chosen
+        # each alternative is filed under its rarest key; for the keys present, every
+        # alternative filed there whose other keys are all present makes its rule a
+        # candidate: one pass in C over all of them, no Python-level loop per key
+        present = self._rule_nos.keys() & keys
+        rule_nos = chain.from_iterable(map(self._rule_nos.__getitem__, present))
+        required = chain.from_iterable(map(self._required.__getitem__, present))
+        return set(compress(rule_nos, map(keys.issuperset, required)))
 
     def match_with_stats(self, doc: Document) -> tuple[list[Hit], int]:
         """The hits, sorted by rule id, and how many candidate rules were evaluated."""
@@ -952,29 +952,34 @@ def _build(parsed: list[tuple[RuleSpec, Node]], sample: Iterable[Document]) -> R
         for alternative in alternatives:
             rule_counts.update(alternative)
 
-    # every leaf's keys, negated ones too: presence tests look them up in the article's keys
+    # Wildcard keys (first letters of every word) are only worked out for articles when some
+    # alternative has nothing else to be filed under; elsewhere they are left out of the
+    # pre-selection and the candidate's evaluation checks the wildcard on positions.
     prefix_keys = frozenset(
-        k for leaf in builder.leaves for need in leaf.needs for k in need if _PREFIX_MARK in k
+        k
+        for alternatives in all_alternatives
+        for alt in alternatives
+        for k in alt
+        if _PREFIX_MARK in k
     )
     seen = _sample_frequencies(sample, prefix_keys, builder.scoped) if sample else None
-    postings: dict[str, dict[str, tuple[list[int], list[tuple[str, ...]]]]] = {}
+    postings: dict[str, tuple[list[int], list[tuple[str, ...]]]] = {}
     costs: dict[str, tuple[int, int, int, int]] = {}
+    anchored_prefixes: set[str] = set()
     for rule_no, alternatives in enumerate(all_alternatives):
         for alternative in alternatives:
-            for key in alternative:
+            usable = [k for k in alternative if _PREFIX_MARK not in k]
+            if not usable:  # only wildcards: filed under one, the article's keys need them
+                usable = list(alternative)
+                anchored_prefixes.update(usable)
+            for key in usable:
                 if key not in costs:
                     costs[key] = _anchor_cost(key, rule_counts, seen)
-            ranked = sorted(alternative, key=costs.__getitem__)
-            first, second = ranked[0], ranked[1] if len(ranked) > 1 else ""
-            inner = postings.setdefault(intern(first), {})
-            rule_nos, required = inner.setdefault(intern(second), ([], []))
+            ranked = sorted(usable, key=costs.__getitem__)
+            rule_nos, required = postings.setdefault(intern(ranked[0]), ([], []))
             rule_nos.append(rule_no)
-            required.append(tuple(ranked[2:]))  # the keys left to check once both are there
-    anchors: Anchors = {
-        key: (
-            tuple(inner),
-            tuple((tuple(nos), tuple(reqs)) for nos, reqs in inner.values()),
-        )
-        for key, inner in postings.items()
-    }
-    return RuleIndex(compiled, builder.leaves, anchors, prefix_keys, builder.scoped)
+            required.append(tuple(ranked[1:]))  # the keys left to check once it is there
+    anchors: Anchors = {key: (tuple(nos), tuple(reqs)) for key, (nos, reqs) in postings.items()}
+    return RuleIndex(
+        compiled, builder.leaves, anchors, frozenset(anchored_prefixes), builder.scoped
+    )

@@ -288,6 +288,15 @@ _NEAR_RE = re.compile(r"(O?NEAR)(?:/(.*))?", re.DOTALL)
 _FIELD_RE = re.compile(r"([A-Za-z]+):")
 _LIST_RE = re.compile(r"[\w.-]*\w")
 _RUN_RE = re.compile(r"[^\s()\"“”]+")  # a word: up to white space, a parenthesis or a quote
+# The tokens most queries are made of, after any white space: parentheses, straight-quoted
+# phrases, '-' where it means NOT (after a stop, before a term), and runs that start like a
+# word (lex_word classifies those that are not plain words). Matches nothing else.
+_FAST_TOKEN_RE = re.compile(
+    r"\s*(?:(?P<paren>[()])"
+    r"|(?P<phrase>\"[^\"]*\")"
+    r"|(?P<neg>(?<![^\s()\"“”])-(?=[^\s)”]))"
+    r"|(?P<run>[^\s()\"“”!@-][^\s()\"“”]*))?"
+)
 
 TokKind: TypeAlias = Literal[
     "(", ")", "AND", "OR", "NOT", "NEAR", "FIELD", "WORD", "PHRASE", "LIST", "END"
@@ -336,39 +345,73 @@ class _Parser:
         n = len(q)
         i = 0
         toks: list[_Tok] = []
+        fast = _FAST_TOKEN_RE.match
+        new = tuple.__new__
         while i < n:
-            ch = q[i]
-            col = i + 1
-            if ch.isspace():
-                i += 1
-            elif ch in "()":
-                toks.append(_Tok("(" if ch == "(" else ")", ch, col))
-                i += 1
-            elif ch in _OPEN_QUOTES or ch == "”":
-                i = self.lex_phrase(i, toks, exact=False, start=i)
-            elif ch == "!":
-                if i + 1 < n and q[i + 1] in _OPEN_QUOTES:
-                    i = self.lex_phrase(i + 1, toks, exact=True, start=i)
-                elif i + 1 < n and not _is_stop(q[i + 1]) and q[i + 1] not in "!-@":
-                    i = self.lex_word(i + 1, toks, exact=True, start=i)
+            # the common tokens with one regular expression; anything else (and every
+            # error) through lex_one, character by character
+            found = fast(q, i)
+            assert found is not None  # the pattern can match the empty string
+            kind = found.lastgroup
+            if kind is None:
+                end = found.end()
+                i = end if end > i else self.lex_one(i, toks)
+                continue
+            start = found.start(kind)
+            if kind == "run":
+                word = found.group(kind)
+                if word.isalnum() and not word.isupper():  # the common case: a plain word
+                    toks.append(new(_Tok, ("WORD", word, start + 1, word, False, 0, False)))
+                    i = found.end()
                 else:
-                    self.fail("'!' must be followed directly by a word or a phrase", col)
-            elif ch == "-" and (i == 0 or _is_stop(q[i - 1])):
-                if i + 1 < n and (not _is_stop(q[i + 1]) or q[i + 1] in '("“'):
-                    toks.append(_Tok("NOT", "-", col))
-                    i += 1
-                else:
-                    self.fail("'-' must be followed directly by the term to exclude", col)
-            elif ch == "@":
-                match = _LIST_RE.match(q, i + 1)
-                if match is None:
-                    self.fail("'@' must be followed by the name of a list", col)
-                toks.append(_Tok("LIST", q[i : match.end()], col, value=match.group()))
-                i = match.end()
+                    i = self.lex_word(start, toks, exact=False, start=start)
+            elif kind == "phrase":
+                text = found.group(kind)
+                toks.append(new(_Tok, ("PHRASE", text, start + 1, text[1:-1], False, 0, False)))
+                i = found.end()
             else:
-                i = self.lex_word(i, toks, exact=False, start=i)
+                text = found.group(kind)
+                token_kind = "NOT" if kind == "neg" else text
+                toks.append(new(_Tok, (token_kind, text, start + 1, "", False, 0, False)))
+                i = found.end()
         toks.append(_Tok("END", "", n + 1))
         return toks
+
+    def lex_one(self, i: int, toks: list[_Tok]) -> int:
+        """Lex the token at ``i`` (or report the error there); the index after it."""
+        q = self.query
+        n = len(q)
+        ch = q[i]
+        col = i + 1
+        if ch.isspace():
+            i += 1
+        elif ch in "()":
+            toks.append(_Tok("(" if ch == "(" else ")", ch, col))
+            i += 1
+        elif ch in _OPEN_QUOTES or ch == "”":
+            i = self.lex_phrase(i, toks, exact=False, start=i)
+        elif ch == "!":
+            if i + 1 < n and q[i + 1] in _OPEN_QUOTES:
+                i = self.lex_phrase(i + 1, toks, exact=True, start=i)
+            elif i + 1 < n and not _is_stop(q[i + 1]) and q[i + 1] not in "!-@":
+                i = self.lex_word(i + 1, toks, exact=True, start=i)
+            else:
+                self.fail("'!' must be followed directly by a word or a phrase", col)
+        elif ch == "-" and (i == 0 or _is_stop(q[i - 1])):
+            if i + 1 < n and (not _is_stop(q[i + 1]) or q[i + 1] in '("“'):
+                toks.append(_Tok("NOT", "-", col))
+                i += 1
+            else:
+                self.fail("'-' must be followed directly by the term to exclude", col)
+        elif ch == "@":
+            match = _LIST_RE.match(q, i + 1)
+            if match is None:
+                self.fail("'@' must be followed by the name of a list", col)
+            toks.append(_Tok("LIST", q[i : match.end()], col, value=match.group()))
+            i = match.end()
+        else:
+            i = self.lex_word(i, toks, exact=False, start=i)
+        return i
 
     def lex_phrase(self, i: int, toks: list[_Tok], *, exact: bool, start: int) -> int:
         q = self.query
