@@ -10,11 +10,14 @@ Elasticsearch percolator pre-select queries):
    field. NOT requires nothing, which is why a rule that only negates is an error: it could
    not be filed anywhere.
 2. Each alternative is filed under its rarest key (seldom seen in sample articles when
-   some are given; else not a common English word, used by few rules, long).
+   some are given; else not a common English word, used by few rules, long), with its
+   second rarest beside it. Wildcard keys count only for an alternative that has nothing
+   else: working out every word's first letters for every article cost more than the rest
+   of pre-selection, so elsewhere the candidate's evaluation checks the wildcard.
 3. For an article, one pass over its words gives the set of keys present. Intersecting that
-   set with the rarest keys gives the alternatives worth a look (one C-level pass checks
-   them all); an alternative whose keys are all present makes its rule a *candidate*. Only
-   candidates are evaluated.
+   set with the rarest keys gives the alternatives worth a look; a C-level pass keeps those
+   whose second key is there, and a few more passes those whose other keys are all there.
+   Their rules are the *candidates*; only candidates are evaluated.
 4. For most rules (plain words combined with AND/OR, plain words negated) the keys decide
    the rule exactly, so a candidate is a match unless a negated word is present. The others
    (phrases, NEAR, wildcards, ``!Word``, scoped fields) are evaluated on word positions.
@@ -150,7 +153,8 @@ class _Leaf:
     fields: tuple[str, ...]
     # Key sets are kept as tuples: a third of a frozenset's memory, no work for the garbage
     # collector, and set.issuperset / set.isdisjoint take them as they are.
-    needs: tuple[tuple[str, ...], ...]  # keys one pattern needs present (a quick reject)
+    # keys one pattern needs present, wildcard keys left out (a quick reject)
+    needs: tuple[tuple[str, ...], ...]
     stem: str | None  # the stem, when the leaf is one plain word
     keys: tuple[str, ...] | None  # plain words whose presence the article's keys decide
     stems_wanted: tuple[tuple[str | None, ...], ...]  # per pattern: each word's stem
@@ -363,6 +367,7 @@ def _leaf_last(code: Code) -> bool:
 
 _NO_POSITIONS: list[int] = []  # shared, never mutated
 _PREFIX_KEY_SIZE = 4  # a wildcard needs its first four letters (three if it has three)
+_COLUMNS = 2  # keys after the second kept in columns (RuleIndex.__init__)
 _SHORT_FIELD = 48  # up to this many words, positions are found by scanning, with no dict
 
 
@@ -571,6 +576,7 @@ class _DocView:
                 if three:
                     marks.update([mark + k[:4] for k in four])
             keys.update(marks & index._prefix_keys)
+        keys.add("")  # what an alternative needing fewer keys has in the columns left
         self.keys = keys
         self._sets: dict[tuple[str, ...], set[str]] = {}
         self._present: dict[int, bool] = {}
@@ -795,8 +801,29 @@ class RuleIndex:
     ) -> None:
         self._rules = rules  # sorted by id, so candidate numbers sort like ids
         self._leaves = leaves
-        self._rule_nos = {key: nos for key, (nos, _) in anchors.items()}
-        self._required = {key: required for key, (_, required) in anchors.items()}
+        # Every alternative gets a number. Under its rarest key it is listed with the key it
+        # needs next ("" if none); the keys after that are in columns indexed by its number
+        # ("" where it needs fewer), and any beyond those in _overflow. Pre-selection is then
+        # a few passes in C, most alternatives stopping at their second key: set.issuperset
+        # would build a set per alternative, and a Python loop per key costs more still.
+        self._alternatives: dict[str, range] = {}
+        self._seconds: dict[str, tuple[str, ...]] = {}
+        self._alt_rule: list[int] = []
+        self._columns: list[list[str]] = [[] for _ in range(_COLUMNS)]
+        self._overflow: dict[int, tuple[str, ...]] = {}
+        alt_rule, columns, overflow = self._alt_rule, self._columns, self._overflow
+        for key, (nos, reqs) in anchors.items():
+            start = len(alt_rule)
+            alt_rule.extend(nos)
+            self._alternatives[key] = range(start, len(alt_rule))
+            self._seconds[key] = tuple(r[0] if r else "" for r in reqs)
+            for number, required in enumerate(reqs, start):
+                for column, keys in enumerate(columns, 1):
+                    keys.append(required[column] if column < len(required) else "")
+                if len(required) > _COLUMNS + 1:
+                    overflow[number] = required[_COLUMNS + 1 :]
+        while columns and not any(columns[-1]):
+            columns.pop()  # no alternative needs that many keys
         self._prefix_keys = prefix_keys
         # the sizes of the wildcard keys in use: 4 letters, and 3 for three-letter wildcards
         self._prefix_sizes = sorted({len(k.lstrip(_MARKS)) - 1 for k in prefix_keys})
@@ -823,10 +850,21 @@ class RuleIndex:
         # each alternative is filed under its rarest key; for the keys present, every
         # alternative filed there whose other keys are all present makes its rule a
         # candidate: one pass in C over all of them, no Python-level loop per key
-        present = self._rule_nos.keys() & keys
-        rule_nos = chain.from_iterable(map(self._rule_nos.__getitem__, present))
-        required = chain.from_iterable(map(self._required.__getitem__, present))
-        return set(compress(rule_nos, map(keys.issuperset, required)))
+        has = keys.__contains__  # "" is always there
+        present = self._seconds.keys() & keys  # iterated in the same order each time
+        numbers = chain.from_iterable(map(self._alternatives.__getitem__, present))
+        seconds = chain.from_iterable(map(self._seconds.__getitem__, present))
+        alternatives = list(compress(numbers, map(has, seconds)))
+        for column in self._columns:
+            alternatives = list(
+                compress(alternatives, map(has, map(column.__getitem__, alternatives)))
+            )
+        if self._overflow:
+            overflow = self._overflow
+            alternatives = [
+                n for n in alternatives if n not in overflow or keys.issuperset(overflow[n])
+            ]
+        return set(map(self._alt_rule.__getitem__, alternatives))
 
     def match_with_stats(self, doc: Document) -> tuple[list[Hit], int]:
         """The hits, sorted by rule id, and how many candidate rules were evaluated."""

@@ -301,6 +301,7 @@ _FAST_TOKEN_RE = re.compile(
 TokKind: TypeAlias = Literal[
     "(", ")", "AND", "OR", "NOT", "NEAR", "FIELD", "WORD", "PHRASE", "LIST", "END"
 ]
+_OPERATORS = frozenset({"AND", "OR", "NOT"})
 _OPERAND_START = frozenset({"(", "NOT", "FIELD", "WORD", "PHRASE", "LIST"})
 _PRIMARY_START = frozenset({"(", "FIELD", "WORD", "PHRASE", "LIST"})
 
@@ -362,6 +363,9 @@ class _Parser:
                 word = found.group(kind)
                 if word.isalnum() and not word.isupper():  # the common case: a plain word
                     toks.append(new(_Tok, ("WORD", word, start + 1, word, False, 0, False)))
+                    i = found.end()
+                elif word in _OPERATORS:
+                    toks.append(new(_Tok, (word, word, start + 1, "", False, 0, False)))
                     i = found.end()
                 else:
                     i = self.lex_word(start, toks, exact=False, start=start)
@@ -520,7 +524,12 @@ class _Parser:
         return And(tuple(flat), _column(first))
 
     def parse_unary(self) -> Node:
-        if self.peek().kind == "NOT":
+        toks, i = self.toks, self.i
+        if toks[i].kind == "WORD" and toks[i + 1].kind != "NEAR":
+            # the common case, without the calls down to parse_primary
+            self.i = i + 1
+            return self.term(toks[i], _word_elements)
+        if toks[i].kind == "NOT":
             op = self.take()
             self.need_operand(op)
             return Not(self.parse_unary(), op.column)
