@@ -249,6 +249,7 @@ class SpanLocator:
     """
 
     __slots__ = ("_chunks", "_ends", "_starts")
+    _ends: list[int] | None
 
     def __init__(
         self, text: str, chunks: list[str] | None = None, sizes: list[int] | None = None
@@ -265,18 +266,26 @@ class SpanLocator:
             self._starts = list(map(re.Match.start, _CHUNK_RE.finditer(text)))
         if sizes is None:
             sizes = list(map(len, map(CHUNK_WORDS.__getitem__, chunks)))
-        self._ends = list(accumulate(sizes))  # words up to and including each chunk
+        # words up to and including each chunk; None when every chunk is one word (the
+        # usual case), where a word's position is its chunk's
+        self._ends = None if sizes.count(1) == len(sizes) else list(accumulate(sizes))
+
+    def _locate(self, position: int) -> tuple[int, int]:
+        """(chunk, word within it) of the word at ``position``."""
+        ends = self._ends
+        if ends is None:
+            return position, 0
+        chunk = bisect_right(ends, position)
+        return chunk, position - (ends[chunk - 1] if chunk else 0)
 
     def word(self, position: int) -> str:
         """The surface form of the word at ``position``."""
-        chunk = bisect_right(self._ends, position)
-        first = self._ends[chunk - 1] if chunk else 0
-        return CHUNK_WORDS[self._chunks[chunk]][position - first]
+        chunk, offset = self._locate(position)
+        return CHUNK_WORDS[self._chunks[chunk]][offset]
 
     def __getitem__(self, position: int) -> tuple[int, int]:
-        chunk = bisect_right(self._ends, position)
-        first = self._ends[chunk - 1] if chunk else 0
-        start, end = CHUNK_SPANS[self._chunks[chunk]][position - first]
+        chunk, offset = self._locate(position)
+        start, end = CHUNK_SPANS[self._chunks[chunk]][offset]
         base = self._starts[chunk]
         return (base + start, base + end)
 

@@ -392,6 +392,7 @@ class _FieldView:
         "_per_chunk",
         "_prefixes",
         "_scanned",
+        "_single",
         "_spans",
         "chunks",
         "stems",
@@ -410,9 +411,17 @@ class _FieldView:
         self._lowered: str | None = None  # see absent()
         self._scanned: dict[str, list[int]] = {}  # wildcard look-ups
         self._spans: analyze.SpanLocator | None = None
+        self._single: bool | None = None  # see word()
 
     def word(self, position: int) -> str:
         """The surface form of the word at ``position``."""
+        if self._single is None:
+            # every chunk one word (the usual case): position = chunk, no span locator
+            self._single = len(self.stems) == len(self.chunks) and (
+                not self.chunks or min(map(len, self._per_chunk)) == 1
+            )
+        if self._single:
+            return analyze.CHUNK_WORDS[self.chunks[position]][0]
         return self.spans().word(position)
 
     def positions(self, stem: str) -> list[int]:
