@@ -100,6 +100,15 @@ def test_span_locator_finds_any_position() -> None:
     assert [locator[p] for p in (5, 0, 3)] == [expected[5], expected[0], expected[3]]
 
 
+@pytest.mark.parametrize(
+    "text", ["one two three", "U.K.-China visit, today", "a  b", " a b", "a b ", "a\nb\tc"]
+)
+def test_span_locator_with_single_and_irregular_spacing(text: str) -> None:
+    locator = SpanLocator(text)
+    assert [locator[p] for p in range(len(spans(text)))] == spans(text)
+    assert [locator.word(p) for p in range(len(words(text)))] == words(text)
+
+
 def test_white_space_of_any_kind_separates_words() -> None:
     assert norms("UK\u00a0China\u2009visit\tnow\nthen") == ["uk", "china", "visit", "now", "then"]
 

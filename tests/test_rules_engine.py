@@ -303,6 +303,51 @@ def test_wildcard_only_and_source_only_rules_are_found() -> None:
     assert [h.rule_id for h in index.match(doc)] == ["l", "s", "w"]
 
 
+def test_long_and_rules_need_every_word_before_they_are_candidates() -> None:
+    # six required words: past the key columns, the rest is checked as a set
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
+    index = compile_rules([RuleSpec("r", " AND ".join(words))])
+    for missing in words:
+        text = " ".join(w for w in words if w != missing)
+        assert index.match_with_stats(body(text)) == ([], 0), missing
+    assert [h.rule_id for h in index.match(body(" ".join(reversed(words))))] == ["r"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("UK ministers visiting", True),
+        ("the Visitor's book in the UK", True),  # possessive
+        ("UK ministers on a visa", False),
+        ("UK: vi.sit", False),  # periods separate words
+        ("UK VISITS", True),
+        ("UK Visïtors", True),  # not ASCII: accents fold, no shortcut
+        ("UK Vïsa", False),
+    ],
+)
+def test_wildcard_with_words_is_checked_on_the_candidate(text: str, expected: bool) -> None:
+    assert matches("UK AND visit*", body(text)) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("U.S.A. trade talks", True), ("US trade talks", False)]
+)
+def test_wildcard_matches_acronyms_written_with_periods(text: str, expected: bool) -> None:
+    assert matches("usa* AND trade", body(text)) is expected
+
+
+def test_phrases_in_text_with_several_words_per_chunk() -> None:
+    doc = body("UK-China visit; then a U.K.-China  visit\nand UK China visit.")
+    hits = compile_rules([RuleSpec("r", '"UK China visit"')]).match(doc)
+    [hit] = hits
+    assert hit.terms[0].positions == (0, 1, 2, 5, 6, 7, 9, 10, 11)
+    assert [doc.body[a:b] for a, b in hit.terms[0].spans] == [
+        "UK-China visit",
+        "U.K.-China  visit",
+        "UK China visit",
+    ]
+
+
 # --------------------------------------------------------------------------- errors
 
 
