@@ -348,6 +348,27 @@ def test_phrases_in_text_with_several_words_per_chunk() -> None:
     ]
 
 
+def test_an_index_pickled_into_another_process_matches_the_same() -> None:
+    # nothing in the index may depend on this process's string hashes (PYTHONHASHSEED)
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    index = compile_rules(many_rules(50))
+    code = (
+        "import pickle, sys; from rules import Document; index = pickle.load(sys.stdin.buffer);"
+        "doc = Document(title='Town7', body='the minister visit to Place42 and City3 mayor');"
+        "print(','.join(h.rule_id for h in index.match(doc)))"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=pickle.dumps(index), capture_output=True, env=env
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().strip() == "r00042,s00003,s00007"
+
+
 # --------------------------------------------------------------------------- errors
 
 
