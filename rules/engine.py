@@ -615,6 +615,10 @@ class _DocView:
                 if not view.stems:
                     continue
                 if len(leaf.patterns) == 1:
+                    first = leaf.stems_wanted[0][0]
+                    stems = view.stems
+                    if first is not None and len(stems) <= _SHORT_FIELD and first not in stems:
+                        continue  # a short field without the first word: no call needed
                     found = view.find(leaf.patterns[0], leaf.stems_wanted[0])
                     if found:
                         known[name] = found
@@ -634,13 +638,16 @@ class _DocView:
             leaf = self.index._leaves[leaf_id]
             if leaf.stem is not None:  # one plain word: one span per position
                 known = []
+                stem = leaf.stem
                 for name in leaf.fields:
                     view = self.fields[name]
-                    if view.stems:
-                        found = view.positions(leaf.stem)
-                        if found:
-                            spans = tuple(map(view.spans().__getitem__, found))
-                            known.append(TermHit(text, name, tuple(found), spans))
+                    stems = view.stems
+                    if not stems or (len(stems) <= _SHORT_FIELD and stem not in stems):
+                        continue  # a short field without the word: no call needed
+                    found = view.positions(stem)
+                    if found:
+                        spans = tuple(map(view.spans().__getitem__, found))
+                        known.append(TermHit(text, name, tuple(found), spans))
             else:
                 known = [
                     _term_hit(text, name, occs, self.fields[name])
