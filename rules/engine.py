@@ -190,6 +190,8 @@ Alternatives: TypeAlias = list[frozenset[str]] | None  # None: nothing required
 
 def _and_alternatives(options: list[list[frozenset[str]]]) -> tuple[list[frozenset[str]], bool]:
     """Cross product of the children's alternatives; False when a child had to be left out."""
+    if all(len(alts) == 1 for alts in options):  # the usual case: one union
+        return [frozenset().union(*[alts[0] for alts in options])], True
     options.sort(key=len)
     result: list[frozenset[str]] = [frozenset()]
     complete = True
