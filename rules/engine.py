@@ -370,6 +370,8 @@ def _leaf_last(code: Code) -> bool:
 _NO_POSITIONS: list[int] = []  # shared, never mutated
 _PREFIX_KEY_SIZE = 4  # a wildcard needs its first four letters (three if it has three)
 _COLUMNS = 2  # keys after the second kept in columns (RuleIndex.__init__)
+_PADDING = ("",) * (_COLUMNS + 1)
+_FIRST_KEY = itemgetter(0)
 _SHORT_FIELD = 48  # up to this many words, positions are found by scanning, with no dict
 
 
@@ -824,22 +826,22 @@ class RuleIndex:
         # ("" where it needs fewer), and any beyond those in _overflow. Pre-selection is then
         # a few passes in C, most alternatives stopping at their second key: set.issuperset
         # would build a set per alternative, and a Python loop per key costs more still.
+        # (anchors' key tuples come padded with "" to _COLUMNS + 1 keys, see _build)
         self._alternatives: dict[str, range] = {}
         self._seconds: dict[str, tuple[str, ...]] = {}
-        self._alt_rule: list[int] = []
-        self._columns: list[list[str]] = [[] for _ in range(_COLUMNS)]
-        self._overflow: dict[int, tuple[str, ...]] = {}
-        alt_rule, columns, overflow = self._alt_rule, self._columns, self._overflow
+        start = 0
         for key, (nos, reqs) in anchors.items():
-            start = len(alt_rule)
-            alt_rule.extend(nos)
-            self._alternatives[key] = range(start, len(alt_rule))
-            self._seconds[key] = tuple(r[0] if r else "" for r in reqs)
-            for number, required in enumerate(reqs, start):
-                for column, keys in enumerate(columns, 1):
-                    keys.append(required[column] if column < len(required) else "")
-                if len(required) > _COLUMNS + 1:
-                    overflow[number] = required[_COLUMNS + 1 :]
+            end = start + len(nos)
+            self._alternatives[key] = range(start, end)
+            self._seconds[key] = tuple(map(_FIRST_KEY, reqs))
+            start = end
+        self._alt_rule = list(chain.from_iterable(nos for nos, _ in anchors.values()))
+        required = list(chain.from_iterable(reqs for _, reqs in anchors.values()))
+        columns = [list(map(itemgetter(c), required)) for c in range(1, _COLUMNS + 1)]
+        self._columns = columns
+        self._overflow = {
+            n: r[_COLUMNS + 1 :] for n, r in enumerate(required) if len(r) > _COLUMNS + 1
+        }
         while columns and not any(columns[-1]):
             columns.pop()  # no alternative needs that many keys
         self._prefix_keys = prefix_keys
@@ -979,7 +981,11 @@ def compile_rules(
         parsed, errors = _parse_rules(rules, lists)
         if errors:
             raise RuleErrors(errors)
-        return _build(parsed, sample)
+        index = _build(parsed, sample)
+        # the syntax trees go before the collector is back, so its first pass does not
+        # scan them (they hold no cycles: freed as soon as the last reference goes)
+        del parsed
+    return index
 
 
 @contextmanager
@@ -1034,7 +1040,8 @@ def _build(parsed: list[tuple[RuleSpec, Node]], sample: Iterable[Document]) -> R
             ranked = sorted(usable, key=costs.__getitem__)
             rule_nos, required = postings.setdefault(intern(ranked[0]), ([], []))
             rule_nos.append(rule_no)
-            required.append(tuple(ranked[1:]))  # the keys left to check once it is there
+            # the keys left to check once it is there, padded for RuleIndex's columns
+            required.append(tuple(ranked[1:]) + _PADDING[len(ranked) - 1 :])
     anchors: Anchors = {key: (tuple(nos), tuple(reqs)) for key, (nos, reqs) in postings.items()}
     return RuleIndex(
         compiled, builder.leaves, anchors, frozenset(anchored_prefixes), builder.scoped
