@@ -1017,23 +1017,21 @@ def _build(parsed: list[tuple[RuleSpec, Node]], sample: Iterable[Document]) -> R
     # Wildcard keys (first letters of every word) are only worked out for articles when some
     # alternative has nothing else to be filed under; elsewhere they are left out of the
     # pre-selection and the candidate's evaluation checks the wildcard on positions.
-    prefix_keys = frozenset(
+    anchored_prefixes = frozenset(
         k
         for alternatives in all_alternatives
         for alt in alternatives
+        if all(_PREFIX_MARK in k for k in alt)
         for k in alt
-        if _PREFIX_MARK in k
     )
-    seen = _sample_frequencies(sample, prefix_keys, builder.scoped) if sample else None
+    seen = _sample_frequencies(sample, anchored_prefixes, builder.scoped) if sample else None
     postings: dict[str, tuple[list[int], list[tuple[str, ...]]]] = {}
     costs: dict[str, tuple[int, int, int, int]] = {}
-    anchored_prefixes: set[str] = set()
     for rule_no, alternatives in enumerate(all_alternatives):
         for alternative in alternatives:
             usable = [k for k in alternative if _PREFIX_MARK not in k]
             if not usable:  # only wildcards: filed under one, the article's keys need them
                 usable = list(alternative)
-                anchored_prefixes.update(usable)
             for key in usable:
                 if key not in costs:
                     costs[key] = _anchor_cost(key, rule_counts, seen)
@@ -1043,6 +1041,4 @@ def _build(parsed: list[tuple[RuleSpec, Node]], sample: Iterable[Document]) -> R
             # the keys left to check once it is there, padded for RuleIndex's columns
             required.append(tuple(ranked[1:]) + _PADDING[len(ranked) - 1 :])
     anchors: Anchors = {key: (tuple(nos), tuple(reqs)) for key, (nos, reqs) in postings.items()}
-    return RuleIndex(
-        compiled, builder.leaves, anchors, frozenset(anchored_prefixes), builder.scoped
-    )
+    return RuleIndex(compiled, builder.leaves, anchors, anchored_prefixes, builder.scoped)
