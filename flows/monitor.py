@@ -115,18 +115,28 @@ def monitor_shard(
     return report
 
 
-def _plan(
-    config_path: str | None, feeds: list[str] | None, due_only: bool
-) -> tuple[Path, Config, str, list[FeedTarget]]:
-    """Load the config, bring the database in line with it, and list the feeds to poll."""
+def _prepare(config_path: str | None) -> tuple[Path, Config, str, datetime]:
+    """Load the config and bring the database in line with it; returns when that was."""
     settings = get_settings()
     path = Path(config_path) if config_path else settings.config
     config = load_config(path)
     database_url = settings.resolved_database_url()
+    now = store.utcnow()
     engine = store.make_engine(database_url)
     try:
-        now = store.utcnow()
         pipeline.prepare(engine, config, now=now)
+    finally:
+        engine.dispose()
+    return path, config, database_url, now
+
+
+def _plan(
+    config_path: str | None, feeds: list[str] | None, due_only: bool
+) -> tuple[Path, Config, str, list[FeedTarget]]:
+    """Prepare, then list the feeds to poll."""
+    path, config, database_url, now = _prepare(config_path)
+    engine = store.make_engine(database_url)
+    try:
         targets = pipeline.due_targets(engine, config, now=now, only=feeds, due_only=due_only)
     finally:
         engine.dispose()
@@ -178,17 +188,8 @@ def _fan_out(
 ) -> CycleReport:
     """Start a shard run per shard, wait for all, deliver once, summarise from the database."""
     logger = get_run_logger()
-    settings = get_settings()
-    path = Path(config_path) if config_path else settings.config
-    config = load_config(path)
-    database_url = settings.resolved_database_url()
-    started = store.utcnow()
-    engine = store.make_engine(database_url)
-    try:
-        # Once here, so the shards do not race each other to migrate an empty database.
-        pipeline.prepare(engine, config, now=started)
-    finally:
-        engine.dispose()
+    # Once here, so the shards do not race each other to migrate an empty database.
+    path, config, database_url, started = _prepare(config_path)
     parameters = sharding.shard_run_parameters(
         shards=shards, config_path=config_path, dry_run=dry_run, feeds=feeds, due_only=due_only
     )
@@ -233,7 +234,7 @@ def _shards_summary(
     title = f"newswatch monitor run ({len(outcomes)} shards)"
     if dry_run:  # the shards stored nothing: their feed tables are all there is
         return run_summary.from_feed_rows(rows, title=title, notes=notes)
-    urls = [f.url for f in config.feeds if not only or f.url in only or f.name in only]
+    urls = [f.url for f in pipeline.selected_feeds(config, only)]
     engine = store.make_engine(database_url)
     try:
         with Session(engine) as session:

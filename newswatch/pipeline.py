@@ -30,7 +30,7 @@ from newswatch import store
 from newswatch.alerts import DeliveryReport
 from newswatch.channels import deliver as deliver  # re-exported for flows/
 from newswatch.channels import notify_operator as notify_operator  # re-exported for flows/
-from newswatch.config import Config
+from newswatch.config import Config, FeedConfig
 from newswatch.normalize import CleanArticle, normalize_entry
 from newswatch.store import FeedOutcome, MatchToStore
 from rules import Document, Hit, RuleIndex, compile_rules
@@ -147,6 +147,11 @@ def prepare(engine: Engine, config: Config, *, now: datetime) -> None:
         store.sync_rules(session, rules=[(r.id, r.query, r.name) for r in config.rules], now=now)
 
 
+def selected_feeds(config: Config, only: Sequence[str] | None) -> list[FeedConfig]:
+    """The config's feeds that `only` names by URL or name (all of them without `only`)."""
+    return [f for f in config.feeds if not only or f.url in only or f.name in only]
+
+
 def due_targets(
     engine: Engine,
     config: Config,
@@ -157,7 +162,7 @@ def due_targets(
 ) -> list[FeedTarget]:
     """Feeds of the config to poll now: the due ones (or all, for a manual run);
     `only` picks a subset by URL or name."""
-    wanted = [f for f in config.feeds if not only or f.url in only or f.name in only]
+    wanted = selected_feeds(config, only)
     with Session(engine) as session:
         feeds = store.due_feeds(session, now=now, urls=[f.url for f in wanted], due_only=due_only)
         return [
