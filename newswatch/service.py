@@ -29,15 +29,9 @@ import yaml
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from newswatch.prefect_defaults import QUIET_PREFECT_DEFAULTS
+
 POOL = "newswatch"
-# The same quiet defaults flows/__init__.py sets for in-process Prefect (an explicit
-# setting in the environment wins): no telemetry tracebacks offline, room for a slow
-# first migration.
-QUIET_DEFAULTS = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
-    "PREFECT_UI_ENABLED": "false",
-}
 POLL_S = 0.5
 OUTPUT_TAIL = 20  # lines of a failed prefect command's output to show
 
@@ -211,7 +205,7 @@ def child_environment(
     PWD is set because prefect.yaml's pull step reads `{{ $PWD }}` at deploy time.
     """
     env = dict(base)
-    for name, value in QUIET_DEFAULTS.items():
+    for name, value in QUIET_PREFECT_DEFAULTS.items():
         env.setdefault(name, value)
     env.update(newswatch_env)
     env["PREFECT_API_URL"] = url

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from newswatch.prefect_defaults import QUIET_PREFECT_DEFAULTS
 from tests.support.smtp import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,14 +36,12 @@ SUBMITTING = re.compile(r"submitting flow run '([0-9a-f-]{36})'")
 ABORTED = re.compile(r"Aborted submission of flow run '([0-9a-f-]{36})'")
 TERMINAL_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 
-# The quiet defaults flows/__init__.py sets for Prefect, plus what an e2e stack needs:
+# newswatch's quiet Prefect defaults, plus what an e2e stack needs:
 # no scheduler (prefect deploy creates monitor's and digest's schedules, and a scheduled
 # monitor run would collide with the manual one: concurrency 1, CANCEL_NEW) and workers
 # that poll every second.
 STACK_SETTINGS = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
-    "PREFECT_UI_ENABLED": "false",
+    **QUIET_PREFECT_DEFAULTS,
     "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
     "PREFECT_WORKER_QUERY_SECONDS": "1",
     "PREFECT_CLI_WRAP_LINES": "false",

@@ -1,0 +1,13 @@
+"""The Prefect settings newswatch runs with unless the environment says otherwise.
+
+One list for every place Prefect starts: in-process flows (flows/__init__.py), the children
+of `newswatch up`, and the end-to-end test stack. Offline, Prefect's telemetry prints
+tracebacks; a fresh PREFECT_HOME's first start (database migrations) can outlast the
+default 20 s start-up timeout; and the UI is not needed to run flows.
+"""
+
+QUIET_PREFECT_DEFAULTS: dict[str, str] = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    "PREFECT_UI_ENABLED": "false",
+}
