@@ -397,6 +397,7 @@ class _FieldView:
         "_prefixes",
         "_scanned",
         "_single",
+        "_spaced",
         "_spans",
         "chunks",
         "stems",
@@ -416,6 +417,7 @@ class _FieldView:
         self._scanned: dict[str, list[int]] = {}  # wildcard look-ups
         self._spans: analyze.SpanLocator | None = None
         self._single: bool | None = None  # see word()
+        self._spaced: bool | None = None  # see _single_spaced()
 
     def word(self, position: int) -> str:
         """The surface form of the word at ``position``."""
@@ -481,8 +483,48 @@ class _FieldView:
         """Positions of the words whose norm starts with ``value`` (a wildcard)."""
         found = self._scanned.get(value)
         if found is None:
-            found = [] if self.absent(value) else self._scan_prefix(value)
+            if self.absent(value):
+                found = []
+            elif self._lowered and "." not in value and value.isascii() and self._single_spaced():
+                found = self._search_prefix(value)
+            else:
+                found = self._scan_prefix(value)
             self._scanned[value] = found
+        return found
+
+    def _single_spaced(self) -> bool:
+        """Are the chunks separated by exactly one space each (normalized article text)?"""
+        if self._spaced is None:
+            self._spaced = " ".join(self.chunks) == self.text
+        return self._spaced
+
+    def _search_prefix(self, value: str) -> list[int]:
+        """Like :meth:`_scan_prefix`, from the few places the text contains ``value``.
+
+        Only for ASCII text with single spaces, once :meth:`absent` has made ``_lowered``:
+        a word whose norm starts with ``value`` lies in a chunk whose lower-cased form
+        without periods contains ``value`` (see absent()), and removing periods keeps the
+        spaces, so the spaces before a place give its chunk. Each such chunk's words are
+        then checked on their norms, exactly as the scan does; building every word's
+        wildcard key, as the scan must, cost more than the rest of a rule's evaluation.
+        """
+        lowered = self._lowered
+        assert lowered
+        chunks, per_chunk, norms = self.chunks, self._per_chunk, analyze.NORM
+        found: list[int] = []
+        chunk, checked = 0, -1
+        counted = 0  # spaces are counted into chunk up to this offset
+        at = lowered.find(value)
+        while at >= 0:
+            chunk += lowered.count(" ", counted, at)
+            counted = at
+            if chunk != checked:
+                checked = chunk
+                first = sum(map(len, per_chunk[:chunk]))  # the chunk's first word position
+                for offset, word in enumerate(analyze.CHUNK_WORDS[chunks[chunk]]):
+                    if norms[word].startswith(value):
+                        found.append(first + offset)
+            at = lowered.find(value, at + 1)
         return found
 
     def _scan_prefix(self, value: str) -> list[int]:

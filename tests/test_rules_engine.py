@@ -15,6 +15,7 @@ from rules import (
     check_rules,
     compile_rules,
 )
+from rules.analyze import tokenize
 
 LISTS = {
     "uk": ["UK", "Britain", "British", "United Kingdom"],
@@ -327,6 +328,21 @@ def test_long_and_rules_need_every_word_before_they_are_candidates() -> None:
 )
 def test_wildcard_with_words_is_checked_on_the_candidate(text: str, expected: bool) -> None:
     assert matches("UK AND visit*", body(text)) is expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The U.K.-based visitors' re-visit (Visits) of visa holders, visiting again",
+        "visit visit. Visit's revisit VISITOR-visits",
+        "  Visit with  two spaces\nand a visit",  # not single-spaced: the per-word scan
+        "Visïtors visit",  # not ASCII: the per-word scan
+    ],
+)
+def test_wildcard_positions_are_every_word_starting_with_it(text: str) -> None:
+    [hit] = compile_rules([RuleSpec("r", "visit*")]).match(body(text))
+    expected = tuple(t.position for t in tokenize(text) if t.norm.startswith("visit"))
+    assert [term.positions for term in hit.terms] == [expected]
 
 
 @pytest.mark.parametrize(
