@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import httpx
 
 from newswatch.prefect_defaults import QUIET_PREFECT_DEFAULTS
+from newswatch.service import Child
 from tests.support.smtp import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,72 +53,31 @@ FLOW_RUN_TIMEOUT_S = 240.0
 STOP_GRACE_S = 10.0
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every live descendant of `pid` (from /proc), so a child that left the group still dies."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The fields after the command name (which may hold spaces) start with state, ppid.
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 @dataclass
 class Process:
     """One long-running command in its own process group, its output in a log file."""
 
     name: str
-    popen: subprocess.Popen[bytes]
+    child: Child  # newswatch up's own child handling, so the tests stop processes the same way
     log_path: Path
 
     @classmethod
     def start(cls, name: str, args: list[str], env: Mapping[str, str], log_dir: Path) -> Process:
         log_path = log_dir / f"{name}.log"
         with log_path.open("wb") as log:
-            popen = subprocess.Popen(
-                args,
-                cwd=ROOT,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return cls(name, popen, log_path)
+            child = Child.start(name, args, env=env, cwd=ROOT, output=log)
+        return cls(name, child, log_path)
+
+    @property
+    def popen(self) -> subprocess.Popen[bytes]:
+        return self.child.process
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def stop(self) -> None:
-        """SIGTERM the group, wait a little, then SIGKILL the group and any stray descendant."""
-        pid = self.popen.pid
-        strays = _descendants(pid)
-        _signal_group(pid, signal.SIGTERM)
-        with suppress(subprocess.TimeoutExpired):
-            self.popen.wait(timeout=STOP_GRACE_S)
-        strays += _descendants(pid)
-        _signal_group(pid, signal.SIGKILL)
-        for stray in strays:
-            with suppress(ProcessLookupError):
-                os.kill(stray, signal.SIGKILL)
-        self.popen.wait(timeout=STOP_GRACE_S)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(pgid, sig)
+        """SIGTERM the group and every descendant seen, SIGKILL what is left after a grace."""
+        self.child.stop(STOP_GRACE_S)
 
 
 @contextmanager
