@@ -147,7 +147,11 @@ def _poll(
     targets: list[FeedTarget], config: Config, database_url: str, dry_run: bool
 ) -> CycleReport:
     """A task per batch of feeds; one run-logger line per feed problem."""
-    matcher = Matcher(config)
+    engine = store.make_engine(database_url)
+    try:
+        matcher = pipeline.matcher_for(engine, config)
+    finally:
+        engine.dispose()
     options = pipeline.poll_options(config, dry_run=dry_run)
     futures = [
         poll_feeds.submit(batch, database_url, matcher, options)

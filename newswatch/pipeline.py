@@ -90,11 +90,14 @@ class CycleReport:
         return [f for f in self.feeds if not f.ok]
 
 
+INDEX_SAMPLE_SIZE: Final = 300  # recent articles that tell the rule index which words are rare
+
+
 class Matcher:
     """The compiled rule index plus what each rule alerts, built once per cycle."""
 
-    def __init__(self, config: Config) -> None:
-        self.index: RuleIndex = compile_rules(config.rule_specs(), config.lists)
+    def __init__(self, config: Config, *, sample: Sequence[Document] = ()) -> None:
+        self.index: RuleIndex = compile_rules(config.rule_specs(), config.lists, sample=sample)
         self.channels = {r.id: config.channels_for(r) for r in config.rules}
         # Channels where a rule's matches wait for the digest instead of going out at once.
         self.digest_channels = {
@@ -134,6 +137,26 @@ def document(*, title: str, summary: str, body: str, source: str, url: str | Non
     """What the rules see of an article: its text fields, and the outlet's name and domain."""
     host = urlsplit(url or "").hostname or ""
     return Document(title=title, summary=summary, body=body, source=f"{source} {host}".strip())
+
+
+def index_sample(engine: Engine, *, limit: int = INDEX_SAMPLE_SIZE) -> list[Document]:
+    """The newest stored articles as the rules see them.
+
+    Given to the rule index, they let it file each rule under the word that is really rarest
+    in this desk's news rather than one guessed from the rules, so fewer rules are looked at
+    per article; what matches is the same either way.
+    """
+    with Session(engine) as session:
+        articles = store.recent_articles(session, limit=limit)
+        return [
+            document(title=a.title, summary=a.summary, body=a.body, source=a.source, url=a.url)
+            for a in articles
+        ]
+
+
+def matcher_for(engine: Engine, config: Config) -> Matcher:
+    """The cycle's matcher, its index filed by the recent articles in the store."""
+    return Matcher(config, sample=index_sample(engine))
 
 
 # --- planning ------------------------------------------------------------------------
@@ -635,7 +658,7 @@ def run_cycle(
     when = now or store.utcnow()
     prepare(engine, config, now=when)
     targets = due_targets(engine, config, now=when, only=only, due_only=due_only)
-    matcher = Matcher(config)
+    matcher = matcher_for(engine, config)
     options = poll_options(config, dry_run=dry_run)
     report = CycleReport(dry_run=dry_run)
     report.feeds = poll_batch(

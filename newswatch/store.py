@@ -449,6 +449,12 @@ def articles_between(
         last_id = rows[-1].id or last_id
 
 
+def recent_articles(session: Session, *, limit: int) -> list[Article]:
+    """The articles stored last, newest first."""
+    query = select(Article).order_by(col(Article.id).desc()).limit(limit)
+    return list(session.exec(query).all())
+
+
 def add_sources(
     session: Session, *, article_ids: Sequence[int], feed_id: int, now: datetime
 ) -> None:

@@ -117,6 +117,26 @@ def test_second_cycle_sends_nothing_and_uses_conditional_get(
         assert last.headers["if-none-match"] == feed_server.routes[path].etag_value()
 
 
+def test_the_rule_index_is_filed_by_the_newest_stored_articles(
+    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    assert pipeline.index_sample(engine) == []  # a new store: the index guesses from the rules
+    serve_examples(feed_server)
+    cycle(engine, write_config(tmp_path, feed_server, smtp_server.channel_url()), NOW)
+    with Session(engine) as session:
+        stored = session.exec(select(Article)).all()
+
+    sample = pipeline.index_sample(engine, limit=5)
+
+    newest = sorted(stored, key=lambda a: a.id or 0, reverse=True)[:5]
+    assert [doc.title for doc in sample] == [a.title for a in newest]
+    assert [doc.body for doc in sample] == [a.body for a in newest]
+    for doc, article in zip(sample, newest, strict=True):
+        assert doc.source.startswith(article.source)
+        assert doc.source.endswith(".example")  # the outlet's domain, as matching sees it
+    assert len(pipeline.index_sample(engine)) == len(stored) == 28
+
+
 def test_a_feed_not_yet_due_is_not_polled(
     engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
