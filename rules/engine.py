@@ -122,8 +122,9 @@ Code: TypeAlias = tuple[Any, ...]  # (opcode, operands...)
 Occurrence: TypeAlias = tuple[int, int]  # first and last word position
 Provenance: TypeAlias = tuple[tuple[int, int, int], ...]  # (local leaf, first, last)
 NearOcc: TypeAlias = tuple[int, int, Provenance]
-# (explanation id, global leaf, term as written, only if present), in query order
-Plan: TypeAlias = tuple[tuple[int, int, str, bool], ...]
+# (leaf id, term as written, only if present), in query order; a leaf is one term text
+# in one set of fields, so its explanation in an article is the same for every rule
+Plan: TypeAlias = tuple[tuple[int, str, bool], ...]
 
 _PREFIX_MARK = "\x00"  # wildcard keys: "\x00" + the first three letters
 # Keys of a field-scoped term carry the field's mark; unmarked keys are the default fields'.
@@ -147,8 +148,9 @@ _COMMON = frozenset(analyze.stem_of(w) for w in _COMMON_WORDS.split())
 
 @dataclass(frozen=True, slots=True)
 class _Leaf:
-    """A distinct (patterns, fields) pair; shared by every rule that uses it."""
+    """A distinct (term text, fields) pair; shared by every rule that uses it."""
 
+    text: str  # the term as written: visit, "United Kingdom", @uk
     patterns: tuple[Pattern, ...]
     fields: tuple[str, ...]
     # Key sets are kept as tuples: a third of a frozenset's memory, no work for the garbage
@@ -165,7 +167,6 @@ class _Rule:
     id: str
     code: Code
     leaves: tuple[int, ...]  # local leaf index -> global leaf id
-    texts: tuple[str, ...]  # local leaf index -> term as written
     # Set when pre-selection decides the positive part exactly: the rule then matches every
     # candidate article that has none of these keys (negated plain words).
     forbidden: tuple[str, ...] | None
@@ -217,12 +218,11 @@ class _Builder:
         self.leaf_ids: dict[tuple[str, tuple[str, ...]], int] = {}
         self.leaves: list[_Leaf] = []
         self.leaf_alternatives: list[list[frozenset[str]]] = []  # leaf.needs, as sets
-        self.explanations: dict[tuple[int, str], int] = {}  # (leaf, text) -> id
-        self.plan_items: dict[tuple[int, int, str, bool], tuple[int, int, str, bool]] = {}
+        self.plan_items: dict[tuple[int, str, bool], tuple[int, str, bool]] = {}
         self.scoped: set[str] = set()  # fields some term is restricted to
+        self.leaf_exact: list[bool] = []  # whether the article's keys decide the leaf
         # per rule, reset by rule():
-        self.locals: dict[int, int] = {}  # id(term) -> local leaf index
-        self.globals: list[int] = []
+        self.globals: list[int] = []  # local leaf index -> leaf id
         self.texts: list[str] = []
         self.has_near = False
 
@@ -255,21 +255,20 @@ class _Builder:
                 tuple(None if m == PREFIX else _element_key(m, v) for m, v in p)
                 for p in term.patterns
             )
-            self.leaves.append(_Leaf(term.patterns, fields, packed, stem, keys, wanted))
+            text = intern(term.text)
+            self.leaves.append(_Leaf(text, term.patterns, fields, packed, stem, keys, wanted))
             self.leaf_alternatives.append(needs)
+            self.leaf_exact.append(keys is not None)
         return leaf_id
 
     def walk(self, node: Node) -> tuple[Code, Alternatives, bool]:
         """Compiled code, required alternatives, and whether they decide the node exactly."""
         if isinstance(node, Term):
-            local = self.locals.get(id(node))
-            if local is None:
-                local = self.locals[id(node)] = len(self.globals)
-                self.globals.append(self.leaf(node))
-                self.texts.append(intern(node.text))
-            leaf_id = self.globals[local]
-            exact = self.leaves[leaf_id].keys is not None
-            return _leaf_code(local), self.leaf_alternatives[leaf_id], exact
+            leaf_id = self.leaf(node)
+            local = len(self.globals)
+            self.globals.append(leaf_id)
+            self.texts.append(self.leaves[leaf_id].text)
+            return _leaf_code(local), self.leaf_alternatives[leaf_id], self.leaf_exact[leaf_id]
         if isinstance(node, Not):
             code, _, _ = self.walk(node.child)
             return (_NOT, code), None, False
@@ -298,7 +297,7 @@ class _Builder:
         return (_AND, tuple(codes)), and_alts, exact
 
     def rule(self, spec: RuleSpec, node: Node) -> tuple[_Rule, list[frozenset[str]]]:
-        self.locals, self.globals, self.texts, self.has_near = {}, [], [], False
+        self.globals, self.texts, self.has_near = [], [], False
         forbidden: tuple[str, ...] | None = None
         if isinstance(node, And) and any(isinstance(c, Not) for c in node.children):
             # `a b -c -d`: pre-selection may decide `a b`, one set test the negated words
@@ -325,9 +324,7 @@ class _Builder:
             alternatives = node_alternatives
             if exact:
                 forbidden = ()
-        compiled = _Rule(
-            spec.id, code, tuple(self.globals), tuple(self.texts), forbidden, self.plan(code)
-        )
+        compiled = _Rule(spec.id, code, tuple(self.globals), forbidden, self.plan(code))
         return compiled, alternatives
 
     def plan(self, code: Code) -> Plan | None:
@@ -343,11 +340,10 @@ class _Builder:
                 items.extend((c[1], True) for c in part[1])
             else:
                 return None
-        plan: list[tuple[int, int, str, bool]] = []
+        plan: list[tuple[int, str, bool]] = []
         for local, conditional in sorted(items):
             leaf_id, text = self.globals[local], self.texts[local]
-            explanation = self.explanations.setdefault((leaf_id, text), len(self.explanations))
-            item = (explanation, leaf_id, text, conditional)
+            item = (leaf_id, text, conditional)
             plan.append(self.plan_items.setdefault(item, item))  # shared between rules
         return tuple(plan)
 
@@ -678,9 +674,9 @@ class _DocView:
             self._occ[leaf_id] = known
         return known
 
-    def explain(self, explanation: int, leaf_id: int, text: str) -> list[TermHit]:
+    def explain(self, leaf_id: int, text: str) -> list[TermHit]:
         """A term's TermHits (one per field where it occurs), built once per article."""
-        known = self._explained.get(explanation)
+        known = self._explained.get(leaf_id)
         if known is None:
             leaf = self.index._leaves[leaf_id]
             if leaf.stem is not None:  # one plain word: one span per position
@@ -700,19 +696,19 @@ class _DocView:
                     _term_hit(text, name, occs, self.fields[name])
                     for name, occs in self.occurrences(leaf_id).items()
                 ]
-            self._explained[explanation] = known
+            self._explained[leaf_id] = known
         return known
 
     def follow(self, rule_id: str, plan: Plan) -> Hit:
         """The explanation of a matching rule, from its plan."""
         terms: list[TermHit] = []
         explained = self._explained
-        for explanation, leaf_id, text, conditional in plan:
+        for leaf_id, text, conditional in plan:
             if conditional and not self.present(leaf_id):
                 continue
-            found = explained.get(explanation)
+            found = explained.get(leaf_id)
             if found is None:
-                found = self.explain(explanation, leaf_id, text)
+                found = self.explain(leaf_id, text)
             terms.extend(found)
         return Hit(rule_id, tuple(terms))
 
@@ -836,7 +832,8 @@ class _Evaluation:
         self.collect(rule.code, found)
         merged: dict[tuple[str, str], set[Occurrence]] = {}
         for local, name in sorted(found, key=lambda k: (k[0], _FIELD_ORDER[k[1]])):
-            merged.setdefault((rule.texts[local], name), set()).update(found[local, name])
+            text = self.doc.index._leaves[rule.leaves[local]].text
+            merged.setdefault((text, name), set()).update(found[local, name])
         terms = [
             _term_hit(text, name, sorted(occs), self.doc.fields[name])
             for (text, name), occs in merged.items()
