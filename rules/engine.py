@@ -215,7 +215,7 @@ class _Builder:
     """Turns parsed rules into compiled ones, sharing identical leaves between rules."""
 
     def __init__(self) -> None:
-        self.leaf_ids: dict[tuple[str, tuple[str, ...]], int] = {}
+        self.leaf_ids: dict[tuple[str, frozenset[str]], int] = {}
         self.leaves: list[_Leaf] = []
         self.leaf_alternatives: list[list[frozenset[str]]] = []  # leaf.needs, as sets
         self.plan_items: dict[tuple[int, str, bool], tuple[int, str, bool]] = {}
@@ -227,13 +227,13 @@ class _Builder:
         self.has_near = False
 
     def leaf(self, term: Term) -> int:
-        fields = _DEFAULT_ORDER if term.fields == DEFAULT_FIELDS else _ordered(term.fields)
         # the text decides the patterns within one compile (lists included), and strings
-        # hash once: keying by the patterns themselves made this the slowest step
-        key = (term.text, fields)
+        # and frozensets hash once: keying by the patterns made this the slowest step
+        key = (term.text, term.fields)
         leaf_id = self.leaf_ids.get(key)
         if leaf_id is None:
             leaf_id = self.leaf_ids[key] = len(self.leaves)
+            fields = _DEFAULT_ORDER if term.fields == DEFAULT_FIELDS else _ordered(term.fields)
             mark = "" if fields == _DEFAULT_ORDER else _FIELD_MARK[fields[0]]
             if mark:
                 self.scoped.add(fields[0])

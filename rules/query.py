@@ -33,6 +33,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Final, Literal, NamedTuple, NoReturn, TypeAlias
 
 from rules import analyze
@@ -314,6 +315,9 @@ class _Tok(NamedTuple):
     exact: bool = False  # preceded by '!'
     number: int = 0  # NEAR distance
     ordered: bool = False  # ONEAR
+
+
+_KIND = itemgetter(0)  # a token's kind
 
 
 class _Parser:
@@ -658,7 +662,7 @@ def parse_all(
         node = parser.parse()
     except QuerySyntaxError as exc:
         return None, sorted([*parser.errors, exc], key=lambda e: e.column)
-    if not parser.errors and any(t.kind == "NOT" for t in parser.toks):
+    if not parser.errors and "NOT" in map(_KIND, parser.toks):  # only NOT can negate alone
         bad = _only_negates(node)
         if bad is not None:
             if isinstance(node, Or):
