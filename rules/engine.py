@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from itertools import chain, compress
 from operator import itemgetter
 from sys import intern
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from rules import analyze
 from rules.query import (
@@ -187,6 +187,7 @@ def _element_key(mode: str, value: str) -> str:
 
 
 Alternatives: TypeAlias = list[frozenset[str]] | None  # None: nothing required
+_T = TypeVar("_T", bound=tuple[Any, ...])
 
 
 def _and_alternatives(options: list[list[frozenset[str]]]) -> tuple[list[frozenset[str]], bool]:
@@ -219,12 +220,19 @@ class _Builder:
         self.leaves: list[_Leaf] = []
         self.leaf_alternatives: list[list[frozenset[str]]] = []  # leaf.needs, as sets
         self.plan_items: dict[tuple[int, str, bool], tuple[int, str, bool]] = {}
+        self.shapes: dict[Code, Code] = {}  # compiled code, shared between rules
+        self.tuples: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # see share()
         self.scoped: set[str] = set()  # fields some term is restricted to
         self.leaf_exact: list[bool] = []  # whether the article's keys decide the leaf
         # per rule, reset by rule():
         self.globals: list[int] = []  # local leaf index -> leaf id
         self.texts: list[str] = []
         self.has_near = False
+
+    def share(self, value: _T) -> _T:
+        """One object for equal key tuples: a plain word's keys, its needs and its stems are
+        the same ``(stem,)``, and fewer objects are less memory and less for the collector."""
+        return self.tuples.setdefault(value, value)  # type: ignore[return-value]
 
     def leaf(self, term: Term) -> int:
         # the text decides the patterns within one compile (lists included), and strings
@@ -248,13 +256,20 @@ class _Builder:
             stem = term.patterns[0][0][1] if plain and len(term.patterns) == 1 else None
             # wildcard keys are left to the positional check: an article's wildcard keys
             # cost more to work out than all the rest of pre-selection
-            packed = tuple(
-                tuple(sorted(k for k in need if _PREFIX_MARK not in k)) for need in needs
+            packed = self.share(
+                tuple(
+                    self.share(tuple(sorted(k for k in need if _PREFIX_MARK not in k)))
+                    for need in needs
+                )
             )
-            wanted = tuple(
-                tuple(None if m == PREFIX else _element_key(m, v) for m, v in p)
-                for p in term.patterns
+            wanted = self.share(
+                tuple(
+                    self.share(tuple(None if m == PREFIX else _element_key(m, v) for m, v in p))
+                    for p in term.patterns
+                )
             )
+            if keys is not None:
+                keys = self.share(keys)
             text = intern(term.text)
             self.leaves.append(_Leaf(text, term.patterns, fields, packed, stem, keys, wanted))
             self.leaf_alternatives.append(needs)
@@ -324,6 +339,9 @@ class _Builder:
             alternatives = node_alternatives
             if exact:
                 forbidden = ()
+        # code names leaves by their place in the rule, so rules of one shape share it: a
+        # few hundred shapes instead of a third of the index's memory
+        code = self.shapes.setdefault(code, code)
         compiled = _Rule(spec.id, code, tuple(self.globals), forbidden, self.plan(code))
         return compiled, alternatives
 
