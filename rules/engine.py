@@ -232,6 +232,7 @@ class _Builder:
     def share(self, value: _T) -> _T:
         """One object for equal key tuples: a plain word's keys, its needs and its stems are
         the same ``(stem,)``, and fewer objects are less memory and less for the collector."""
+        # the dict holds tuples of every shape; the one returned equals value, so it is a _T
         return self.tuples.setdefault(value, value)  # type: ignore[return-value]
 
     def leaf(self, term: Term) -> int:
