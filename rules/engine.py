@@ -122,9 +122,9 @@ Code: TypeAlias = tuple[Any, ...]  # (opcode, operands...)
 Occurrence: TypeAlias = tuple[int, int]  # first and last word position
 Provenance: TypeAlias = tuple[tuple[int, int, int], ...]  # (local leaf, first, last)
 NearOcc: TypeAlias = tuple[int, int, Provenance]
-# (leaf id, term as written, only if present), in query order; a leaf is one term text
-# in one set of fields, so its explanation in an article is the same for every rule
-Plan: TypeAlias = tuple[tuple[int, str, bool], ...]
+# (leaf id, only if present), in query order; a leaf is one term text in one set of
+# fields, so its explanation in an article is the same for every rule
+Plan: TypeAlias = tuple[tuple[int, bool], ...]
 
 _PREFIX_MARK = "\x00"  # wildcard keys: "\x00" + the first three letters
 # Keys of a field-scoped term carry the field's mark; unmarked keys are the default fields'.
@@ -219,14 +219,12 @@ class _Builder:
         self.leaf_ids: dict[tuple[str, frozenset[str]], int] = {}
         self.leaves: list[_Leaf] = []
         self.leaf_alternatives: list[list[frozenset[str]]] = []  # leaf.needs, as sets
-        self.plan_items: dict[tuple[int, str, bool], tuple[int, str, bool]] = {}
+        self.plan_items: dict[tuple[int, bool], tuple[int, bool]] = {}
         self.shapes: dict[Code, Code] = {}  # compiled code, shared between rules
         self.tuples: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # see share()
         self.scoped: set[str] = set()  # fields some term is restricted to
-        self.leaf_exact: list[bool] = []  # whether the article's keys decide the leaf
         # per rule, reset by rule():
         self.globals: list[int] = []  # local leaf index -> leaf id
-        self.texts: list[str] = []
         self.has_near = False
 
     def share(self, value: _T) -> _T:
@@ -274,7 +272,6 @@ class _Builder:
             text = intern(term.text)
             self.leaves.append(_Leaf(text, term.patterns, fields, packed, stem, keys, wanted))
             self.leaf_alternatives.append(needs)
-            self.leaf_exact.append(keys is not None)
         return leaf_id
 
     def walk(self, node: Node) -> tuple[Code, Alternatives, bool]:
@@ -283,8 +280,8 @@ class _Builder:
             leaf_id = self.leaf(node)
             local = len(self.globals)
             self.globals.append(leaf_id)
-            self.texts.append(self.leaves[leaf_id].text)
-            return _leaf_code(local), self.leaf_alternatives[leaf_id], self.leaf_exact[leaf_id]
+            exact = self.leaves[leaf_id].keys is not None
+            return _leaf_code(local), self.leaf_alternatives[leaf_id], exact
         if isinstance(node, Not):
             code, _, _ = self.walk(node.child)
             return (_NOT, code), None, False
@@ -313,7 +310,7 @@ class _Builder:
         return (_AND, tuple(codes)), and_alts, exact
 
     def rule(self, spec: RuleSpec, node: Node) -> tuple[_Rule, list[frozenset[str]]]:
-        self.globals, self.texts, self.has_near = [], [], False
+        self.globals, self.has_near = [], False
         forbidden: tuple[str, ...] | None = None
         if isinstance(node, And) and any(isinstance(c, Not) for c in node.children):
             # `a b -c -d`: pre-selection may decide `a b`, one set test the negated words
@@ -348,7 +345,8 @@ class _Builder:
 
     def plan(self, code: Code) -> Plan | None:
         """The explanation plan of an AND/OR of terms; None for anything more complex."""
-        if self.has_near or len(set(self.texts)) != len(self.texts):
+        texts = [self.leaves[leaf_id].text for leaf_id in self.globals]
+        if self.has_near or len(set(texts)) != len(texts):  # a text twice: merged per field
             return None
         items: list[tuple[int, bool]] = []  # (local leaf, only if present)
         parts = [code] if code[0] != _AND else [c for c in code[1] if c[0] != _NOT]
@@ -359,10 +357,9 @@ class _Builder:
                 items.extend((c[1], True) for c in part[1])
             else:
                 return None
-        plan: list[tuple[int, str, bool]] = []
+        plan: list[tuple[int, bool]] = []
         for local, conditional in sorted(items):
-            leaf_id, text = self.globals[local], self.texts[local]
-            item = (leaf_id, text, conditional)
+            item = (self.globals[local], conditional)
             plan.append(self.plan_items.setdefault(item, item))  # shared between rules
         return tuple(plan)
 
@@ -693,11 +690,12 @@ class _DocView:
             self._occ[leaf_id] = known
         return known
 
-    def explain(self, leaf_id: int, text: str) -> list[TermHit]:
+    def explain(self, leaf_id: int) -> list[TermHit]:
         """A term's TermHits (one per field where it occurs), built once per article."""
         known = self._explained.get(leaf_id)
         if known is None:
             leaf = self.index._leaves[leaf_id]
+            text = leaf.text
             if leaf.stem is not None:  # one plain word: one span per position
                 known = []
                 stem = leaf.stem
@@ -722,12 +720,12 @@ class _DocView:
         """The explanation of a matching rule, from its plan."""
         terms: list[TermHit] = []
         explained = self._explained
-        for leaf_id, text, conditional in plan:
+        for leaf_id, conditional in plan:
             if conditional and not self.present(leaf_id):
                 continue
             found = explained.get(leaf_id)
             if found is None:
-                found = self.explain(leaf_id, text)
+                found = self.explain(leaf_id)
             terms.extend(found)
         return Hit(rule_id, tuple(terms))
 
