@@ -90,6 +90,12 @@ def make_corpus(rng: random.Random) -> Corpus:
     for rank in range(1, len(words) + 1):
         total += 1.0 / rank**1.05
         cumulative.append(total)
+    return Corpus(words, cumulative, *_make_topics(rng, words))
+
+
+def _make_topics(
+    rng: random.Random, words: list[str]
+) -> tuple[list[list[str]], list[list[tuple[str, str]]]]:
     topics: list[list[str]] = []
     phrases: list[list[tuple[str, str]]] = []
     for _ in range(TOPICS):
@@ -97,20 +103,12 @@ def make_corpus(rng: random.Random) -> Corpus:
         topic = [words[int(rng.uniform(300, VOCABULARY - 1))] for _ in range(TOPIC_WORDS)]
         topics.append(topic)
         phrases.append([(rng.choice(topic), rng.choice(topic)) for _ in range(TOPIC_PHRASES)])
-    return Corpus(words, cumulative, topics, phrases)
+    return topics, phrases
 
 
 def unrelated_corpus(corpus: Corpus, seed: int) -> Corpus:
     """Other topics over the same vocabulary: rules aimed at them seldom match the articles."""
-    rng = random.Random(seed)
-    topics: list[list[str]] = []
-    phrases: list[list[tuple[str, str]]] = []
-    words = corpus.words
-    for _ in range(TOPICS):
-        topic = [words[int(rng.uniform(300, VOCABULARY - 1))] for _ in range(TOPIC_WORDS)]
-        topics.append(topic)
-        phrases.append([(rng.choice(topic), rng.choice(topic)) for _ in range(TOPIC_PHRASES)])
-    return Corpus(words, corpus.cumulative, topics, phrases)
+    return Corpus(corpus.words, corpus.cumulative, *_make_topics(random.Random(seed), corpus.words))
 
 
 def make_article(rng: random.Random, corpus: Corpus, n: int) -> Document:
