@@ -29,9 +29,8 @@ def backtest(
     """Print (and record as an artifact) what the rule matches; send only when `notify`."""
     settings = get_settings()
     config = load_config(Path(config_path) if config_path else settings.config)
-    engine = store.make_engine(settings.resolved_database_url())
     now = store.utcnow()
-    try:
+    with store.engine_at(settings.resolved_database_url()) as engine:
         store.migrate(engine)
         report = run_backtest(
             engine,
@@ -45,8 +44,6 @@ def backtest(
         )
         if notify and report.alerts_queued:
             deliver(engine, config, environ=os.environ, secrets=read_secret_block)
-    finally:
-        engine.dispose()
     text = describe(report)
     get_run_logger().info("%s", text.splitlines()[-1])
     create_markdown_artifact(markdown=f"```\n{text}\n```", key="backtest")

@@ -29,8 +29,7 @@ def digest(
     logger = get_run_logger()
     settings = get_settings()
     config = load_config(Path(config_path) if config_path else settings.config)
-    engine = store.make_engine(settings.resolved_database_url())
-    try:
+    with store.engine_at(settings.resolved_database_url()) as engine:
         store.migrate(engine)
         report = send_digests(
             engine,
@@ -40,8 +39,6 @@ def digest(
             force=force,
             secrets=read_secret_block,
         )
-    finally:
-        engine.dispose()
     for name, count in report.sent.items():
         logger.info("digest to %s: %d matches", name, count)
     for name, error in report.failed.items():

@@ -39,22 +39,16 @@ def poll_feeds(
     targets: list[FeedTarget], database_url: str, matcher: Matcher, options: PollOptions
 ) -> list[FeedReport]:
     """One batch of feeds; retrying is safe because the store dedupes."""
-    engine = store.make_engine(database_url)
-    try:
+    with store.engine_at(database_url) as engine:
         return pipeline.poll_batch(targets, engine=engine, matcher=matcher, options=options)
-    finally:
-        engine.dispose()
 
 
 @task(name="deliver-alerts", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def deliver_alerts(database_url: str, config_path: str) -> DeliveryReport:
     """Send the outbox; retrying is safe because each delivery is claimed before sending."""
     config = load_config(Path(config_path))
-    engine = store.make_engine(database_url)
-    try:
+    with store.engine_at(database_url) as engine:
         return deliver(engine, config, environ=os.environ, secrets=read_secret_block)
-    finally:
-        engine.dispose()
 
 
 @flow(
@@ -79,8 +73,8 @@ def monitor(
     sharding.check_shard(0, shards)
     if shards > 1:
         return _fan_out(config_path, feeds, dry_run, due_only, shards)
-    path, config, database_url, targets = _plan(config_path, feeds, due_only)
-    report = _poll(targets, config, database_url, dry_run)
+    path, config, database_url, targets, matcher = _plan(config_path, feeds, due_only)
+    report = _poll(targets, matcher, config, database_url, dry_run)
     if not dry_run:
         report.delivery = deliver_alerts(database_url, str(path))
     _record(run_summary.from_cycle(report), prefix="monitor")
@@ -104,54 +98,54 @@ def monitor_shard(
     """Poll the due feeds of one shard and store their matches; the run that started the
     shards delivers, once for the whole cycle."""
     sharding.check_shard(shard, shards)
-    _, config, database_url, targets = _plan(config_path, feeds, due_only)
+    _, config, database_url, targets, matcher = _plan(config_path, feeds, due_only)
     mine = sharding.in_shard(
         targets, shard=shard, shards=shards, url=lambda t: t.config_url or t.url
     )
     get_run_logger().info("shard %d of %d: %d due feeds", shard, shards, len(mine))
-    report = _poll(mine, config, database_url, dry_run)
+    report = _poll(mine, matcher, config, database_url, dry_run)
     title = f"newswatch monitor shard {shard} of {shards}"
     _record(run_summary.from_cycle(report, title=title), prefix="monitor-shard")
     return report
 
 
-def _prepare(config_path: str | None) -> tuple[Path, Config, str, datetime]:
-    """Load the config and bring the database in line with it; returns when that was."""
+def _load(config_path: str | None) -> tuple[Path, Config, str]:
     settings = get_settings()
     path = Path(config_path) if config_path else settings.config
-    config = load_config(path)
-    database_url = settings.resolved_database_url()
+    return path, load_config(path), settings.resolved_database_url()
+
+
+def _prepare(config_path: str | None) -> tuple[Path, Config, str, datetime]:
+    """Load the config and bring the database in line with it; returns when that was."""
+    path, config, database_url = _load(config_path)
     now = store.utcnow()
-    engine = store.make_engine(database_url)
-    try:
+    with store.engine_at(database_url) as engine:
         pipeline.prepare(engine, config, now=now)
-    finally:
-        engine.dispose()
     return path, config, database_url, now
 
 
 def _plan(
     config_path: str | None, feeds: list[str] | None, due_only: bool
-) -> tuple[Path, Config, str, list[FeedTarget]]:
-    """Prepare, then list the feeds to poll."""
-    path, config, database_url, now = _prepare(config_path)
-    engine = store.make_engine(database_url)
-    try:
+) -> tuple[Path, Config, str, list[FeedTarget], Matcher]:
+    """Prepare, list the feeds to poll, and compile the rules (filed by the newest stored
+    articles), on one connection pool."""
+    path, config, database_url = _load(config_path)
+    now = store.utcnow()
+    with store.engine_at(database_url) as engine:
+        pipeline.prepare(engine, config, now=now)
         targets = pipeline.due_targets(engine, config, now=now, only=feeds, due_only=due_only)
-    finally:
-        engine.dispose()
-    return path, config, database_url, targets
+        matcher = pipeline.matcher_for(engine, config)
+    return path, config, database_url, targets, matcher
 
 
 def _poll(
-    targets: list[FeedTarget], config: Config, database_url: str, dry_run: bool
+    targets: list[FeedTarget],
+    matcher: Matcher,
+    config: Config,
+    database_url: str,
+    dry_run: bool,
 ) -> CycleReport:
     """A task per batch of feeds; one run-logger line per feed problem."""
-    engine = store.make_engine(database_url)
-    try:
-        matcher = pipeline.matcher_for(engine, config)
-    finally:
-        engine.dispose()
     options = pipeline.poll_options(config, dry_run=dry_run)
     futures = [
         poll_feeds.submit(batch, database_url, matcher, options)
@@ -239,13 +233,9 @@ def _shards_summary(
     if dry_run:  # the shards stored nothing: their feed tables are all there is
         return run_summary.from_feed_rows(rows, title=title, notes=notes)
     urls = [f.url for f in pipeline.selected_feeds(config, only)]
-    engine = store.make_engine(database_url)
-    try:
-        with Session(engine) as session:
-            polled = store.cycle_feeds(session, since=started, config_urls=urls)
-            matches = store.cycle_matches(session, since=started, feed_ids=[f.id for f in polled])
-    finally:
-        engine.dispose()
+    with store.engine_at(database_url) as engine, Session(engine) as session:
+        polled = store.cycle_feeds(session, since=started, config_urls=urls)
+        matches = store.cycle_matches(session, since=started, feed_ids=[f.id for f in polled])
     return run_summary.from_store(
         polled,
         matches,

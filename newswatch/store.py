@@ -7,6 +7,7 @@ two workers or a crash between steps cannot store an article, a match or a deliv
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,6 +56,17 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return create_engine(parsed, pool_pre_ping=True)
+
+
+@contextmanager
+def engine_at(url: str) -> Iterator[Engine]:
+    """An engine for one piece of work (a flow step, a task), its connections closed after:
+    a worker runs many flows, and pooled connections left open would pile up."""
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def migrate(engine: Engine) -> None:
