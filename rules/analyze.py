@@ -270,21 +270,21 @@ class SpanLocator:
         # usual case), where a word's position is its chunk's
         self._ends = None if sizes.count(1) == len(sizes) else list(accumulate(sizes))
 
+    def _locate(self, position: int) -> tuple[int, int]:
+        """The chunk holding the word at ``position``, and the word's place in it."""
+        ends = self._ends
+        if ends is None:
+            return position, 0
+        chunk = bisect_right(ends, position)
+        return chunk, position - (ends[chunk - 1] if chunk else 0)
+
     def word(self, position: int) -> str:
         """The surface form of the word at ``position``."""
-        ends = self._ends
-        if ends is None:
-            return CHUNK_WORDS[self._chunks[position]][0]
-        chunk = bisect_right(ends, position)
-        return CHUNK_WORDS[self._chunks[chunk]][position - (ends[chunk - 1] if chunk else 0)]
+        chunk, offset = self._locate(position)
+        return CHUNK_WORDS[self._chunks[chunk]][offset]
 
     def __getitem__(self, position: int) -> tuple[int, int]:
-        ends = self._ends
-        if ends is None:
-            chunk, offset = position, 0
-        else:
-            chunk = bisect_right(ends, position)
-            offset = position - (ends[chunk - 1] if chunk else 0)
+        chunk, offset = self._locate(position)
         start, end = CHUNK_SPANS[self._chunks[chunk]][offset]
         base = self._starts[chunk]
         return (base + start, base + end)

@@ -674,10 +674,6 @@ class _DocView:
                 if not view.stems:
                     continue
                 if len(leaf.patterns) == 1:
-                    first = leaf.stems_wanted[0][0]
-                    stems = view.stems
-                    if first is not None and len(stems) <= _SHORT_FIELD and first not in stems:
-                        continue  # a short field without the first word: no call needed
                     found = view.find(leaf.patterns[0], leaf.stems_wanted[0])
                     if found:
                         known[name] = found
@@ -701,9 +697,6 @@ class _DocView:
                 stem = leaf.stem
                 for name in leaf.fields:
                     view = self.fields[name]
-                    stems = view.stems
-                    if not stems or (len(stems) <= _SHORT_FIELD and stem not in stems):
-                        continue  # a short field without the word: no call needed
                     found = view.positions(stem)
                     if found:
                         spans = tuple(map(view.spans().__getitem__, found))
