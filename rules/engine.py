@@ -404,6 +404,7 @@ class _FieldView:
     """One field's words, with the analysed forms and position look-ups built on demand."""
 
     __slots__ = (
+        "_first",
         "_last",
         "_lowered",
         "_per_chunk",
@@ -425,6 +426,7 @@ class _FieldView:
         self._per_chunk = list(map(analyze.CHUNK_STEMS.__getitem__, self.chunks))
         self.stems: list[str] = list(chain.from_iterable(self._per_chunk))
         self._prefixes: dict[int, list[str]] = {}  # wildcard key size -> key of each word
+        self._first: dict[str, int] = {}  # see positions()
         self._last: dict[str, int] | None = None
         self._lowered: str | None = None  # see absent()
         self._scanned: dict[str, list[int]] = {}  # wildcard look-ups
@@ -449,22 +451,24 @@ class _FieldView:
         if len(stems) <= _SHORT_FIELD:
             if stem not in stems:
                 return _NO_POSITIONS
+            at = stems.index(stem)
             end = len(stems) - 1 - stems[::-1].index(stem)
         else:
             last = self._last
             if last is None:
-                # where each stem occurs last, built in C; the others are found by list.index
-                # up to there (one dict: most stems asked about occur once or twice)
-                last = self._last = dict(zip(stems, range(len(stems)), strict=True))
+                # where each stem occurs first and last, built in C; any between are found
+                # by list.index from the first on (most stems asked about occur once or
+                # twice, and scanning up to the first cost more than the rest of a lookup)
+                numbers = range(len(stems))
+                last = self._last = dict(zip(stems, numbers, strict=True))
+                self._first = dict(zip(reversed(stems), reversed(numbers), strict=True))
             found_end = last.get(stem)
             if found_end is None:
                 return _NO_POSITIONS
-            end = found_end
-        index = stems.index
-        at = index(stem)
+            at, end = self._first[stem], found_end
         found = [at]
         while at != end:
-            at = index(stem, at + 1)
+            at = stems.index(stem, at + 1)
             found.append(at)
         return found
 

@@ -345,6 +345,23 @@ def test_wildcard_positions_are_every_word_starting_with_it(text: str) -> None:
     assert [term.positions for term in hit.terms] == [expected]
 
 
+@pytest.mark.parametrize("words", [50, 400])  # past the short-field scan: looked up per stem
+def test_positions_in_long_fields_are_every_occurrence(words: int) -> None:
+    filler = [f"word{n}" for n in range(words)]
+    filler[0] = "Visits"
+    filler[words // 2] = "visit"
+    filler[words // 2 + 1] = "envoy"
+    filler[-1] = "visited."
+    text = " ".join(filler)
+    [hit] = compile_rules([RuleSpec("r", "visit AND envoy")]).match(body(text))
+    spans = [(t.start, t.end) for t in tokenize(text)]
+    expected = (0, words // 2, words - 1)
+    assert hit.terms == (
+        TermHit("visit", "body", expected, tuple(spans[p] for p in expected)),
+        TermHit("envoy", "body", (words // 2 + 1,), (spans[words // 2 + 1],)),
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "expected"), [("U.S.A. trade talks", True), ("US trade talks", False)]
 )
