@@ -1,0 +1,38 @@
+"""`bench/rules.py` in a small run: the JSON contract on the last line, and figures that add up.
+
+Speed is not asserted here (the machine is shared and noisy); the bench exists to measure it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "rules.py"
+
+
+def test_a_small_run_prints_every_figure_as_json_on_the_last_line() -> None:
+    args = ["--articles", "60", "--sizes", "10,1000", "--naive-sizes", "10,1000"]
+    args += ["--naive-articles", "20", "--unrelated-sizes", "1000", "--repeat", "1"]
+    done = subprocess.run(
+        [sys.executable, str(BENCH), *args], capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    figures = json.loads(done.stdout.splitlines()[-1])  # strict JSON: no NaN
+    for key in ("articles_per_s", "build_s", "index_mb", "candidates_per_article"):
+        assert set(figures[key]) == {"10", "1000"}, key
+        assert all(value >= 0 for value in figures[key].values())
+    assert set(figures["naive_articles_per_s"]) == {"10", "1000"}
+    assert figures["articles_per_s"]["1000"] > 0
+    assert figures["index_mb"]["1000"] > figures["index_mb"]["10"]
+    # pre-selection: every match was a candidate, and a rule matches few articles
+    for size in ("10", "1000"):
+        assert figures["candidates_per_article"][size] >= figures["matches_per_article"][size]
+        assert figures["rule_match_rate"][size] < 0.01
+    assert figures["speedup_vs_naive_1000"] > 0
+    unrelated = figures["unrelated_rules"]["1000"]
+    assert unrelated["matches_per_article"] <= figures["matches_per_article"]["1000"]
+    assert figures["articles"] == 60
