@@ -160,6 +160,9 @@ class _Leaf:
     stem: str | None  # the stem, when the leaf is one plain word
     keys: tuple[str, ...] | None  # plain words whose presence the article's keys decide
     stems_wanted: tuple[tuple[str | None, ...], ...]  # per pattern: each word's stem
+    # the stems whose positions evaluating or explaining this leaf looks up (each pattern's
+    # first word, unless a wildcard)
+    looked_up: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +273,10 @@ class _Builder:
             if keys is not None:
                 keys = self.share(keys)
             text = intern(term.text)
-            self.leaves.append(_Leaf(text, term.patterns, fields, packed, stem, keys, wanted))
+            looked_up = self.share(tuple(dict.fromkeys(w[0] for w in wanted if w[0] is not None)))
+            self.leaves.append(
+                _Leaf(text, term.patterns, fields, packed, stem, keys, wanted, looked_up)
+            )
             self.leaf_alternatives.append(needs)
         return leaf_id
 
@@ -405,7 +411,9 @@ class _FieldView:
 
     __slots__ = (
         "_first",
+        "_grouped",
         "_last",
+        "_looked_up",
         "_lowered",
         "_per_chunk",
         "_prefixes",
@@ -427,6 +435,8 @@ class _FieldView:
         self.stems: list[str] = list(chain.from_iterable(self._per_chunk))
         self._prefixes: dict[int, list[str]] = {}  # wildcard key size -> key of each word
         self._first: dict[str, int] = {}  # see positions()
+        self._grouped: dict[str, list[int]] = {}  # see look_up()
+        self._looked_up: set[str] | frozenset[str] = frozenset()
         self._last: dict[str, int] | None = None
         self._lowered: str | None = None  # see absent()
         self._scanned: dict[str, list[int]] = {}  # wildcard look-ups
@@ -445,8 +455,29 @@ class _FieldView:
             return analyze.CHUNK_WORDS[self.chunks[position]][0]
         return self.spans().word(position)
 
+    def look_up(self, wanted: set[str]) -> None:
+        """Find the positions of all these stems in one pass (see RuleIndex.match_with_stats).
+
+        The candidates of a large index ask for the positions of dozens of stems; one pass in
+        C marks the words with any of them, and only those words are grouped in Python.
+        """
+        stems = self.stems
+        grouped = self._grouped
+        for at in compress(range(len(stems)), map(wanted.__contains__, stems)):
+            found = grouped.get(stems[at])
+            if found is None:
+                grouped[stems[at]] = [at]
+            else:
+                found.append(at)
+        self._looked_up = wanted
+
     def positions(self, stem: str) -> list[int]:
         """Positions of the words with this stem."""
+        found = self._grouped.get(stem)
+        if found is not None:
+            return found
+        if stem in self._looked_up:
+            return _NO_POSITIONS
         stems = self.stems
         if len(stems) <= _SHORT_FIELD:
             if stem not in stems:
@@ -654,6 +685,16 @@ class _DocView:
         self._present: dict[int, bool] = {}
         self._occ: dict[int, dict[str, list[Occurrence]]] = {}
         self._explained: dict[int, list[TermHit]] = {}
+
+    def look_up(self, rules: Iterable[_Rule]) -> None:
+        """Find every position these rules' terms may ask for, one pass per field."""
+        leaves = self.index._leaves
+        wanted: set[str] = set()
+        for rule in rules:
+            for leaf_id in rule.leaves:
+                wanted.update(leaves[leaf_id].looked_up)
+        for view in self.fields.values():
+            view.look_up(wanted)
 
     def present(self, leaf_id: int) -> bool:
         known = self._present.get(leaf_id)
@@ -947,6 +988,8 @@ class RuleIndex:
         hits: list[Hit] = []
         rules = self._rules
         keys = view.keys
+        if len(chosen) > 1:
+            view.look_up(rules[rule_no] for rule_no in chosen)
         for rule_no in sorted(chosen):
             rule = rules[rule_no]
             forbidden = rule.forbidden

@@ -381,6 +381,33 @@ def test_phrases_in_text_with_several_words_per_chunk() -> None:
     ]
 
 
+def test_explanations_do_not_depend_on_the_other_rules_in_the_index() -> None:
+    # with several candidates, positions are looked up for all of them in one pass
+    specs = [
+        RuleSpec("a", "visit AND envoy"),
+        RuleSpec("b", '"trade talks" AND (minister OR envoy) -Japan'),
+        RuleSpec("c", "@uk NEAR/3 visit"),
+        RuleSpec("d", "title:envoy AND trad*"),
+        RuleSpec("e", '!US AND "United Kingdom"'),
+        RuleSpec("f", "minister visit talks"),
+    ]
+    filler = " ".join(f"word{n}" for n in range(60))
+    docs = [
+        Document(
+            title="Envoy visits for trade talks",
+            summary="The minister's visit: trade talks with the US.",
+            body=f"{filler} British envoy visited Beijing for trade talks. {filler} "
+            "The United Kingdom minister and US trade talks, visits and traders.",
+        ),
+        Document(title="UK envoy visit", body="Trade talks. The UK minister visit talks."),
+    ]
+    together = compile_rules(specs, LISTS)
+    for doc in docs:
+        alone = [hit for spec in specs for hit in compile_rules([spec], LISTS).match(doc)]
+        assert len(alone) >= 4
+        assert together.match(doc) == alone
+
+
 def test_an_index_pickled_into_another_process_matches_the_same() -> None:
     # nothing in the index may depend on this process's string hashes (PYTHONHASHSEED)
     import os
