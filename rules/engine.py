@@ -20,7 +20,8 @@ Elasticsearch percolator pre-select queries):
    Their rules are the *candidates*; only candidates are evaluated.
 4. For most rules (plain words combined with AND/OR, plain words negated) the keys decide
    the rule exactly, so a candidate is a match unless a negated word is present. The others
-   (phrases, NEAR, wildcards, ``!Word``, scoped fields) are evaluated on word positions.
+   (phrases, NEAR, wildcards, ``!Word``, scoped fields) are evaluated on word positions;
+   the positions every candidate may ask for are found in one pass per field.
 5. Only matching rules pay for the explanation (positions and character spans per term and
    field), and a term's explanation is built once per article, however many rules use it.
 """
