@@ -6,9 +6,12 @@ Speed is not asserted here (the machine is shared and noisy); the bench exists t
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "rules.py"
 
@@ -36,3 +39,17 @@ def test_a_small_run_prints_every_figure_as_json_on_the_last_line() -> None:
     unrelated = figures["unrelated_rules"]["1000"]
     assert unrelated["matches_per_article"] <= figures["matches_per_article"]["1000"]
     assert figures["articles"] == 60
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_instruction_counts_print_as_json_on_the_last_line() -> None:
+    bench = BENCH.with_name("rules_instructions.py")
+    args = ["--sizes", "10,100", "--articles", "5", "--sample", "10"]
+    done = subprocess.run(
+        [sys.executable, str(bench), *args], capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout.splitlines()[-1])
+    assert set(figures["instructions_per_article"]) == {"10", "100"}
+    assert all(count > 0 for count in figures["instructions_per_article"].values())
+    assert figures["articles"] == 5
