@@ -24,6 +24,7 @@ out only for the words a match reports (:class:`SpanLocator`).
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import unicodedata
 from bisect import bisect_right
@@ -155,7 +156,9 @@ _stem_lock = threading.Lock()
 def _stem_norm(norm: str) -> str:
     with _stem_lock:  # a Snowball stemmer object keeps state while it works
         result: str = _stemmer.stemWord(norm)
-    return result
+    # one object per stem (visits and visited give the same "visit"), so dictionaries keyed
+    # by stems, like a rule index's, find it by identity without reading the string
+    return sys.intern(result)
 
 
 def _stem(surface: str) -> str:

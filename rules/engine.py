@@ -39,6 +39,7 @@ from sys import intern
 from typing import Any, TypeAlias, TypeVar
 
 from rules import analyze
+from rules.preselect import Anchors, pre_selection
 from rules.query import (
     DEFAULT_FIELDS,
     EXACT,
@@ -177,6 +178,7 @@ class _Rule:
     # How to explain a match without walking the tree, when the rule is an AND/OR of terms
     # (no NEAR, no term written twice).
     plan: Plan | None
+    looked_up: tuple[str, ...]  # its leaves' looked_up, together (see _DocView.look_up)
 
 
 def _element_key(mode: str, value: str) -> str:
@@ -347,7 +349,13 @@ class _Builder:
         # code names leaves by their place in the rule, so rules of one shape share it: a
         # few hundred shapes instead of a third of the index's memory
         code = self.shapes.setdefault(code, code)
-        compiled = _Rule(spec.id, code, tuple(self.globals), forbidden, self.plan(code))
+        looked_up = self.share(
+            tuple(
+                dict.fromkeys(chain.from_iterable(self.leaves[g].looked_up for g in self.globals))
+            )
+        )
+        leaves = tuple(self.globals)
+        compiled = _Rule(spec.id, code, leaves, forbidden, self.plan(code), looked_up)
         return compiled, alternatives
 
     def plan(self, code: Code) -> Plan | None:
@@ -388,10 +396,6 @@ def _leaf_last(code: Code) -> bool:
 
 _NO_POSITIONS: list[int] = []  # shared, never mutated
 _PREFIX_KEY_SIZE = 4  # a wildcard needs its first four letters (three if it has three)
-_COLUMNS = 2  # keys after the second kept in columns (RuleIndex.__init__)
-_PADDING = ("",) * (_COLUMNS + 1)
-_FIRST_KEY = itemgetter(0)
-_SECOND = itemgetter(1)
 _SHORT_FIELD = 48  # up to this many words, positions are found by scanning, with no dict
 
 
@@ -689,11 +693,9 @@ class _DocView:
 
     def look_up(self, rules: Iterable[_Rule]) -> None:
         """Find every position these rules' terms may ask for, one pass per field."""
-        leaves = self.index._leaves
         wanted: set[str] = set()
         for rule in rules:
-            for leaf_id in rule.leaves:
-                wanted.update(leaves[leaf_id].looked_up)
+            wanted.update(rule.looked_up)
         for view in self.fields.values():
             view.look_up(wanted)
 
@@ -899,10 +901,6 @@ class _Evaluation:
 
 # --------------------------------------------------------------------------- the index
 
-# rarest key -> the numbers of the rules with an alternative filed under it, and, aligned with
-# them, the other keys each of those alternatives needs (rarest first)
-Anchors: TypeAlias = dict[str, tuple[tuple[int, ...], tuple[tuple[str, ...], ...]]]
-
 
 class RuleIndex:
     """Compiled rules; ``match`` costs about the article's length plus its real matches."""
@@ -917,29 +915,7 @@ class RuleIndex:
     ) -> None:
         self._rules = rules  # sorted by id, so candidate numbers sort like ids
         self._leaves = leaves
-        # Every alternative gets a number. Under its rarest key it is listed with the key it
-        # needs next ("" if none); the keys after that are in columns indexed by its number
-        # ("" where it needs fewer), and any beyond those in _overflow. Pre-selection is then
-        # a few passes in C, most alternatives stopping at their second key: set.issuperset
-        # would build a set per alternative, and a Python loop per key costs more still.
-        # (anchors' key tuples come padded with "" to _COLUMNS + 1 keys, see _build)
-        # (one dict, so a key present costs one look-up: at 100,000 rules these look-ups
-        # miss the CPU's caches, and a second dict cost a tenth of the pre-selection)
-        self._anchored: dict[str, tuple[range, tuple[str, ...]]] = {}
-        start = 0
-        for key, (nos, reqs) in anchors.items():
-            end = start + len(nos)
-            self._anchored[key] = (range(start, end), tuple(map(_FIRST_KEY, reqs)))
-            start = end
-        self._alt_rule = list(chain.from_iterable(nos for nos, _ in anchors.values()))
-        required = list(chain.from_iterable(reqs for _, reqs in anchors.values()))
-        columns = [list(map(itemgetter(c), required)) for c in range(1, _COLUMNS + 1)]
-        self._columns = columns
-        self._overflow = {
-            n: r[_COLUMNS + 1 :] for n, r in enumerate(required) if len(r) > _COLUMNS + 1
-        }
-        while columns and not any(columns[-1]):
-            columns.pop()  # no alternative needs that many keys
+        self._pre_selection = pre_selection(anchors)
         self._prefix_keys = prefix_keys
         # the sizes of the wildcard keys in use: 4 letters, and 3 for three-letter wildcards
         self._prefix_sizes = sorted({len(k.lstrip(_MARKS)) - 1 for k in prefix_keys})
@@ -962,25 +938,7 @@ class RuleIndex:
         return [self._rules[i].id for i in sorted(self._candidates(view))]
 
     def _candidates(self, view: _DocView) -> set[int]:
-        keys = view.keys
-        # each alternative is filed under its rarest key; for the keys present, every
-        # alternative filed there whose other keys are all present makes its rule a
-        # candidate: one pass in C over all of them, no Python-level loop per key
-        has = keys.__contains__  # "" is always there
-        anchored = list(map(self._anchored.__getitem__, self._anchored.keys() & keys))
-        numbers = chain.from_iterable(map(_FIRST_KEY, anchored))
-        seconds = chain.from_iterable(map(_SECOND, anchored))
-        alternatives = list(compress(numbers, map(has, seconds)))
-        for column in self._columns:
-            alternatives = list(
-                compress(alternatives, map(has, map(column.__getitem__, alternatives)))
-            )
-        if self._overflow:
-            overflow = self._overflow
-            alternatives = [
-                n for n in alternatives if n not in overflow or keys.issuperset(overflow[n])
-            ]
-        return set(map(self._alt_rule.__getitem__, alternatives))
+        return self._pre_selection.candidates(view.keys)
 
     def match_with_stats(self, doc: Document) -> tuple[list[Hit], int]:
         """The hits, sorted by rule id, and how many candidate rules were evaluated."""
@@ -1136,7 +1094,5 @@ def _build(parsed: list[tuple[RuleSpec, Node]], sample: Iterable[Document]) -> R
             ranked = sorted(usable, key=costs.__getitem__)
             rule_nos, required = postings.setdefault(intern(ranked[0]), ([], []))
             rule_nos.append(rule_no)
-            # the keys left to check once it is there, padded for RuleIndex's columns
-            required.append(tuple(ranked[1:]) + _PADDING[len(ranked) - 1 :])
-    anchors: Anchors = {key: (tuple(nos), tuple(reqs)) for key, (nos, reqs) in postings.items()}
-    return RuleIndex(compiled, builder.leaves, anchors, anchored_prefixes, builder.scoped)
+            required.append(tuple(ranked[1:]))  # the keys left to check once it is there
+    return RuleIndex(compiled, builder.leaves, postings, anchored_prefixes, builder.scoped)

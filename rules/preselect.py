@@ -1,0 +1,182 @@
+"""Pre-selection: from the keys an article has, the rules worth evaluating.
+
+Every alternative of every rule (a set of keys it needs present, see rules.engine) is filed
+under its rarest key, with the keys it needs besides in rarest-first order. For an article,
+the alternatives filed under its keys whose other keys are all present name the candidate
+rules. Two layouts do this with no Python-level loop per alternative:
+
+- :class:`TuplePreSelection` keeps the keys as Python strings and filters with C-level
+  passes (``compress``/``map``). Cheapest for small and medium indexes.
+- :class:`ArrayPreSelection` numbers the keys and keeps the alternatives in numpy arrays.
+  Its fixed cost is a dozen numpy calls (about 20 µs), but a large index's strings lie
+  scattered over a heap of hundreds of megabytes, and at 100,000 rules fetching them cost
+  more than the rest of pre-selection; the arrays are a few contiguous megabytes.
+
+:func:`pre_selection` picks by the number of alternatives (measured with bench/rules.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import chain, compress
+from operator import itemgetter
+from typing import Protocol, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+# rarest key -> the numbers of the rules with an alternative filed under it, and, aligned
+# with them, the other keys each of those alternatives needs (rarest first)
+Anchors: TypeAlias = Mapping[str, tuple[Sequence[int], Sequence[tuple[str, ...]]]]
+
+# From this many alternatives on, the arrays are faster (bench/rules.py: at 1,000 rules the
+# tuples win by a fifth, at 100,000 the arrays by a half).
+ARRAY_THRESHOLD = 20_000
+_COLUMNS = 3  # keys checked in columns; any beyond these in an overflow dict
+_PADDING = ("",) * _COLUMNS
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
+
+
+class PreSelection(Protocol):
+    def candidates(self, keys: set[str]) -> set[int]:
+        """Numbers of the rules with an alternative whose keys are all in ``keys``, which
+        holds "" (what an alternative needing fewer keys has in the columns left)."""
+        ...
+
+
+def pre_selection(anchors: Anchors, *, threshold: int | None = None) -> PreSelection:
+    """The layout that is faster for this many alternatives."""
+    alternatives = sum(len(rule_nos) for rule_nos, _ in anchors.values())
+    limit = ARRAY_THRESHOLD if threshold is None else threshold
+    if alternatives >= limit:
+        return ArrayPreSelection(anchors)
+    return TuplePreSelection(anchors)
+
+
+def _numbered(anchors: Anchors) -> tuple[list[int], list[tuple[str, ...]]]:
+    """Every alternative's rule and other keys, padded with "" to the columns, in the order
+    of the anchors (so an anchor's alternatives have consecutive numbers)."""
+    rule_nos = list(chain.from_iterable(nos for nos, _ in anchors.values()))
+    others = [
+        keys + _PADDING[len(keys) :] if len(keys) < _COLUMNS else keys
+        for keys in chain.from_iterable(reqs for _, reqs in anchors.values())
+    ]
+    return rule_nos, others
+
+
+def _overflow(others: Sequence[tuple[str, ...]]) -> dict[int, tuple[str, ...]]:
+    return {n: keys[_COLUMNS:] for n, keys in enumerate(others) if len(keys) > _COLUMNS}
+
+
+class TuplePreSelection:
+    """Alternatives as Python objects, filtered by a few passes in C.
+
+    Under its anchor each alternative is listed with the key it needs next ("" if none, and
+    "" is always among an article's keys); the keys after that are in columns indexed by
+    the alternative's number. Most alternatives stop at their second key: set.issuperset
+    would build a set per alternative, and a Python loop per key costs more still.
+    """
+
+    __slots__ = ("_anchored", "_columns", "_overflow", "_rule_of")
+
+    def __init__(self, anchors: Anchors) -> None:
+        self._rule_of, others = _numbered(anchors)
+        # one dict, so a key present costs one look-up: a second dict cost a tenth more
+        self._anchored: dict[str, tuple[range, tuple[str, ...]]] = {}
+        start = 0
+        for key, (rule_nos, _) in anchors.items():
+            end = start + len(rule_nos)
+            self._anchored[key] = (range(start, end), tuple(map(_FIRST, others[start:end])))
+            start = end
+        columns = [list(map(itemgetter(c), others)) for c in range(1, _COLUMNS)]
+        while columns and not any(columns[-1]):
+            columns.pop()  # no alternative needs that many keys
+        self._columns = columns
+        self._overflow = _overflow(others)
+
+    def candidates(self, keys: set[str]) -> set[int]:
+        has = keys.__contains__
+        anchored = list(map(self._anchored.__getitem__, self._anchored.keys() & keys))
+        numbers = chain.from_iterable(map(_FIRST, anchored))
+        seconds = chain.from_iterable(map(_SECOND, anchored))
+        alternatives = list(compress(numbers, map(has, seconds)))
+        for column in self._columns:
+            alternatives = list(
+                compress(alternatives, map(has, map(column.__getitem__, alternatives)))
+            )
+        rule_nos = list(map(self._rule_of.__getitem__, alternatives))
+        return _rules_of(alternatives, rule_nos, self._overflow, keys)
+
+
+class ArrayPreSelection:
+    """Alternatives as numbered keys in numpy arrays, for large indexes.
+
+    Key 0 is "" (no key needed). An anchor's alternatives are consecutive, so the anchors an
+    article has give ranges (``_start``, ``_count`` by key number); the alternatives in them
+    whose key in each column is marked present remain.
+    """
+
+    __slots__ = ("_columns", "_count", "_key_no", "_overflow", "_rule_of", "_start")
+
+    def __init__(self, anchors: Anchors) -> None:
+        rule_nos, others = _numbered(anchors)
+        self._key_no: dict[str, int] = {"": 0}
+        number = self._number
+        for key in anchors:
+            number(key)
+        self._columns = [
+            np.fromiter((number(k[c]) for k in others), np.intp, len(others))
+            for c in range(_COLUMNS)
+        ]
+        while self._columns and not self._columns[-1].any():
+            self._columns.pop()
+        self._start = np.zeros(len(self._key_no), np.intp)
+        self._count = np.zeros(len(self._key_no), np.intp)
+        start = 0
+        for key, (numbers, _) in anchors.items():
+            self._start[self._key_no[key]] = start
+            self._count[self._key_no[key]] = len(numbers)
+            start += len(numbers)
+        self._rule_of = np.array(rule_nos, np.intp)
+        self._overflow = _overflow(others)
+
+    def _number(self, key: str) -> int:
+        return self._key_no.setdefault(key, len(self._key_no))
+
+    def candidates(self, keys: set[str]) -> set[int]:
+        # the article's keys that any alternative needs, by number ("" is 0 and left out)
+        present_nos = np.fromiter(filter(None, map(self._key_no.get, keys)), np.intp)
+        present = np.zeros(len(self._key_no), np.bool_)
+        present[0] = True
+        present[present_nos] = True
+        counts = self._count[present_nos]
+        anchors = present_nos[counts.nonzero()[0]]
+        if not len(anchors):
+            return set()
+        counts = self._count[anchors]
+        ends = np.cumsum(counts)
+        # the alternatives filed under those anchors: each anchor's range, end to end
+        alternatives: npt.NDArray[np.intp] = np.repeat(
+            self._start[anchors] - ends + counts, counts
+        ) + np.arange(ends[-1])
+        for column in self._columns:
+            alternatives = alternatives[present[column[alternatives]]]
+        rule_nos = self._rule_of[alternatives].tolist()
+        return _rules_of(alternatives.tolist(), rule_nos, self._overflow, keys)
+
+
+def _rules_of(
+    alternatives: list[int],
+    rule_nos: list[int],
+    overflow: dict[int, tuple[str, ...]],
+    keys: set[str],
+) -> set[int]:
+    """The rules of these alternatives, once any keys past the columns are checked."""
+    if not overflow:
+        return set(rule_nos)
+    return {
+        rule_no
+        for n, rule_no in zip(alternatives, rule_nos, strict=True)
+        if n not in overflow or keys.issuperset(overflow[n])
+    }
