@@ -28,10 +28,9 @@ import sys
 import threading
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import accumulate, chain
-from operator import add
 from typing import TypeVar
 
 import snowballstemmer
@@ -251,20 +250,22 @@ class SpanLocator:
     finding the white-space chunks (a trivial pattern) and the cached spans inside the chunk.
     """
 
-    __slots__ = ("_chunks", "_ends", "_starts")
+    __slots__ = ("_before", "_chunks", "_ends", "_starts")
     _ends: list[int] | None
+    _starts: list[int] | None
 
     def __init__(
         self, text: str, chunks: list[str] | None = None, sizes: list[int] | None = None
     ) -> None:
         """``chunks``, if given, must be ``text.split()``; ``sizes`` their numbers of words."""
         self._chunks = chunks = text.split() if chunks is None else chunks
-        lengths = list(map(len, chunks))
-        if sum(lengths) + len(chunks) - 1 == len(text):
+        # characters in the chunks before each chunk
+        self._before = before = list(accumulate(map(len, chunks), initial=0))
+        if before[-1] + len(chunks) - 1 == len(text):
             # one white-space character between chunks and none around them, as normalized
-            # article text always has: the starts follow from the lengths, no regex scan
+            # article text always has: chunk i starts at before[i] + i, no regex scan
             # (which took longer than everything else a match needs)
-            self._starts = list(map(add, accumulate(lengths, initial=0), range(len(chunks))))
+            self._starts = None
         else:
             self._starts = list(map(re.Match.start, _CHUNK_RE.finditer(text)))
         if sizes is None:
@@ -286,11 +287,25 @@ class SpanLocator:
         chunk, offset = self._locate(position)
         return CHUNK_WORDS[self._chunks[chunk]][offset]
 
+    def of(self, positions: Iterable[int]) -> tuple[tuple[int, int], ...]:
+        """The spans of the words at these positions (one call for a term's positions)."""
+        chunks, starts, before, locate = self._chunks, self._starts, self._before, self._locate
+        found: list[tuple[int, int]] = []
+        if starts is None and self._ends is None:  # the usual case: a chunk is a word
+            for position in positions:
+                start, end = CHUNK_SPANS[chunks[position]][0]
+                base = before[position] + position
+                found.append((base + start, base + end))
+            return tuple(found)
+        for position in positions:
+            chunk, offset = locate(position)
+            start, end = CHUNK_SPANS[chunks[chunk]][offset]
+            base = before[chunk] + chunk if starts is None else starts[chunk]
+            found.append((base + start, base + end))
+        return tuple(found)
+
     def __getitem__(self, position: int) -> tuple[int, int]:
-        chunk, offset = self._locate(position)
-        start, end = CHUNK_SPANS[self._chunks[chunk]][offset]
-        base = self._starts[chunk]
-        return (base + start, base + end)
+        return self.of((position,))[0]
 
 
 def norm_of(surface: str) -> str:

@@ -29,9 +29,10 @@ import numpy.typing as npt
 # with them, the other keys each of those alternatives needs (rarest first)
 Anchors: TypeAlias = Mapping[str, tuple[Sequence[int], Sequence[tuple[str, ...]]]]
 
-# From this many alternatives on, the arrays are faster (bench/rules.py: at 1,000 rules the
-# tuples win by a fifth, at 100,000 the arrays by a half).
-ARRAY_THRESHOLD = 20_000
+# From this many alternatives on, the arrays are faster (about 1.5 per rule in bench/rules.py:
+# at 10,000 rules the tuples were a sixth faster, at 30,000 the arrays a tenth, at 100,000 an
+# eighth, both layouts built from the same rules and matching the same articles in turn).
+ARRAY_THRESHOLD = 30_000
 _COLUMNS = 3  # keys checked in columns; any beyond these in an overflow dict
 _PADDING = ("",) * _COLUMNS
 _FIRST = itemgetter(0)
