@@ -255,9 +255,15 @@ class SpanLocator:
     _starts: list[int] | None
 
     def __init__(
-        self, text: str, chunks: list[str] | None = None, sizes: list[int] | None = None
+        self,
+        text: str,
+        chunks: list[str] | None = None,
+        sizes: list[int] | None = None,
+        *,
+        one_word: bool = False,
     ) -> None:
-        """``chunks``, if given, must be ``text.split()``; ``sizes`` their numbers of words."""
+        """``chunks``, if given, must be ``text.split()``; ``sizes`` their numbers of words,
+        unless the caller knows each chunk is ``one_word``."""
         self._chunks = chunks = text.split() if chunks is None else chunks
         # characters in the chunks before each chunk
         self._before = before = list(accumulate(map(len, chunks), initial=0))
@@ -268,11 +274,13 @@ class SpanLocator:
             self._starts = None
         else:
             self._starts = list(map(re.Match.start, _CHUNK_RE.finditer(text)))
-        if sizes is None:
-            sizes = list(map(len, map(CHUNK_WORDS.__getitem__, chunks)))
+        if not one_word:
+            if sizes is None:
+                sizes = list(map(len, map(CHUNK_WORDS.__getitem__, chunks)))
+            one_word = sizes.count(1) == len(sizes)
         # words up to and including each chunk; None when every chunk is one word (the
         # usual case), where a word's position is its chunk's
-        self._ends = None if sizes.count(1) == len(sizes) else list(accumulate(sizes))
+        self._ends = None if one_word or sizes is None else list(accumulate(sizes))
 
     def _locate(self, position: int) -> tuple[int, int]:
         """The chunk holding the word at ``position``, and the word's place in it."""

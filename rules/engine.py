@@ -450,14 +450,17 @@ class _FieldView:
         self._single: bool | None = None  # see word()
         self._spaced: bool | None = None  # see _single_spaced()
 
+    def one_word_chunks(self) -> bool:
+        """Is every chunk one word (the usual case, where a word's position is its chunk's)?"""
+        if self._single is None:
+            # as many words as chunks, and no chunk without a word (a dash) to make up for
+            # one with two (UK-China); ``in`` is the quickest C-level pass over the chunks
+            self._single = len(self.stems) == len(self.chunks) and () not in self._per_chunk
+        return self._single
+
     def word(self, position: int) -> str:
         """The surface form of the word at ``position``."""
-        if self._single is None:
-            # every chunk one word (the usual case): position = chunk, no span locator
-            self._single = len(self.stems) == len(self.chunks) and (
-                not self.chunks or min(map(len, self._per_chunk)) == 1
-            )
-        if self._single:
+        if self.one_word_chunks():
             return analyze.CHUNK_WORDS[self.chunks[position]][0]
         return self.spans().word(position)
 
@@ -647,8 +650,11 @@ class _FieldView:
     def spans(self) -> analyze.SpanLocator:
         """Character spans of word positions (``spans()[p]``), worked out on demand."""
         if self._spans is None:
-            sizes = list(map(len, self._per_chunk))
-            self._spans = analyze.SpanLocator(self.text, self.chunks, sizes)
+            if self.one_word_chunks():
+                self._spans = analyze.SpanLocator(self.text, self.chunks, one_word=True)
+            else:
+                sizes = list(map(len, self._per_chunk))
+                self._spans = analyze.SpanLocator(self.text, self.chunks, sizes)
         return self._spans
 
 
@@ -777,13 +783,18 @@ _FIELD_ORDER = {name: i for i, name in enumerate(FIELDS)}
 
 def _term_hit(text: str, name: str, occs: list[Occurrence], view: _FieldView) -> TermHit:
     spans = view.spans()
-    if all(a == b for a, b in occs):
-        positions: tuple[int, ...] = tuple(a for a, _ in occs)
+    firsts = [a for a, _ in occs]
+    lasts = [b for _, b in occs]
+    if firsts == lasts:  # one word each
+        positions: tuple[int, ...] = tuple(firsts)
         found = spans.of(positions)
     else:
         positions = tuple(sorted({p for a, b in occs for p in range(a, b + 1)}))
-        found = tuple((spans[a][0], spans[b][1]) for a, b in occs)
-    return TermHit(term=text, field=name, positions=positions, spans=found)
+        found = tuple(
+            (start, end)
+            for (start, _), (_, end) in zip(spans.of(firsts), spans.of(lasts), strict=True)
+        )
+    return TermHit(text, name, positions, found)
 
 
 class _Evaluation:
