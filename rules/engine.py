@@ -14,10 +14,10 @@ Elasticsearch percolator pre-select queries):
    second rarest beside it. Wildcard keys count only for an alternative that has nothing
    else: working out every word's first letters for every article cost more than the rest
    of pre-selection, so elsewhere the candidate's evaluation checks the wildcard.
-3. For an article, one pass over its words gives the set of keys present. Intersecting that
-   set with the rarest keys gives the alternatives worth a look; a C-level pass keeps those
-   whose second key is there, and a few more passes those whose other keys are all there.
-   Their rules are the *candidates*; only candidates are evaluated.
+3. For an article, one pass over its words gives the set of keys present. The alternatives
+   filed under those keys whose other keys are all present name the *candidates*
+   (rules/preselect.py: C-level passes over tuples, or numpy arrays for large indexes);
+   only candidates are evaluated.
 4. For most rules (plain words combined with AND/OR, plain words negated) the keys decide
    the rule exactly, so a candidate is a match unless a negated word is present. The others
    (phrases, NEAR, wildcards, ``!Word``, scoped fields) are evaluated on word positions;
@@ -807,17 +807,26 @@ class _Evaluation:
         self.doc = doc
 
     def truth(self, code: Code) -> bool:
+        # terms, most children of AND and OR, are looked up here rather than in a call
+        # of their own: half the calls an evaluation made
         op = code[0]
+        present, leaves = self.doc.present, self.rule.leaves
         if op == _LEAF:
-            return self.doc.present(self.rule.leaves[code[1]])
+            return present(leaves[code[1]])
         if op == _AND:
-            for child in code[1]:  # noqa: SIM110 - a loop is cheaper than all(generator)
-                if not self.truth(child):
+            for child in code[1]:
+                if child[0] == _LEAF:
+                    if not present(leaves[child[1]]):
+                        return False
+                elif not self.truth(child):
                     return False
             return True
         if op == _OR:
-            for child in code[1]:  # noqa: SIM110
-                if self.truth(child):
+            for child in code[1]:
+                if child[0] == _LEAF:
+                    if present(leaves[child[1]]):
+                        return True
+                elif self.truth(child):
                     return True
             return False
         if op == _NOT:
