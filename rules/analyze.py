@@ -301,9 +301,13 @@ class SpanLocator:
         found: list[tuple[int, int]] = []
         if starts is None and self._ends is None:  # the usual case: a chunk is a word
             for position in positions:
-                start, end = CHUNK_SPANS[chunks[position]][0]
+                chunk = chunks[position]
                 base = before[position] + position
-                found.append((base + start, base + end))
+                if chunk.isalnum() and chunk.isascii():  # the word is the whole chunk
+                    found.append((base, base + len(chunk)))
+                else:  # punctuation around it: where in the chunk, from the cache
+                    start, end = CHUNK_SPANS[chunk][0]
+                    found.append((base + start, base + end))
             return tuple(found)
         for position in positions:
             chunk, offset = locate(position)

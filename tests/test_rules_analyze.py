@@ -101,7 +101,17 @@ def test_span_locator_finds_any_position() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["one two three", "U.K.-China visit, today", "a  b", " a b", "a b ", "a\nb\tc"]
+    "text",
+    [
+        "one two three",
+        "U.K.-China visit, today",
+        "a  b",
+        " a b",
+        "a b ",
+        "a\nb\tc",
+        # one word per chunk, single spaces: the quick path, and its look-up for punctuation
+        "(UK) visit, Québec's 3.5 abc123 x² café.",
+    ],
 )
 def test_span_locator_with_single_and_irregular_spacing(text: str) -> None:
     locator = SpanLocator(text)
