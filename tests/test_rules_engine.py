@@ -14,6 +14,7 @@ from rules import (
     TermHit,
     check_rules,
     compile_rules,
+    preselect,
 )
 from rules.analyze import tokenize
 
@@ -250,6 +251,16 @@ def test_hits_are_sorted_by_rule_id() -> None:
 # --------------------------------------------------------------------------- pre-selection
 
 
+@pytest.fixture(params=["tuples", "arrays"])
+def layout(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both pre-selection layouts (rules/preselect.py); large indexes get the arrays."""
+    if request.param == "arrays":
+        monkeypatch.setattr(preselect, "ARRAY_THRESHOLD", 0)
+    else:
+        monkeypatch.setattr(preselect, "ARRAY_THRESHOLD", 10**9)
+    return str(request.param)
+
+
 def many_rules(count: int) -> list[RuleSpec]:
     """Rules about made-up places, each needing two rare words, like real watch lists."""
     return [
@@ -258,6 +269,7 @@ def many_rules(count: int) -> list[RuleSpec]:
     ] + [RuleSpec(f"s{n:05d}", f'"city{n} mayor" OR title:town{n}') for n in range(count)]
 
 
+@pytest.mark.usefixtures("layout")
 def test_only_candidates_are_evaluated() -> None:
     index = compile_rules(many_rules(5000))
     assert len(index) == 10_000
@@ -273,6 +285,7 @@ def test_only_candidates_are_evaluated() -> None:
     assert index.match_with_stats(quiet) == ([], 0)
 
 
+@pytest.mark.usefixtures("layout")
 def test_rule_with_or_at_the_top_is_found_through_any_alternative() -> None:
     index = compile_rules([RuleSpec("r", "(UK AND visit) OR (Britain AND talks) OR brit*")])
     assert index.match(body("UK visit"))
@@ -281,6 +294,7 @@ def test_rule_with_or_at_the_top_is_found_through_any_alternative() -> None:
     assert not index.match(body("UK talks"))
 
 
+@pytest.mark.usefixtures("layout")
 def test_candidates_need_every_required_word() -> None:
     index = compile_rules([RuleSpec("r", '"UK China" AND visit')])
     assert index.candidates(body("UK and China")) == []
@@ -289,6 +303,7 @@ def test_candidates_need_every_required_word() -> None:
     assert index.match(body("the UK China visit"))
 
 
+@pytest.mark.usefixtures("layout")
 def test_sample_articles_change_the_filing_not_the_results() -> None:
     rules = many_rules(500)
     sample = [Document(body="minister visit envoy " * 5)] * 10
@@ -296,6 +311,7 @@ def test_sample_articles_change_the_filing_not_the_results() -> None:
     assert compile_rules(rules, sample=sample).match(doc) == compile_rules(rules).match(doc)
 
 
+@pytest.mark.usefixtures("layout")
 def test_wildcard_only_and_source_only_rules_are_found() -> None:
     index = compile_rules(
         [RuleSpec("w", "visit*"), RuleSpec("s", "source:gazette"), RuleSpec("l", "@uk")], LISTS
@@ -304,6 +320,7 @@ def test_wildcard_only_and_source_only_rules_are_found() -> None:
     assert [h.rule_id for h in index.match(doc)] == ["l", "s", "w"]
 
 
+@pytest.mark.usefixtures("layout")
 def test_long_and_rules_need_every_word_before_they_are_candidates() -> None:
     # six required words: past the key columns, the rest is checked as a set
     words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
