@@ -301,12 +301,12 @@ class SpanLocator:
         found: list[tuple[int, int]] = []
         if starts is None and self._ends is None:  # the usual case: a chunk is a word
             for position in positions:
-                chunk = chunks[position]
+                text = chunks[position]
                 base = before[position] + position
-                if chunk.isalnum() and chunk.isascii():  # the word is the whole chunk
-                    found.append((base, base + len(chunk)))
+                if text.isalnum() and text.isascii():  # the word is the whole chunk
+                    found.append((base, base + len(text)))
                 else:  # punctuation around it: where in the chunk, from the cache
-                    start, end = CHUNK_SPANS[chunk][0]
+                    start, end = CHUNK_SPANS[text][0]
                     found.append((base + start, base + end))
             return tuple(found)
         for position in positions:
