@@ -447,7 +447,7 @@ class _FieldView:
         self._lowered: str | None = None  # see absent()
         self._scanned: dict[str, list[int]] = {}  # wildcard look-ups
         self._spans: analyze.SpanLocator | None = None
-        self._single: bool | None = None  # see word()
+        self._single: bool | None = None  # see one_word_chunks()
         self._spaced: bool | None = None  # see _single_spaced()
 
     def one_word_chunks(self) -> bool:
@@ -807,26 +807,17 @@ class _Evaluation:
         self.doc = doc
 
     def truth(self, code: Code) -> bool:
-        # terms, most children of AND and OR, are looked up here rather than in a call
-        # of their own: half the calls an evaluation made
         op = code[0]
-        present, leaves = self.doc.present, self.rule.leaves
         if op == _LEAF:
-            return present(leaves[code[1]])
+            return self.doc.present(self.rule.leaves[code[1]])
         if op == _AND:
-            for child in code[1]:
-                if child[0] == _LEAF:
-                    if not present(leaves[child[1]]):
-                        return False
-                elif not self.truth(child):
+            for child in code[1]:  # noqa: SIM110 - a loop is cheaper than all(generator)
+                if not self.truth(child):
                     return False
             return True
         if op == _OR:
-            for child in code[1]:
-                if child[0] == _LEAF:
-                    if present(leaves[child[1]]):
-                        return True
-                elif self.truth(child):
+            for child in code[1]:  # noqa: SIM110
+                if self.truth(child):
                     return True
             return False
         if op == _NOT:
