@@ -16,13 +16,15 @@ one in ten thousand). Both designs are measured in the same run on the same arti
 How it measures: the analyzer's word caches are warmed first (a running monitor has them);
 each index is given 300 other generated articles as its ``sample`` (as a monitor would give
 recent ones) and its build time includes the first full garbage collection it causes;
-memory is measured with tracemalloc in a separate build (it includes the words the rules add
-to the analyzer's caches); throughput is the best of ``--repeat`` passes over the articles,
-hits with full explanations (terms, positions, spans) included, and the indexes take their
-passes in turn (all indexes are built first), so a slow spell of this shared machine slows
-every size rather than skewing the ratios between them. The naive design compiles one
-regular expression per rule (a look-ahead per term, case-insensitive, crude English suffixes)
-and runs each on every article; it is slow, so it runs on ``--naive-articles`` of them.
+memory is measured with tracemalloc in a build in a process of its own (it includes the
+words the rules add to the analyzer's caches; in this process, the holes a traced build
+leaves scattered the indexes timed after it); throughput is the best of ``--repeat``
+passes over the articles, hits with full explanations (terms, positions, spans) included,
+and the indexes take their passes in turn (all indexes are built first), so a slow spell of
+this shared machine slows every size rather than skewing the ratios between them. The naive
+design compiles one regular expression per rule (a look-ahead per term, case-insensitive,
+crude English suffixes) and runs each on every article; it is slow, so it runs on
+``--naive-articles`` of them.
 
 ``unrelated_rules`` separates what the number of rules costs from what the matches cost:
 the first 10 rules plus rules aimed at other topics over the same vocabulary, so an article
@@ -42,6 +44,7 @@ import json
 import math
 import random
 import re
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -268,18 +271,8 @@ class Built:
     rules: int
 
 
-def build(specs: list[RuleSpec], sample: list[Document], *, memory: bool) -> Built:
+def build(specs: list[RuleSpec], sample: list[Document], index_mb: float) -> Built:
     """Compile ``specs``; the time includes the first full garbage collection it causes."""
-    index_mb = float("nan")
-    if memory:  # a build of its own: tracing slows allocation and scatters memory
-        gc.collect()
-        tracemalloc.start()
-        before = tracemalloc.get_traced_memory()[0]
-        traced = compile_rules(specs, sample=sample)
-        gc.collect()
-        index_mb = (tracemalloc.get_traced_memory()[0] - before) / 1e6
-        tracemalloc.stop()
-        del traced
     gc.collect()
     start = time.perf_counter()
     index = compile_rules(specs, sample=sample)
@@ -287,6 +280,43 @@ def build(specs: list[RuleSpec], sample: list[Document], *, memory: bool) -> Bui
     # is part of building it, and left for later it would land in the matching time
     gc.collect()
     return Built(index, time.perf_counter() - start, index_mb, len(specs))
+
+
+def traced_mb(specs: list[RuleSpec], sample: list[Document]) -> float:
+    """Megabytes a compile allocates and keeps, words it adds to the analyzer included."""
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    traced = compile_rules(specs, sample=sample)
+    gc.collect()
+    index_mb = (tracemalloc.get_traced_memory()[0] - before) / 1e6
+    tracemalloc.stop()
+    del traced
+    return index_mb
+
+
+def memory_in_child(size: int, args: argparse.Namespace) -> float:
+    """``traced_mb`` of the first ``size`` rules, in a process of its own: a traced build
+    interleaves its trace records with the index, and the holes they leave scattered the
+    indexes timed here after it (every size matched up to a tenth slower). Each process
+    counts all the words its rules add to the analyzer's caches."""
+    command = [sys.executable, __file__, "--memory-of", str(size)]
+    command += ["--articles", str(args.articles), "--sample", str(args.sample)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return float(done.stdout.split()[-1])
+
+
+def corpus_and_rules(
+    articles: int, samples: int, rules: int
+) -> tuple[Corpus, list[Document], list[Document], list[RuleSpec]]:
+    """The generated corpus, articles, sample and rules: the same ones in every process."""
+    rng = random.Random(SEED)
+    corpus = make_corpus(rng)
+    docs = [make_article(rng, corpus, n) for n in range(articles)]
+    # recent articles, as a running monitor has in its store: they tell the index which
+    # words are rare (the measured articles are others)
+    sample = [make_article(rng, corpus, n) for n in range(samples)]
+    return corpus, docs, sample, make_rules(rng, corpus, rules)
 
 
 def matching_pass(index: RuleIndex, docs: list[Document]) -> tuple[float, int, int]:
@@ -351,19 +381,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=3, help="matching passes; best counts")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc build")
+    parser.add_argument("--memory-of", type=int, help=argparse.SUPPRESS)  # memory_in_child
     args = parser.parse_args(argv)
+    if args.memory_of:
+        _, docs, sample, specs = corpus_and_rules(args.articles, args.sample, args.memory_of)
+        warm_up(docs + sample, compile_rules(specs[:10]))
+        print(traced_mb(specs, sample))
+        return 0
     sizes = [int(s) for s in args.sizes.split(",") if s]
     naive_sizes = [int(s) for s in args.naive_sizes.split(",") if s]
     unrelated_sizes = [int(s) for s in args.unrelated_sizes.split(",") if s]
     unrelated: dict[str, dict[str, float]] = {}
 
-    rng = random.Random(SEED)
-    corpus = make_corpus(rng)
-    docs = [make_article(rng, corpus, n) for n in range(args.articles)]
-    # recent articles, as a running monitor has in its store: they tell the index which
-    # words are rare (the measured articles are others)
-    sample = [make_article(rng, corpus, n) for n in range(args.sample)]
-    all_rules = make_rules(rng, corpus, max([*sizes, *naive_sizes]))
+    # rule n is the same whatever the count (memory_in_child makes only as many as it needs)
+    corpus, docs, sample, all_rules = corpus_and_rules(
+        args.articles, args.sample, max([*sizes, *naive_sizes])
+    )
     chars = sum(len(d.title) + len(d.summary) + len(d.body) for d in docs) / len(docs)
     print(f"{len(docs)} articles, {chars:.0f} characters on average")
     warm_up(docs + sample, compile_rules(all_rules[:10]))
@@ -377,14 +410,15 @@ def main(argv: list[str] | None = None) -> int:
         "matches_per_article": {},
         "rule_match_rate": {},
     }
-    built = {
-        str(size): build(all_rules[:size], sample, memory=not args.no_memory) for size in sizes
+    memory = {
+        size: float("nan") if args.no_memory else memory_in_child(size, args) for size in sizes
     }
+    built = {str(size): build(all_rules[:size], sample, memory[size]) for size in sizes}
     for size in unrelated_sizes:
         # the first 10 rules plus rules on topics the articles are not about: about as many
         # matches as with 10 rules, so this shows what the number of rules alone costs
         others = make_rules(random.Random(SEED + 2), unrelated_corpus(corpus, SEED + 1), size)
-        built[f"unrelated-{size}"] = build(all_rules[:10] + others[10:], sample, memory=False)
+        built[f"unrelated-{size}"] = build(all_rules[:10] + others[10:], sample, float("nan"))
     figures = measure(built, docs, args.repeat)
     for size in sizes:
         stats = figures[str(size)]
