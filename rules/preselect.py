@@ -18,11 +18,11 @@ rules. Two layouts do this with no Python-level loop per alternative:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 from itertools import chain, compress, repeat
 from operator import itemgetter
+from types import ModuleType
 from typing import Protocol, TypeAlias
-
-import numpy as np
 
 # rarest key -> the numbers of the rules with an alternative filed under it, and, aligned
 # with them, the other keys each of those alternatives needs (rarest first)
@@ -36,6 +36,15 @@ _COLUMNS = 3  # keys checked in columns; any beyond these in an overflow dict
 _PADDING = ("",) * _COLUMNS
 _FIRST = itemgetter(0)
 _SECOND = itemgetter(1)
+
+
+@cache
+def _numpy() -> ModuleType:
+    """numpy, imported when a large index first needs it: a small one (and every command
+    that loads this module without matching) is spared its 50 ms of import."""
+    import numpy  # on first use, on purpose
+
+    return numpy
 
 
 class PreSelection(Protocol):
@@ -121,6 +130,7 @@ class ArrayPreSelection:
     __slots__ = ("_anchors", "_bounds", "_columns", "_key_no", "_overflow", "_rule_of")
 
     def __init__(self, anchors: Anchors) -> None:
+        np = _numpy()
         rule_nos, others = _numbered(anchors)
         # anchors first, then every other key in a column
         keys = dict.fromkeys(chain(("",), anchors, chain.from_iterable(others)))
@@ -143,6 +153,7 @@ class ArrayPreSelection:
         # The article's keys by number, 0 for "" and for keys no alternative needs (0 is
         # marked present anyway, and as an anchor it has no alternatives). Each numpy call
         # costs about a microsecond more than its work, so the calls here are kept few.
+        np = _numpy()
         present_nos = np.fromiter(map(self._key_no.get, keys, repeat(0)), np.int32, len(keys))
         present = np.zeros(len(self._key_no), np.bool_)
         present[present_nos] = True

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from rules import (
@@ -329,6 +332,19 @@ def test_long_and_rules_need_every_word_before_they_are_candidates() -> None:
         text = " ".join(w for w in words if w != missing)
         assert index.match_with_stats(body(text)) == ([], 0), missing
     assert [h.rule_id for h in index.match(body(" ".join(reversed(words))))] == ["r"]
+
+
+def test_small_indexes_do_not_import_numpy() -> None:
+    # numpy's import costs every command 50 ms; only the array layout needs it
+    code = (
+        "import sys\n"
+        "from rules import Document, RuleSpec, compile_rules\n"
+        "index = compile_rules([RuleSpec('r', 'UK visit')])\n"
+        "assert index.match(Document(body='a UK visit'))\n"
+        "print('numpy' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize(
