@@ -8,9 +8,9 @@ rules. Two layouts do this with no Python-level loop per alternative:
 - :class:`TuplePreSelection` keeps the keys as Python strings and filters with C-level
   passes (``compress``/``map``). Cheapest for small and medium indexes.
 - :class:`ArrayPreSelection` numbers the keys and keeps the alternatives in numpy arrays.
-  Its fixed cost is a dozen numpy calls (about 20 µs), but a large index's strings lie
-  scattered over a heap of hundreds of megabytes, and at 100,000 rules fetching them cost
-  more than the rest of pre-selection; the arrays are a few contiguous megabytes.
+  Its fixed cost is about twenty numpy calls per article, but a large index's strings lie
+  scattered over a heap of tens of megabytes, and at 100,000 rules fetching them cost more
+  than the rest of pre-selection; the arrays are a few contiguous megabytes.
 
 :func:`pre_selection` picks by the number of alternatives (measured with bench/rules.py).
 """
@@ -54,11 +54,10 @@ class PreSelection(Protocol):
         ...
 
 
-def pre_selection(anchors: Anchors, *, threshold: int | None = None) -> PreSelection:
+def pre_selection(anchors: Anchors) -> PreSelection:
     """The layout that is faster for this many alternatives."""
     alternatives = sum(len(rule_nos) for rule_nos, _ in anchors.values())
-    limit = ARRAY_THRESHOLD if threshold is None else threshold
-    if alternatives >= limit:
+    if alternatives >= ARRAY_THRESHOLD:
         return ArrayPreSelection(anchors)
     return TuplePreSelection(anchors)
 
@@ -169,6 +168,8 @@ class ArrayPreSelection:
         for column in self._columns:
             alternatives = alternatives[present[column[alternatives]]]
         rule_nos = self._rule_of[alternatives].tolist()
+        if not self._overflow:  # the alternatives' own numbers are only needed for it
+            return set(rule_nos)
         return _rules_of(alternatives.tolist(), rule_nos, self._overflow, keys)
 
 
