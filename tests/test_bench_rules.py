@@ -31,6 +31,7 @@ def test_a_small_run_prints_every_figure_as_json_on_the_last_line() -> None:
     assert set(figures["naive_articles_per_s"]) == {"10", "1000"}
     assert figures["articles_per_s"]["1000"] > 0
     # every pass's rate is shown, and the headline figure is the best of them
+    assert set(figures["articles_per_s_per_pass"]) == {"10", "1000"}
     for size, passes in figures["articles_per_s_per_pass"].items():
         assert len(passes) == 2
         assert max(passes) == pytest.approx(figures["articles_per_s"][size], abs=0.05)
