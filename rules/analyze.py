@@ -274,13 +274,14 @@ class SpanLocator:
             self._starts = None
         else:
             self._starts = list(map(re.Match.start, _CHUNK_RE.finditer(text)))
+        # words up to and including each chunk; None when every chunk is one word (the
+        # usual case), where a word's position is its chunk's
+        self._ends = None
         if not one_word:
             if sizes is None:
                 sizes = list(map(len, map(CHUNK_WORDS.__getitem__, chunks)))
-            one_word = sizes.count(1) == len(sizes)
-        # words up to and including each chunk; None when every chunk is one word (the
-        # usual case), where a word's position is its chunk's
-        self._ends = None if one_word or sizes is None else list(accumulate(sizes))
+            if sizes.count(1) != len(sizes):
+                self._ends = list(accumulate(sizes))
 
     def _locate(self, position: int) -> tuple[int, int]:
         """The chunk holding the word at ``position``, and the word's place in it."""
