@@ -13,6 +13,9 @@ AND, OR, NOT, phrases, a few wildcards, NEAR and title: scopes, aimed at topics 
 write watch lists (``rule_match_rate``: the share of articles an average rule matches, about
 one in ten thousand). Both designs are measured in the same run on the same articles.
 
+``compiled`` says whether the engine ran as installed by setup.py, compiled to C by mypyc
+(the default), or as pure Python (``NEWSWATCH_PURE_PYTHON=1`` at install, or no C compiler).
+
 How it measures: the analyzer's word caches are warmed first (a running monitor has them);
 each index is given 300 other generated articles as its ``sample`` (as a monitor would give
 recent ones) and its build time includes the first full garbage collection it causes;
@@ -56,7 +59,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rules import Document, RuleSpec, compile_rules
+from rules import COMPILED, Document, RuleSpec, compile_rules
 from rules.engine import RuleIndex
 
 SEED = 20241018
@@ -480,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         **ratios,
         "unrelated_rules": unrelated,
         "articles": len(docs),
+        "compiled": COMPILED,  # the engine as setup.py installed it: mypyc-compiled or Python
     }
     print(json.dumps(output, sort_keys=False))
     return 0

@@ -1,5 +1,6 @@
 """The matching engine: keyword rules compiled into one index (pure library, no I/O)."""
 
+from rules import engine
 from rules.analyze import Token, tokenize
 from rules.engine import (
     Document,
@@ -13,7 +14,11 @@ from rules.engine import (
 )
 from rules.query import Node, QuerySyntaxError, parse
 
+# Whether these modules run as C, compiled by mypyc when the package was installed (setup.py)
+COMPILED = not engine.__file__.endswith(".py")
+
 __all__ = [
+    "COMPILED",
     "Document",
     "Hit",
     "Node",

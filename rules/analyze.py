@@ -34,6 +34,7 @@ from itertools import accumulate, chain
 from typing import TypeVar
 
 import snowballstemmer
+from mypy_extensions import mypyc_attr
 
 __all__ = [
     "SpanLocator",
@@ -341,6 +342,7 @@ def stem_of_norm(norm: str) -> str:
     return STEM_OF_NORM[norm]
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class Token:
     """One word of a text, with the forms the matcher compares."""

@@ -38,6 +38,8 @@ from operator import itemgetter
 from sys import intern
 from typing import Any, NamedTuple, TypeAlias, TypeVar
 
+from mypy_extensions import mypyc_attr
+
 from rules import analyze
 from rules.preselect import Anchors, pre_selection
 from rules.query import (
@@ -71,12 +73,14 @@ __all__ = [
 ]
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class RuleSpec:
     id: str
     query: str
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class Document:
     """The text fields of an article as the rules see them."""
@@ -149,6 +153,7 @@ _COMMON_WORDS = """
 _COMMON = frozenset(analyze.stem_of(w) for w in _COMMON_WORDS.split())
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class _Leaf:
     """A distinct (term text, fields) pair; shared by every rule that uses it."""
@@ -168,6 +173,7 @@ class _Leaf:
     looked_up: tuple[str, ...]
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class _Rule:
     id: str
@@ -914,6 +920,7 @@ class _Evaluation:
 # --------------------------------------------------------------------------- the index
 
 
+@mypyc_attr(serializable=True)
 class RuleIndex:
     """Compiled rules; ``match`` costs about the article's length plus its real matches."""
 

@@ -24,6 +24,8 @@ from operator import itemgetter
 from types import ModuleType
 from typing import Protocol, TypeAlias
 
+from mypy_extensions import mypyc_attr
+
 # rarest key -> the numbers of the rules with an alternative filed under it, and, aligned
 # with them, the other keys each of those alternatives needs (rarest first)
 Anchors: TypeAlias = Mapping[str, tuple[Sequence[int], Sequence[tuple[str, ...]]]]
@@ -77,6 +79,7 @@ def _overflow(others: Sequence[tuple[str, ...]]) -> dict[int, tuple[str, ...]]:
     return {n: keys[_COLUMNS:] for n, keys in enumerate(others) if len(keys) > _COLUMNS}
 
 
+@mypyc_attr(serializable=True)
 class TuplePreSelection:
     """Alternatives as Python objects, filtered by a few passes in C.
 
@@ -117,6 +120,7 @@ class TuplePreSelection:
         return _rules_of(alternatives, rule_nos, self._overflow, keys)
 
 
+@mypyc_attr(serializable=True)
 class ArrayPreSelection:
     """Alternatives as numbered keys in numpy arrays, for large indexes.
 

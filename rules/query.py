@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Final, Literal, NamedTuple, NoReturn, TypeAlias
 
+from mypy_extensions import mypyc_attr
+
 from rules import analyze
 
 __all__ = [
@@ -107,6 +109,7 @@ def _rebuild_error(message: str, column: int, query: str, rule_id: str | None) -
 # --------------------------------------------------------------------------- syntax tree
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class Term:
     """A leaf: matches where any of its patterns occurs in one of its fields."""
@@ -117,24 +120,28 @@ class Term:
     column: int
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class And:
     children: tuple[Node, ...]
     column: int
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class Or:
     children: tuple[Node, ...]
     column: int
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class Not:
     child: Node
     column: int
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class Near:
     """``left NEAR/distance right``: at most ``distance`` words between them."""
@@ -237,6 +244,7 @@ def _entry_pattern(entry: str) -> Pattern:
     return _word_elements(text, exact)
 
 
+@mypyc_attr(native_class=False)
 @dataclass
 class ListTable:
     """Named lists, each entry analysed once however many rules use the list."""

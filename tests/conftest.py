@@ -14,10 +14,31 @@ from newswatch import store
 from tests.support.feedserver import FeedServer, running_feed_server
 from tests.support.smtp import SmtpServer, running_smtp_server
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
 PG_ADMIN_URL = os.environ.get(
     "NEWSWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    stale = stale_compiled_modules()
+    if stale:
+        raise pytest.UsageError(
+            f"{', '.join(stale)} changed after the rule engine was compiled, so the tests would "
+            "run the old code: `make test` compiles it again (or `.venv/bin/pip install -e .`; "
+            "`NEWSWATCH_PURE_PYTHON=1` before it installs pure Python)"
+        )
+
+
+def stale_compiled_modules() -> list[str]:
+    """Sources newer than the module setup.py compiled from them (Python loads the latter)."""
+    stale = []
+    for compiled in sorted((ROOT / "rules").glob("*.so")):
+        source = compiled.with_name(compiled.name.split(".")[0] + ".py")
+        if source.exists() and source.stat().st_mtime > compiled.stat().st_mtime:
+            stale.append(str(source.relative_to(ROOT)))
+    return stale
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+import rules
+
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "rules.py"
 
 
@@ -44,6 +46,7 @@ def test_a_small_run_prints_every_figure_as_json_on_the_last_line() -> None:
     unrelated = figures["unrelated_rules"]["1000"]
     assert unrelated["matches_per_article"] <= figures["matches_per_article"]["1000"]
     assert figures["articles"] == 60
+    assert figures["compiled"] is rules.COMPILED  # which engine the figures are of
 
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")

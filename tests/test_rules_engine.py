@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -448,15 +449,23 @@ def test_an_index_pickled_into_another_process_matches_the_same() -> None:
     import subprocess
     import sys
 
+    import rules
+
     index = compile_rules(many_rules(50))
-    code = (
+    # the child loads the engine the way this process did: pure Python or compiled (setup.py)
+    pure = "" if rules.COMPILED else "import tests.support.pure_rules as p; p.install();"
+    code = pure + (
         "import pickle, sys; from rules import Document; index = pickle.load(sys.stdin.buffer);"
         "doc = Document(title='Town7', body='the minister visit to Place42 and City3 mayor');"
         "print(','.join(h.rule_id for h in index.match(doc)))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     done = subprocess.run(
-        [sys.executable, "-c", code], input=pickle.dumps(index), capture_output=True, env=env
+        [sys.executable, "-c", code],
+        input=pickle.dumps(index),
+        capture_output=True,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
     )
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.decode().strip() == "r00042,s00003,s00007"
