@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from itertools import chain, compress
 from operator import itemgetter
 from sys import intern
-from typing import Any, NamedTuple, TypeAlias, TypeVar
+from typing import Any, Final, NamedTuple, TypeAlias, TypeVar
 
 from mypy_extensions import mypyc_attr
 
@@ -153,39 +153,81 @@ _COMMON_WORDS = """
 _COMMON = frozenset(analyze.stem_of(w) for w in _COMMON_WORDS.split())
 
 
-@mypyc_attr(native_class=False)
-@dataclass(frozen=True, slots=True)
+# _Leaf and _Rule are plain classes for the reason given at rules.query.Term; __reduce__
+# pickles them the same way compiled or not.
+
+
+@mypyc_attr(acyclic=True)  # compiled, the garbage collector need not track them
 class _Leaf:
     """A distinct (term text, fields) pair; shared by every rule that uses it."""
 
-    text: str  # the term as written: visit, "United Kingdom", @uk
-    patterns: tuple[Pattern, ...]
-    fields: tuple[str, ...]
-    # Key sets are kept as tuples: a third of a frozenset's memory, no work for the garbage
-    # collector, and set.issuperset / set.isdisjoint take them as they are.
-    # keys one pattern needs present, wildcard keys left out (a quick reject)
-    needs: tuple[tuple[str, ...], ...]
-    stem: str | None  # the stem, when the leaf is one plain word
-    keys: tuple[str, ...] | None  # plain words whose presence the article's keys decide
-    stems_wanted: tuple[tuple[str | None, ...], ...]  # per pattern: each word's stem
-    # the stems whose positions evaluating or explaining this leaf looks up (each pattern's
-    # first word, unless a wildcard)
-    looked_up: tuple[str, ...]
+    __slots__ = ("fields", "keys", "looked_up", "needs", "patterns", "stem", "stems_wanted", "text")
+
+    def __init__(
+        self,
+        text: str,
+        patterns: tuple[Pattern, ...],
+        fields: tuple[str, ...],
+        needs: tuple[tuple[str, ...], ...],
+        stem: str | None,
+        keys: tuple[str, ...] | None,
+        stems_wanted: tuple[tuple[str | None, ...], ...],
+        looked_up: tuple[str, ...],
+    ) -> None:
+        self.text: Final = text  # the term as written: visit, "United Kingdom", @uk
+        self.patterns: Final = patterns
+        self.fields: Final = fields
+        # Key sets are kept as tuples: a third of a frozenset's memory, no work for the
+        # garbage collector, and set.issuperset / set.isdisjoint take them as they are.
+        # keys one pattern needs present, wildcard keys left out (a quick reject)
+        self.needs: Final = needs
+        self.stem: Final = stem  # the stem, when the leaf is one plain word
+        self.keys: Final = keys  # plain words whose presence the article's keys decide
+        self.stems_wanted: Final = stems_wanted  # per pattern: each word's stem
+        # the stems whose positions evaluating or explaining this leaf looks up (each
+        # pattern's first word, unless a wildcard)
+        self.looked_up: Final = looked_up
+
+    def __reduce__(self) -> tuple[type[_Leaf], tuple[object, ...]]:
+        return _Leaf, (
+            self.text,
+            self.patterns,
+            self.fields,
+            self.needs,
+            self.stem,
+            self.keys,
+            self.stems_wanted,
+            self.looked_up,
+        )
 
 
-@mypyc_attr(native_class=False)
-@dataclass(frozen=True, slots=True)
+@mypyc_attr(acyclic=True)
 class _Rule:
-    id: str
-    code: Code
-    leaves: tuple[int, ...]  # local leaf index -> global leaf id
-    # Set when pre-selection decides the positive part exactly: the rule then matches every
-    # candidate article that has none of these keys (negated plain words).
-    forbidden: tuple[str, ...] | None
-    # How to explain a match without walking the tree, when the rule is an AND/OR of terms
-    # (no NEAR, no term written twice).
-    plan: Plan | None
-    looked_up: tuple[str, ...]  # its leaves' looked_up, together (see _DocView.look_up)
+    __slots__ = ("code", "forbidden", "id", "leaves", "looked_up", "plan")
+
+    def __init__(
+        self,
+        rule_id: str,
+        code: Code,
+        leaves: tuple[int, ...],
+        forbidden: tuple[str, ...] | None,
+        plan: Plan | None,
+        looked_up: tuple[str, ...],
+    ) -> None:
+        self.id: Final = rule_id
+        self.code: Final = code
+        self.leaves: Final = leaves  # local leaf index -> global leaf id
+        # Set when pre-selection decides the positive part exactly: the rule then matches
+        # every candidate article that has none of these keys (negated plain words).
+        self.forbidden: Final = forbidden
+        # How to explain a match without walking the tree, when the rule is an AND/OR of
+        # terms (no NEAR, no term written twice).
+        self.plan: Final = plan
+        self.looked_up: Final = looked_up  # its leaves' looked_up, together (see look_up)
+
+    def __reduce__(self) -> tuple[type[_Rule], tuple[object, ...]]:
+        args = (self.id, self.code, self.leaves, self.forbidden, self.plan, self.looked_up)
+        return _Rule, args
 
 
 def _element_key(mode: str, value: str) -> str:
@@ -1020,7 +1062,7 @@ def check_rules(
 
 
 def _anchor_cost(
-    key: str, rule_counts: Counter[str], seen: Counter[str] | None
+    key: str, rule_counts: Mapping[str, int], seen: Counter[str] | None
 ) -> tuple[int, int, int, int]:
     """Smaller is rarer: seldom seen in the sample articles; then not a wildcard nor a
     common word, then used by the fewest rules, then longest."""
@@ -1081,13 +1123,14 @@ def _build(parsed: list[tuple[RuleSpec, Node]], sample: Iterable[Document]) -> R
     builder = _Builder()
     compiled: list[_Rule] = []
     all_alternatives: list[list[frozenset[str]]] = []
-    rule_counts: Counter[str] = Counter()
+    rule_counts: dict[str, int] = {}  # a dict: Counter.update is Python code, slow compiled
     for spec, node in parsed:
         rule, alternatives = builder.rule(spec, node)
         compiled.append(rule)
         all_alternatives.append(alternatives)
         for alternative in alternatives:
-            rule_counts.update(alternative)
+            for key in alternative:
+                rule_counts[key] = rule_counts.get(key, 0) + 1
 
     # Wildcard keys (first letters of every word) are only worked out for articles when some
     # alternative has nothing else to be filed under; elsewhere they are left out of the

@@ -109,48 +109,60 @@ def _rebuild_error(message: str, column: int, query: str, rule_id: str | None) -
 # --------------------------------------------------------------------------- syntax tree
 
 
-@mypyc_attr(native_class=False)
-@dataclass(frozen=True, slots=True)
+# The nodes are plain classes, not dataclasses: compiled (setup.py), a dataclass keeps the
+# __init__ the decorator writes in Python, which made building the nodes a tenth of the
+# compile time of a large rule set. Final: nothing changes a node once it is built.
+
+
 class Term:
     """A leaf: matches where any of its patterns occurs in one of its fields."""
 
-    text: str  # as the user wrote it: visit, "United Kingdom", !US, brit*, @uk
-    patterns: tuple[Pattern, ...]
-    fields: frozenset[str]
-    column: int
+    __slots__ = ("column", "fields", "patterns", "text")
+
+    def __init__(
+        self, text: str, patterns: tuple[Pattern, ...], fields: frozenset[str], column: int
+    ) -> None:
+        self.text: Final = text  # as the user wrote it: visit, "United Kingdom", !US, @uk
+        self.patterns: Final = patterns
+        self.fields: Final = fields
+        self.column: Final = column
 
 
-@mypyc_attr(native_class=False)
-@dataclass(frozen=True, slots=True)
 class And:
-    children: tuple[Node, ...]
-    column: int
+    __slots__ = ("children", "column")
+
+    def __init__(self, children: tuple[Node, ...], column: int) -> None:
+        self.children: Final = children
+        self.column: Final = column
 
 
-@mypyc_attr(native_class=False)
-@dataclass(frozen=True, slots=True)
 class Or:
-    children: tuple[Node, ...]
-    column: int
+    __slots__ = ("children", "column")
+
+    def __init__(self, children: tuple[Node, ...], column: int) -> None:
+        self.children: Final = children
+        self.column: Final = column
 
 
-@mypyc_attr(native_class=False)
-@dataclass(frozen=True, slots=True)
 class Not:
-    child: Node
-    column: int
+    __slots__ = ("child", "column")
+
+    def __init__(self, child: Node, column: int) -> None:
+        self.child: Final = child
+        self.column: Final = column
 
 
-@mypyc_attr(native_class=False)
-@dataclass(frozen=True, slots=True)
 class Near:
     """``left NEAR/distance right``: at most ``distance`` words between them."""
 
-    left: Node
-    right: Node
-    distance: int
-    ordered: bool  # ONEAR: left must come before right
-    column: int
+    __slots__ = ("column", "distance", "left", "ordered", "right")
+
+    def __init__(self, left: Node, right: Node, distance: int, ordered: bool, column: int) -> None:
+        self.left: Final = left
+        self.right: Final = right
+        self.distance: Final = distance
+        self.ordered: Final = ordered  # ONEAR: left must come before right
+        self.column: Final = column
 
 
 Node: TypeAlias = Term | And | Or | Not | Near
