@@ -129,9 +129,10 @@ Code: TypeAlias = tuple[Any, ...]  # (opcode, operands...)
 Occurrence: TypeAlias = tuple[int, int]  # first and last word position
 Provenance: TypeAlias = tuple[tuple[int, int, int], ...]  # (local leaf, first, last)
 NearOcc: TypeAlias = tuple[int, int, Provenance]
-# (leaf id, only if present), in query order; a leaf is one term text in one set of
-# fields, so its explanation in an article is the same for every rule
-Plan: TypeAlias = tuple[tuple[int, bool], ...]
+# the leaves whose terms explain a match, in query order, each if present (an OR's terms
+# may not be); a leaf is one term text in one set of fields, so its explanation in an
+# article is the same for every rule
+Plan: TypeAlias = tuple["_Leaf", ...]
 
 _PREFIX_MARK = "\x00"  # wildcard keys: "\x00" + the first three letters
 # Keys of a field-scoped term carry the field's mark; unmarked keys are the default fields'.
@@ -209,14 +210,16 @@ class _Rule:
         self,
         rule_id: str,
         code: Code,
-        leaves: tuple[int, ...],
+        leaves: tuple[_Leaf, ...],
         forbidden: tuple[str, ...] | None,
         plan: Plan | None,
         looked_up: tuple[str, ...],
     ) -> None:
         self.id: Final = rule_id
         self.code: Final = code
-        self.leaves: Final = leaves  # local leaf index -> global leaf id
+        # the rule's terms, by their place in it: the code names them by that place, so
+        # rules of one shape share it
+        self.leaves: Final = leaves
         # Set when pre-selection decides the positive part exactly: the rule then matches
         # every candidate article that has none of these keys (negated plain words).
         self.forbidden: Final = forbidden
@@ -274,7 +277,6 @@ class _Builder:
         self.leaf_ids: dict[tuple[str, frozenset[str]], int] = {}
         self.leaves: list[_Leaf] = []
         self.leaf_alternatives: list[list[frozenset[str]]] = []  # leaf.needs, as sets
-        self.plan_items: dict[tuple[int, bool], tuple[int, bool]] = {}
         self.shapes: dict[Code, Code] = {}  # compiled code, shared between rules
         self.tuples: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # see share()
         self.scoped: set[str] = set()  # fields some term is restricted to
@@ -403,7 +405,7 @@ class _Builder:
                 dict.fromkeys(chain.from_iterable(self.leaves[g].looked_up for g in self.globals))
             )
         )
-        leaves = tuple(self.globals)
+        leaves = tuple([self.leaves[leaf_id] for leaf_id in self.globals])
         compiled = _Rule(spec.id, code, leaves, forbidden, self.plan(code), looked_up)
         return compiled, alternatives
 
@@ -412,20 +414,16 @@ class _Builder:
         texts = [self.leaves[leaf_id].text for leaf_id in self.globals]
         if self.has_near or len(set(texts)) != len(texts):  # a text twice: merged per field
             return None
-        items: list[tuple[int, bool]] = []  # (local leaf, only if present)
+        locals_: list[int] = []  # the terms' places in the rule
         parts = [code] if code[0] != _AND else [c for c in code[1] if c[0] != _NOT]
         for part in parts:
             if part[0] == _LEAF:
-                items.append((part[1], code[0] == _OR))
+                locals_.append(part[1])
             elif part[0] == _OR and all(c[0] == _LEAF for c in part[1]):
-                items.extend((c[1], True) for c in part[1])
+                locals_.extend(c[1] for c in part[1])
             else:
                 return None
-        plan: list[tuple[int, bool]] = []
-        for local, conditional in sorted(items):
-            item = (self.globals[local], conditional)
-            plan.append(self.plan_items.setdefault(item, item))  # shared between rules
-        return tuple(plan)
+        return self.share(tuple([self.leaves[self.globals[n]] for n in sorted(locals_)]))
 
 
 _LEAF_CODES = tuple((_LEAF, n) for n in range(64))
@@ -444,6 +442,7 @@ def _leaf_last(code: Code) -> bool:
 
 
 _NO_POSITIONS: list[int] = []  # shared, never mutated
+_NO_TERMS: list[TermHit] = []  # shared, never mutated
 _PREFIX_KEY_SIZE = 4  # a wildcard needs its first four letters (three if it has three)
 _SHORT_FIELD = 48  # up to this many words, positions are found by scanning, with no dict
 
@@ -742,9 +741,10 @@ class _DocView:
         keys.add("")  # what an alternative needing fewer keys has in the columns left
         self.keys = keys
         self._sets: dict[tuple[str, ...], set[str]] = {}
-        self._present: dict[int, bool] = {}
-        self._occ: dict[int, dict[str, list[Occurrence]]] = {}
-        self._explained: dict[int, list[TermHit]] = {}
+        # keyed by the leaf objects themselves: hashing one reads no memory
+        self._present: dict[_Leaf, bool] = {}
+        self._occ: dict[_Leaf, dict[str, list[Occurrence]]] = {}
+        self._explained: dict[_Leaf, list[TermHit]] = {}
 
     def look_up(self, rules: Iterable[_Rule]) -> None:
         """Find every position these rules' terms may ask for, one pass per field."""
@@ -754,23 +754,21 @@ class _DocView:
         for view in self.fields.values():
             view.look_up(wanted)
 
-    def present(self, leaf_id: int) -> bool:
-        known = self._present.get(leaf_id)
+    def present(self, leaf: _Leaf) -> bool:
+        known = self._present.get(leaf)
         if known is None:
-            leaf = self.index._leaves[leaf_id]
             if leaf.keys is not None:
                 known = not self.keys.isdisjoint(leaf.keys)
             elif not any(map(self.keys.issuperset, leaf.needs)):
                 known = False
             else:
-                known = bool(self.occurrences(leaf_id))
-            self._present[leaf_id] = known
+                known = bool(self.occurrences(leaf))
+            self._present[leaf] = known
         return known
 
-    def occurrences(self, leaf_id: int) -> dict[str, list[Occurrence]]:
-        known = self._occ.get(leaf_id)
+    def occurrences(self, leaf: _Leaf) -> dict[str, list[Occurrence]]:
+        known = self._occ.get(leaf)
         if known is None:
-            leaf = self.index._leaves[leaf_id]
             known = {}
             for name in leaf.fields:
                 view = self.fields[name]
@@ -786,14 +784,13 @@ class _DocView:
                     merged.update(view.find(pattern, wanted))
                 if merged:
                     known[name] = sorted(merged)
-            self._occ[leaf_id] = known
+            self._occ[leaf] = known
         return known
 
-    def explain(self, leaf_id: int) -> list[TermHit]:
+    def explain(self, leaf: _Leaf) -> list[TermHit]:
         """A term's TermHits (one per field where it occurs), built once per article."""
-        known = self._explained.get(leaf_id)
+        known = self._explained.get(leaf)
         if known is None:
-            leaf = self.index._leaves[leaf_id]
             text = leaf.text
             if leaf.stem is not None:  # one plain word: one span per position
                 known = []
@@ -807,21 +804,19 @@ class _DocView:
             else:
                 known = [
                     _term_hit(text, name, occs, self.fields[name])
-                    for name, occs in self.occurrences(leaf_id).items()
+                    for name, occs in self.occurrences(leaf).items()
                 ]
-            self._explained[leaf_id] = known
+            self._explained[leaf] = known
         return known
 
     def follow(self, rule_id: str, plan: Plan) -> Hit:
         """The explanation of a matching rule, from its plan."""
         terms: list[TermHit] = []
         explained = self._explained
-        for leaf_id, conditional in plan:
-            if conditional and not self.present(leaf_id):
-                continue
-            found = explained.get(leaf_id)
+        for leaf in plan:
+            found = explained.get(leaf)
             if found is None:
-                found = self.explain(leaf_id)
+                found = self.explain(leaf) if self.present(leaf) else _NO_TERMS
             terms.extend(found)
         return Hit(rule_id, tuple(terms))
 
@@ -950,7 +945,7 @@ class _Evaluation:
         self.collect(rule.code, found)
         merged: dict[tuple[str, str], set[Occurrence]] = {}
         for local, name in sorted(found, key=lambda k: (k[0], _FIELD_ORDER[k[1]])):
-            text = self.doc.index._leaves[rule.leaves[local]].text
+            text = rule.leaves[local].text
             merged.setdefault((text, name), set()).update(found[local, name])
         terms = [
             _term_hit(text, name, sorted(occs), self.doc.fields[name])
@@ -969,13 +964,11 @@ class RuleIndex:
     def __init__(
         self,
         rules: list[_Rule],
-        leaves: list[_Leaf],
         anchors: Anchors,
         prefix_keys: frozenset[str],
         scoped: Iterable[str] = (),
     ) -> None:
         self._rules = rules  # sorted by id, so candidate numbers sort like ids
-        self._leaves = leaves
         self._pre_selection = pre_selection(anchors)
         self._prefix_keys = prefix_keys
         # the sizes of the wildcard keys in use: 4 letters, and 3 for three-letter wildcards
@@ -1075,7 +1068,7 @@ def _sample_frequencies(
     sample: Iterable[Document], prefix_keys: frozenset[str], scoped: Iterable[str]
 ) -> Counter[str]:
     """In how many sample articles each key appears (document frequency)."""
-    index = RuleIndex([], [], {}, prefix_keys, scoped)
+    index = RuleIndex([], {}, prefix_keys, scoped)
     seen: Counter[str] = Counter()
     for doc in sample:
         seen.update(_DocView(doc, index).keys)
@@ -1157,4 +1150,4 @@ def _build(parsed: list[tuple[RuleSpec, Node]], sample: Iterable[Document]) -> R
             rule_nos, required = postings.setdefault(intern(ranked[0]), ([], []))
             rule_nos.append(rule_no)
             required.append(tuple(ranked[1:]))  # the keys left to check once it is there
-    return RuleIndex(compiled, builder.leaves, postings, anchored_prefixes, builder.scoped)
+    return RuleIndex(compiled, postings, anchored_prefixes, builder.scoped)
