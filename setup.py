@@ -1,8 +1,8 @@
 """Compiles the rule engine to C with mypyc when the package is built or installed.
 
 The rule engine (``rules/``) is plain, fully typed Python; mypyc turns the same source into
-C extension modules, which match a large rule index about a third faster and build it a
-quarter faster (``bench/rules.py`` prints ``"compiled"``). Everything else stays Python.
+C extension modules, which match a large rule index about a third faster and build it in
+about half the time (``bench/rules.py`` prints ``"compiled"``). Everything else stays Python.
 
 Compiling is optional: with ``NEWSWATCH_PURE_PYTHON=1`` in the environment, or when no C
 compiler or Python headers are at hand, the package installs as pure Python (with a warning

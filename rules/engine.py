@@ -361,7 +361,7 @@ class _Builder:
                     return (_OR, tuple(codes)), None, False
                 or_alts.extend(a for a in child_alts if a not in or_alts)
             return (_OR, tuple(codes)), or_alts, all(exact for _, _, exact in walked)
-        codes.sort(key=lambda c: c[0] != _LEAF)  # cheap presence tests first
+        codes.sort(key=_leaf_last)  # cheap presence tests first
         options = [alts for _, alts, _ in walked if alts is not None]
         if not options:
             return (_AND, tuple(codes)), None, False
