@@ -25,13 +25,7 @@ COMPILED_MODULES = ["rules/analyze.py", "rules/engine.py", "rules/preselect.py",
 # mypy options for compiling: the project's [tool.mypy] section loads the pydantic plugin
 # and expects numpy's stubs, neither of which the isolated build environment has (nor
 # needs: `make test` type-checks the code strictly with them)
-_MYPYC_OPTIONS = [
-    "--config-file",
-    os.devnull,
-    "--python-version",
-    "3.11",
-    "--ignore-missing-imports",
-]
+_MYPYC_OPTIONS = ["--config-file", os.devnull, "--ignore-missing-imports"]
 
 
 def _warn(message: str) -> None:

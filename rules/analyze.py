@@ -342,7 +342,7 @@ def stem_of_norm(norm: str) -> str:
     return STEM_OF_NORM[norm]
 
 
-@mypyc_attr(native_class=False)
+@mypyc_attr(native_class=False)  # a Python class even compiled: pickles, compares
 @dataclass(frozen=True, slots=True)
 class Token:
     """One word of a text, with the forms the matcher compares."""

@@ -73,14 +73,14 @@ __all__ = [
 ]
 
 
-@mypyc_attr(native_class=False)
+@mypyc_attr(native_class=False)  # a Python class even compiled: pickles, compares
 @dataclass(frozen=True, slots=True)
 class RuleSpec:
     id: str
     query: str
 
 
-@mypyc_attr(native_class=False)
+@mypyc_attr(native_class=False)  # a Python class even compiled: pickles, compares
 @dataclass(frozen=True, slots=True)
 class Document:
     """The text fields of an article as the rules see them."""
@@ -957,7 +957,7 @@ class _Evaluation:
 # --------------------------------------------------------------------------- the index
 
 
-@mypyc_attr(serializable=True)
+@mypyc_attr(serializable=True)  # picklable when compiled (setup.py)
 class RuleIndex:
     """Compiled rules; ``match`` costs about the article's length plus its real matches."""
 

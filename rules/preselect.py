@@ -79,7 +79,7 @@ def _overflow(others: Sequence[tuple[str, ...]]) -> dict[int, tuple[str, ...]]:
     return {n: keys[_COLUMNS:] for n, keys in enumerate(others) if len(keys) > _COLUMNS}
 
 
-@mypyc_attr(serializable=True)
+@mypyc_attr(serializable=True)  # picklable when compiled (setup.py)
 class TuplePreSelection:
     """Alternatives as Python objects, filtered by a few passes in C.
 
@@ -120,7 +120,7 @@ class TuplePreSelection:
         return _rules_of(alternatives, rule_nos, self._overflow, keys)
 
 
-@mypyc_attr(serializable=True)
+@mypyc_attr(serializable=True)  # picklable when compiled (setup.py)
 class ArrayPreSelection:
     """Alternatives as numbered keys in numpy arrays, for large indexes.
 

@@ -256,7 +256,7 @@ def _entry_pattern(entry: str) -> Pattern:
     return _word_elements(text, exact)
 
 
-@mypyc_attr(native_class=False)
+@mypyc_attr(native_class=False)  # a Python class even compiled: pickles, compares
 @dataclass
 class ListTable:
     """Named lists, each entry analysed once however many rules use the list."""
