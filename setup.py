@@ -22,6 +22,9 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 COMPILED_MODULES = ["rules/analyze.py", "rules/engine.py", "rules/preselect.py", "rules/query.py"]
+# the compiled modules share one library, rules/compiled__mypyc.*.so: inside the package, so
+# nothing lands at the top level of site-packages or of the checkout
+_GROUP = "rules.compiled"
 # mypy options for compiling: the project's [tool.mypy] section loads the pydantic plugin
 # and expects numpy's stubs, neither of which the isolated build environment has (nor
 # needs: `make test` type-checks the code strictly with them)
@@ -39,7 +42,8 @@ def _remove_compiled() -> None:
         path = Path(source)
         for compiled in path.parent.glob(f"{path.stem}.*.so"):
             compiled.unlink()
-    for library in Path("rules").glob("compiled__mypyc.*.so"):
+    package, _, name = _GROUP.rpartition(".")
+    for library in Path(package).glob(f"{name}__mypyc.*.so"):
         library.unlink()
 
 
@@ -50,11 +54,7 @@ def _compiled_rule_engine() -> list[Extension]:
     try:
         from mypyc.build import mypycify  # only a build needs mypy
 
-        # one shared library inside the package (rules/compiled__mypyc...so), so nothing
-        # lands at the top level of site-packages or of the checkout
-        return mypycify(
-            _MYPYC_OPTIONS + COMPILED_MODULES, opt_level="3", group_name="rules.compiled"
-        )
+        return mypycify(_MYPYC_OPTIONS + COMPILED_MODULES, opt_level="3", group_name=_GROUP)
     except Exception as error:  # whatever stops mypyc, pure Python still works
         _warn(f"mypyc could not compile the rule engine ({error})")
         _remove_compiled()

@@ -400,18 +400,16 @@ class _Builder:
         # code names leaves by their place in the rule, so rules of one shape share it: a
         # few hundred shapes instead of a third of the index's memory
         code = self.shapes.setdefault(code, code)
-        looked_up = self.share(
-            tuple(
-                dict.fromkeys(chain.from_iterable(self.leaves[g].looked_up for g in self.globals))
-            )
-        )
         leaves = tuple([self.leaves[leaf_id] for leaf_id in self.globals])
-        compiled = _Rule(spec.id, code, leaves, forbidden, self.plan(code), looked_up)
+        looked_up = self.share(
+            tuple(dict.fromkeys(chain.from_iterable(leaf.looked_up for leaf in leaves)))
+        )
+        compiled = _Rule(spec.id, code, leaves, forbidden, self.plan(code, leaves), looked_up)
         return compiled, alternatives
 
-    def plan(self, code: Code) -> Plan | None:
+    def plan(self, code: Code, leaves: tuple[_Leaf, ...]) -> Plan | None:
         """The explanation plan of an AND/OR of terms; None for anything more complex."""
-        texts = [self.leaves[leaf_id].text for leaf_id in self.globals]
+        texts = [leaf.text for leaf in leaves]
         if self.has_near or len(set(texts)) != len(texts):  # a text twice: merged per field
             return None
         locals_: list[int] = []  # the terms' places in the rule
@@ -423,7 +421,7 @@ class _Builder:
                 locals_.extend(c[1] for c in part[1])
             else:
                 return None
-        return self.share(tuple([self.leaves[self.globals[n]] for n in sorted(locals_)]))
+        return self.share(tuple([leaves[n] for n in sorted(locals_)]))
 
 
 _LEAF_CODES = tuple((_LEAF, n) for n in range(64))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import rules
 from rules import (
     Document,
     Hit,
@@ -448,8 +449,6 @@ def test_an_index_pickled_into_another_process_matches_the_same() -> None:
     import pickle
     import subprocess
     import sys
-
-    import rules
 
     index = compile_rules(many_rules(50))
     # the child loads the engine the way this process did: pure Python or compiled (setup.py)
