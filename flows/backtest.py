@@ -12,8 +12,9 @@ from prefect.artifacts import create_markdown_artifact
 from flows.secret_blocks import read_secret_block
 from newswatch import store
 from newswatch.backtest import BacktestReport, describe, parse_when, run_backtest
-from newswatch.channels import deliver
 from newswatch.config import load_config
+from newswatch.models import utcnow
+from newswatch.notify import deliver
 from newswatch.settings import get_settings
 
 
@@ -29,7 +30,7 @@ def backtest(
     """Print (and record as an artifact) what the rule matches; send only when `notify`."""
     settings = get_settings()
     config = load_config(Path(config_path) if config_path else settings.config)
-    now = store.utcnow()
+    now = utcnow()
     with store.engine_at(settings.resolved_database_url()) as engine:
         store.migrate(engine)
         report = run_backtest(
@@ -43,7 +44,7 @@ def backtest(
             now=now,
         )
         if notify and report.alerts_queued:
-            deliver(engine, config, environ=os.environ, secrets=read_secret_block)
+            deliver(engine, config, environ=os.environ, now=utcnow(), secrets=read_secret_block)
     text = describe(report)
     get_run_logger().info("%s", text.splitlines()[-1])
     create_markdown_artifact(markdown=f"```\n{text}\n```", key="backtest")

@@ -11,7 +11,8 @@ from flows.hooks import alert_operator
 from flows.secret_blocks import read_secret_block
 from newswatch import store
 from newswatch.config import load_config
-from newswatch.digest import DigestReport, send_digests
+from newswatch.models import utcnow
+from newswatch.notify import DigestReport, send_digests
 from newswatch.settings import get_settings
 
 
@@ -35,6 +36,7 @@ def digest(
             engine,
             config,
             environ=os.environ,
+            now=utcnow(),
             channel=channel,
             force=force,
             secrets=read_secret_block,

@@ -10,9 +10,8 @@ from prefect.client.schemas.objects import FlowRun, State
 from prefect.logging.loggers import flow_run_logger
 
 from flows.secret_blocks import read_secret_block
-from newswatch.alerts import Redactor
-from newswatch.channels import notify_operator
 from newswatch.config import load_config
+from newswatch.notify import Redactor, notify_operator
 from newswatch.settings import get_settings
 
 MAX_ERROR_CHARS = 500

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -22,10 +23,11 @@ from flows import fanout
 from flows.hooks import alert_operator
 from flows.secret_blocks import read_secret_block
 from newswatch import pipeline, run_summary, sharding, store
-from newswatch.alerts import DeliveryReport
-from newswatch.channels import deliver
 from newswatch.config import Config, load_config
-from newswatch.pipeline import CycleReport, FeedReport, FeedTarget, Matcher, PollOptions
+from newswatch.matching import Matcher
+from newswatch.models import CycleReport, DeliveryReport, FeedReport, FeedTarget, utcnow
+from newswatch.notify import deliver
+from newswatch.pipeline import CyclePlan, PollOptions
 from newswatch.run_summary import RunSummary
 from newswatch.settings import get_settings
 
@@ -40,7 +42,9 @@ def poll_feeds(
 ) -> list[FeedReport]:
     """One batch of feeds; retrying is safe because the store dedupes."""
     with store.engine_at(database_url) as engine:
-        return pipeline.poll_batch(targets, engine=engine, matcher=matcher, options=options)
+        return pipeline.poll_batch(
+            targets, engine=engine, matcher=matcher, options=options, now=utcnow()
+        )
 
 
 @task(name="deliver-alerts", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -48,7 +52,7 @@ def deliver_alerts(database_url: str, config_path: str) -> DeliveryReport:
     """Send the outbox; retrying is safe because each delivery is claimed before sending."""
     config = load_config(Path(config_path))
     with store.engine_at(database_url) as engine:
-        return deliver(engine, config, environ=os.environ, secrets=read_secret_block)
+        return deliver(engine, config, environ=os.environ, now=utcnow(), secrets=read_secret_block)
 
 
 @flow(
@@ -73,8 +77,8 @@ def monitor(
     sharding.check_shard(0, shards)
     if shards > 1:
         return _fan_out(config_path, feeds, dry_run, due_only, shards)
-    path, config, database_url, targets, matcher = _plan(config_path, feeds, due_only)
-    report = _poll(targets, matcher, config, database_url, dry_run)
+    path, config, database_url, cycle = _plan(config_path, feeds, due_only, dry_run)
+    report = _poll(cycle, config, database_url)
     if not dry_run:
         report.delivery = deliver_alerts(database_url, str(path))
     _record(run_summary.from_cycle(report), prefix="monitor")
@@ -98,12 +102,10 @@ def monitor_shard(
     """Poll the due feeds of one shard and store their matches; the run that started the
     shards delivers, once for the whole cycle."""
     sharding.check_shard(shard, shards)
-    _, config, database_url, targets, matcher = _plan(config_path, feeds, due_only)
-    mine = sharding.in_shard(
-        targets, shard=shard, shards=shards, url=lambda t: t.config_url or t.url
-    )
+    _, config, database_url, cycle = _plan(config_path, feeds, due_only, dry_run)
+    mine = sharding.in_shard(cycle.targets, shard=shard, shards=shards, url=lambda t: t.scope)
     get_run_logger().info("shard %d of %d: %d due feeds", shard, shards, len(mine))
-    report = _poll(mine, matcher, config, database_url, dry_run)
+    report = _poll(replace(cycle, targets=mine), config, database_url)
     title = f"newswatch monitor shard {shard} of {shards}"
     _record(run_summary.from_cycle(report, title=title), prefix="monitor-shard")
     return report
@@ -118,40 +120,31 @@ def _load(config_path: str | None) -> tuple[Path, Config, str]:
 def _prepare(config_path: str | None) -> tuple[Path, Config, str, datetime]:
     """Load the config and bring the database in line with it; returns when that was."""
     path, config, database_url = _load(config_path)
-    now = store.utcnow()
+    now = utcnow()
     with store.engine_at(database_url) as engine:
         pipeline.prepare(engine, config, now=now)
     return path, config, database_url, now
 
 
 def _plan(
-    config_path: str | None, feeds: list[str] | None, due_only: bool
-) -> tuple[Path, Config, str, list[FeedTarget], Matcher]:
-    """Prepare, list the feeds to poll, and compile the rules (filed by the newest stored
-    articles), on one connection pool."""
+    config_path: str | None, feeds: list[str] | None, due_only: bool, dry_run: bool
+) -> tuple[Path, Config, str, CyclePlan]:
+    """The cycle's plan, as the plain cycle makes it (pipeline.plan)."""
     path, config, database_url = _load(config_path)
-    now = store.utcnow()
     with store.engine_at(database_url) as engine:
-        pipeline.prepare(engine, config, now=now)
-        targets = pipeline.due_targets(engine, config, now=now, only=feeds, due_only=due_only)
-        matcher = pipeline.matcher_for(engine, config)
-    return path, config, database_url, targets, matcher
+        cycle = pipeline.plan(
+            engine, config, now=utcnow(), only=feeds, due_only=due_only, dry_run=dry_run
+        )
+    return path, config, database_url, cycle
 
 
-def _poll(
-    targets: list[FeedTarget],
-    matcher: Matcher,
-    config: Config,
-    database_url: str,
-    dry_run: bool,
-) -> CycleReport:
+def _poll(cycle: CyclePlan, config: Config, database_url: str) -> CycleReport:
     """A task per batch of feeds; one run-logger line per feed problem."""
-    options = pipeline.poll_options(config, dry_run=dry_run)
     futures = [
-        poll_feeds.submit(batch, database_url, matcher, options)
-        for batch in pipeline.batches(targets, config.monitor.batch_size)
+        poll_feeds.submit(batch, database_url, cycle.matcher, cycle.options)
+        for batch in pipeline.batches(cycle.targets, config.monitor.batch_size)
     ]
-    report = CycleReport(dry_run=dry_run)
+    report = CycleReport(dry_run=cycle.options.dry_run)
     for future in futures:
         report.feeds.extend(future.result())
     logger = get_run_logger()

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from newswatch import store
 from newswatch.config import Config
-from newswatch.pipeline import Matcher, document, prepare
+from newswatch.matching import Matcher, document
+from newswatch.pipeline import prepare
 from rules import RuleSpec, compile_rules
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
@@ -69,10 +69,9 @@ def run_backtest(
     rule_id: str | None = None,
     query: str | None = None,
     notify: bool = False,
-    now: datetime | None = None,
+    now: datetime,
 ) -> BacktestReport:
     """Match stored articles published in [since, until) against one rule or query."""
-    when = now or store.utcnow()
     if (rule_id is None) == (query is None):
         raise BacktestError("give a rule id or a query (one of them)")
     if notify and rule_id is None:
@@ -91,9 +90,9 @@ def run_backtest(
         raise BacktestError(str(exc)) from None
     matcher = Matcher(config) if notify else None
     if notify:
-        prepare(engine, config, now=when)
+        prepare(engine, config, now=now)
     report = BacktestReport(rule=spec.id, scanned=0, hits=[])
-    with Session(engine) as session:
+    with store.session_scope(engine) as session:
         for article in store.articles_between(session, since=since, until=until):
             report.scanned += 1
             hits = index.match(
@@ -113,7 +112,7 @@ def run_backtest(
                     title=article.title,
                     url=article.url,
                     source=article.source,
-                    published_at=store.as_utc(article.published_at) or article.published_at,
+                    published_at=article.published_at,
                     terms=hits[0].matched_terms,
                 )
             )
@@ -122,11 +121,10 @@ def run_backtest(
                     session,
                     article_id=article.id,
                     matches=[matcher.to_store(h) for h in hits],
-                    now=when,
+                    now=now,
                 )
                 report.matches_stored += added.matches
                 report.alerts_queued += added.deliveries
-        session.commit()
     return report
 
 

@@ -27,9 +27,9 @@ from pydantic import (
     model_validator,
 )
 
+from newswatch.notify.channels import ENV_REF, channel_url_problem, resolve_channel_url
 from rules import RuleSpec, check_rules
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -224,20 +224,9 @@ def parse_config(text: str, *, name: str, environ: Mapping[str, str]) -> Config:
     return config
 
 
-def resolve_channel_url(url: str, environ: Mapping[str, str]) -> str:
-    """Replace ${VAR} with its value; a missing variable is a KeyError naming it."""
-
-    def sub(m: re.Match[str]) -> str:
-        return environ[m.group(1)]
-
-    return _ENV_REF.sub(sub, url)
-
-
 def _semantic_problems(
     config: Config, root: yaml.Node, *, name: str, environ: Mapping[str, str]
 ) -> Iterator[Problem]:
-    from newswatch.alerts import channel_url_problem  # alerts imports config: break the cycle
-
     seen_urls: dict[str, int] = {}
     for i, feed in enumerate(config.feeds):
         if feed.url in seen_urls:
@@ -250,7 +239,7 @@ def _semantic_problems(
         if chan.url is None:
             continue  # a Secret block: resolved by the flow that sends
         line = line_of(root, ("channels", chan_name, "url"))
-        missing = [v for v in _ENV_REF.findall(chan.url) if v not in environ]
+        missing = [v for v in ENV_REF.findall(chan.url) if v not in environ]
         if missing:
             yield Problem(
                 name,

@@ -109,9 +109,9 @@ def feed_statuses(engine: Engine, config: Config) -> list[FeedStatus]:
                 consecutive_failures=row.consecutive_failures,
                 entries_seen=row.entries_seen,
                 gone=row.gone,
-                last_polled_at=store.as_utc(row.last_polled_at),
-                last_success_at=store.as_utc(row.last_success_at),
-                next_poll_at=store.as_utc(row.next_poll_at),
+                last_polled_at=row.last_polled_at,
+                last_success_at=row.last_success_at,
+                next_poll_at=row.next_poll_at,
             )
         )
     return statuses

@@ -1,29 +1,57 @@
-"""Every table newswatch keeps, in one place. Alembic owns the schema (see migrations/).
+"""Every table newswatch keeps, and every value that crosses a module boundary.
 
-The unique keys are what make dedupe hold in the database, not just in Python:
-an article's fingerprint and canonical URL, (article, rule) for matches and
-(match, channel) for deliveries.
+Alembic owns the schema (see migrations/). The unique keys are what make dedupe hold in the
+database, not just in Python: an article's fingerprint and canonical URL, (article, rule)
+for matches and (match, channel) for deliveries.
+
+The value types below the tables are plain frozen dataclasses: what one room of the cycle
+hands the next (pipeline.py shows the order), kept here so no module imports another's
+internals to get them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Dialect, Index, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from rules import Hit
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always an aware UTC datetime in Python.
+
+    SQLite keeps no time zone and hands back naive values; converting at this one seam
+    means no query result needs converting after it.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _ts(*, index: bool = False, nullable: bool = True) -> Any:
-    """A timezone-aware timestamp column (SQLite stores it as text, PostgreSQL as timestamptz)."""
+    """A timestamp column (SQLite stores it as text, PostgreSQL as timestamptz)."""
     return Field(
         default=None,
-        sa_column=Column(DateTime(timezone=True), index=index, nullable=nullable),
+        sa_column=Column(UTCDateTime(), index=index, nullable=nullable),
     )
 
 
@@ -74,8 +102,8 @@ class Article(SQLModel, table=True):
     body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     url: str | None = Field(default=None, sa_column=Column(Text))
     author: str | None = None
-    published_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    fetched_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    published_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    fetched_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class ArticleSource(SQLModel, table=True):
@@ -87,7 +115,7 @@ class ArticleSource(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     article_id: int = Field(foreign_key="article.id", index=True)
     feed_id: int = Field(foreign_key="feed.id")
-    seen_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class Rule(SQLModel, table=True):
@@ -96,7 +124,7 @@ class Rule(SQLModel, table=True):
     id: str = Field(primary_key=True)
     query: str = Field(sa_column=Column(Text, nullable=False))
     name: str = ""
-    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class Match(SQLModel, table=True):
@@ -110,7 +138,7 @@ class Match(SQLModel, table=True):
     highlights: dict[str, list[list[int]]] = Field(
         default_factory=dict, sa_column=Column(JSON, nullable=True)
     )
-    matched_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    matched_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class DeliveryKind(StrEnum):
@@ -143,6 +171,214 @@ class Delivery(SQLModel, table=True):
     status: str = Field(default=DeliveryStatus.PENDING.value)
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text))
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    next_attempt_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    next_attempt_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     sent_at: datetime | None = _ts()
+
+
+# --- values handed from one room of the cycle to the next ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CleanArticle:
+    """An article ready to match and store; `fingerprint` is its identity across polls."""
+
+    fingerprint: str
+    canonical_url: str | None
+    story_key: str
+    feed_url: str
+    source: str
+    title: str
+    summary: str
+    body: str
+    url: str | None
+    author: str | None
+    published_at: datetime
+    fetched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedTarget:
+    """What a poll needs to know about one feed, detached from any database session."""
+
+    id: int
+    url: str
+    name: str
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    consecutive_failures: int
+    ttl_minutes: int | None = None  # the feed's RSS <ttl> from its last parsed body
+    config_url: str | None = None  # the URL the config names; `url` differs once it moved
+
+    @property
+    def scope(self) -> str:
+        """The URL the feed's entries belong to: the config's, even after a move."""
+        return self.config_url or self.url
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOutcome:
+    """What one poll of one feed did, for the feed's row: health, validators, next poll."""
+
+    status: int | None
+    ok: bool
+    health: str
+    next_poll_at: datetime
+    error: str | None = None
+    title: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None  # set only when a new body was parsed
+    entries: int = 0
+    new_url: str | None = None  # where a 301/308 moved the feed
+    gone: bool = False
+    ttl_minutes: int | None = None  # RSS <ttl>; kept only when a new body was parsed
+
+
+@dataclass(frozen=True, slots=True)
+class MatchToStore:
+    """One rule's hit on an article, with where its alerts go."""
+
+    rule_id: str
+    terms: list[str]
+    channels: list[str]
+    digest_channels: frozenset[str] = frozenset()  # of `channels`, those that get digests
+    highlights: dict[str, list[list[int]]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class StoreCounts:
+    new_articles: int = 0
+    matches: int = 0
+    deliveries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MatchedArticle:
+    article: CleanArticle
+    hits: list[Hit]
+
+
+@dataclass
+class FeedReport:
+    """One feed's part of a cycle, as the run summary and the CLI show it."""
+
+    url: str
+    name: str
+    health: str
+    ok: bool
+    new_articles: int = 0
+    matches: int = 0
+    elapsed_s: float = 0.0
+    matched: list[MatchedArticle] = field(default_factory=list)
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0
+    dead: int = 0
+    deferred: int = 0  # left for later: the channel failed or hit its rate limit
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CycleReport:
+    feeds: list[FeedReport] = field(default_factory=list)
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+    dry_run: bool = False
+
+    @property
+    def new_articles(self) -> int:
+        return sum(f.new_articles for f in self.feeds)
+
+    @property
+    def matches(self) -> int:
+        return sum(f.matches for f in self.feeds)
+
+    @property
+    def failed_feeds(self) -> list[FeedReport]:
+        return [f for f in self.feeds if not f.ok]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAlert:
+    """Everything needed to render and send one delivery, read in one query."""
+
+    delivery_id: int
+    channel: str
+    attempts: int
+    rule_id: str
+    rule_name: str
+    terms: list[str]
+    article_title: str
+    article_summary: str
+    article_url: str | None
+    source: str
+    published_at: datetime
+    also_reported_by: list[str]
+    highlights: dict[str, list[list[int]]]
+    created_at: datetime
+
+
+Format = Literal["plain", "markdown", "slack", "html"]
+# What Apprise is told the body is (its `body_format`).
+APPRISE_FORMAT: dict[Format, str] = {
+    "plain": "text",
+    "markdown": "markdown",
+    "slack": "markdown",
+    "html": "html",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A rendered alert or digest, ready for a Notifier."""
+
+    title: str
+    body: str
+    format: Format
+
+    @property
+    def apprise_format(self) -> str:
+        return APPRISE_FORMAT[self.format]
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    ok: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRow:
+    matched_at: datetime
+    rule_id: str
+    title: str
+    url: str | None
+    terms: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CycleFeed:
+    """A feed polled since a cycle began, with what that poll stored."""
+
+    id: int
+    name: str
+    url: str
+    config_url: str
+    health: str
+    ok: bool
+    new_articles: int
+    matches: int
+
+
+@dataclass(frozen=True, slots=True)
+class CycleMatch:
+    rule_id: str
+    title: str
+    outlet: str
+    url: str | None
+    published_at: datetime
+    matched_at: datetime

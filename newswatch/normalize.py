@@ -10,12 +10,12 @@ import hashlib
 import html
 import re
 import unicodedata
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from connectors.entry import RawEntry
+from newswatch.models import CleanArticle
 
 # Query parameters that only say where a click came from; dropping them makes
 # the same story's links equal.
@@ -48,24 +48,6 @@ _BLOCK_TAGS = frozenset(
 _SKIP_TAGS = frozenset({"script", "style", "noscript", "template"})
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\s*\n\s*")
-
-
-@dataclass(frozen=True, slots=True)
-class CleanArticle:
-    """An article ready to match and store; `fingerprint` is its identity across polls."""
-
-    fingerprint: str
-    canonical_url: str | None
-    story_key: str
-    feed_url: str
-    source: str
-    title: str
-    summary: str
-    body: str
-    url: str | None
-    author: str | None
-    published_at: datetime
-    fetched_at: datetime
 
 
 def canonical_url(url: str | None) -> str | None:

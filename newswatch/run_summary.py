@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from newswatch.pipeline import CycleReport
-from newswatch.store import CycleFeed, CycleMatch
+from newswatch.models import CycleFeed, CycleMatch, CycleReport
 
 SLOWEST = 5  # feeds listed in the summary's "slowest feeds" section
 

@@ -9,11 +9,9 @@ import typer
 from sqlmodel import Session
 
 from newswatch import store
-from newswatch.alerts import send
-from newswatch.channels import channels_from, deliver, redactor_for
 from newswatch.cli.common import ConfigOption, load_or_exit, open_database
-from newswatch.digest import send_digests
-from newswatch.render import Message
+from newswatch.models import Message, utcnow
+from newswatch.notify import AppriseNotifier, Redactor, channels_from, deliver, send_digests
 
 app = typer.Typer(help="Test channels and manage failed alerts.", no_args_is_help=True)
 
@@ -39,11 +37,12 @@ def try_channel(
         body=f"This is a test of channel {channel!r}: if you can read it, alerts will arrive.",
         format="plain",
     )
-    outcome = send(chan, message, redact=redactor_for(channels))
+    redact = Redactor.for_channels(channels.values())
+    outcome = AppriseNotifier().send(chan, message)
     if outcome.ok:
         typer.echo(f"channel {channel!r}: the service accepted the test message")
         return
-    typer.echo(f"channel {channel!r}: NOT accepted: {outcome.error}", err=True)
+    typer.echo(f"channel {channel!r}: NOT accepted: {redact(outcome.error or '')}", err=True)
     raise typer.Exit(1)
 
 
@@ -70,8 +69,8 @@ def retry(
 ) -> None:
     """Queue failed deliveries again; the next cycle (or `alerts send`) sends them."""
     engine = open_database()
-    with Session(engine) as session:
-        count = store.requeue_dead(session, now=store.utcnow(), channel=channel)
+    with store.session_scope(engine) as session:
+        count = store.requeue_dead(session, now=utcnow(), channel=channel)
     typer.echo(f"queued {count} failed alert{'s' if count != 1 else ''} again")
 
 
@@ -85,12 +84,12 @@ def send_now(
     """Send due alerts from the outbox now, without polling feeds."""
     _, cfg = load_or_exit(config)
     engine = open_database()
-    report = deliver(engine, cfg, environ=os.environ)
+    report = deliver(engine, cfg, environ=os.environ, now=utcnow())
     typer.echo(f"alerts sent: {report.sent} (failed: {report.failed}, dead: {report.dead})")
     for error in report.errors:
         typer.echo(f"  alert problem: {error}")
     if digests:
-        digest = send_digests(engine, cfg, environ=os.environ, force=True)
+        digest = send_digests(engine, cfg, environ=os.environ, now=utcnow(), force=True)
         for name, count in digest.sent.items():
             typer.echo(f"digest to {name}: {count} matches")
         for name, error in digest.failed.items():

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from newswatch import store
 from newswatch.backtest import BacktestError, describe, parse_when, run_backtest
-from newswatch.channels import deliver
 from newswatch.cli.common import ConfigOption, load_or_exit, open_database
+from newswatch.models import utcnow
+from newswatch.notify import deliver
 
 
 def backtest(
@@ -26,7 +26,7 @@ def backtest(
 ) -> None:
     """Run a rule (or --query) over stored articles and print what it matches."""
     _, cfg = load_or_exit(config)
-    now = store.utcnow()
+    now = utcnow()
     try:
         report = run_backtest(
             open_database(),
@@ -43,5 +43,5 @@ def backtest(
         raise typer.Exit(2) from None
     typer.echo(describe(report))
     if notify and report.alerts_queued:
-        sent = deliver(open_database(), cfg, environ=os.environ)
+        sent = deliver(open_database(), cfg, environ=os.environ, now=utcnow())
         typer.echo(f"alerts sent: {sent.sent} (failed: {sent.failed})")

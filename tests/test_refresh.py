@@ -8,7 +8,7 @@ from types import MappingProxyType
 import pytest
 
 from connectors.http import FetchResult
-from connectors.schedule import MAX_DELAY_S, describe_outcome, next_poll_delay_s
+from newswatch.refresh import MAX_DELAY_S, describe_outcome, next_poll_delay_s
 
 BASE = 300.0
 

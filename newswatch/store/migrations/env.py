@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection newswatch hands it (see store.migrate)."""
+"""Alembic environment: runs on the connection newswatch hands it (store/db.py: migrate)."""
 
 from __future__ import annotations
 

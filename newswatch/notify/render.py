@@ -9,55 +9,15 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
-from typing import Literal
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from newswatch.store import PendingAlert
+from newswatch.models import Format, Message, PendingAlert
 
-Format = Literal["plain", "markdown", "slack", "html"]
-# What Apprise is told the body is (its `body_format`).
-APPRISE_FORMAT: dict[Format, str] = {
-    "plain": "text",
-    "markdown": "markdown",
-    "slack": "markdown",
-    "html": "html",
-}
 SUMMARY_CHARS = 600
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|~!])")
 _SLACK_SPECIALS = re.compile(r"([\\<>])")
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    title: str
-    body: str
-    format: Format
-
-    @property
-    def apprise_format(self) -> str:
-        return APPRISE_FORMAT[self.format]
-
-
-def channel_format(url: str, configured: str | None, service_format: str | None) -> Format:
-    """The format to render for a channel: the configured one, else what the service takes."""
-    if urlsplit(url).scheme.lower() in ("slack", "slacks"):
-        # Slack's mrkdwn is its own dialect (and its escaping rules differ from CommonMark).
-        return "slack" if configured in (None, "markdown") else _as_format(configured)
-    if configured is not None:
-        return _as_format(configured)
-    if service_format == "html":
-        return "html"
-    if service_format == "markdown":
-        return "markdown"
-    return "plain"
-
-
-def _as_format(name: str) -> Format:
-    return {"plain": "plain", "markdown": "markdown", "html": "html"}.get(name, "plain")  # type: ignore[return-value]
 
 
 def escape(text: str, fmt: Format) -> str:

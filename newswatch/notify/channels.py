@@ -1,0 +1,195 @@
+"""From the config's channel entries to channels ready to send.
+
+Secrets are resolved here, at the last moment, from the environment or a secret lookup
+(a Prefect Secret block, supplied by flows/); everything sent, logged or stored goes
+through a Redactor built from the resolved URLs, so no password or token leaks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Final
+from urllib.parse import parse_qs, urlsplit
+
+from newswatch.models import Format
+
+if TYPE_CHECKING:  # config imports this module for its URL check
+    from newswatch.config import Config
+
+DEFAULT_MAX_ATTEMPTS: Final = 8
+ENV_REF: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+SecretLookup = Callable[[str], str]  # Secret block name -> its value
+
+
+class ChannelUnavailable(Exception):
+    """A channel's URL cannot be resolved (no secret lookup here, or the lookup failed)."""
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A channel ready to send: its resolved URL (secrets included: never print it)."""
+
+    name: str
+    url: str
+    format: Format = "plain"
+    zone: str = "UTC"
+    mode: str = "instant"
+    rate_limit_per_minute: int | None = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    digest_cron: str = "0 8 * * *"
+
+    def __repr__(self) -> str:
+        return f"Channel(name={self.name!r}, format={self.format!r}, mode={self.mode!r})"
+
+
+@dataclass(frozen=True)
+class Redactor:
+    """Hides every secret-bearing string (whole URLs, passwords, tokens) in a message."""
+
+    secrets: tuple[str, ...] = ()
+
+    @classmethod
+    def for_urls(cls, urls: Iterable[str], extra: Iterable[str] = ()) -> Redactor:
+        found: set[str] = set(extra)
+        for url in urls:
+            found.add(url)
+            parts = urlsplit(url)
+            if parts.password:
+                found.add(parts.password)
+            if parts.username:
+                found.add(parts.username)
+            # Tokens live in the host and path of slack://T/B/X-style URLs, and in query values.
+            host = parts.netloc.rsplit("@", 1)[-1].split(":", 1)[0]
+            found.update(p for p in [host, *parts.path.split("/")] if len(p) >= 8 and "." not in p)
+            found.update(
+                v.split("=", 1)[1]
+                for v in parts.query.split("&")
+                if "=" in v and len(v.split("=", 1)[1]) >= 8
+            )
+        return cls(tuple(sorted((s for s in found if len(s) >= 4), key=len, reverse=True)))
+
+    @classmethod
+    def for_channels(cls, channels: Iterable[Channel]) -> Redactor:
+        return cls.for_urls([c.url for c in channels])
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def resolve_channel_url(url: str, environ: Mapping[str, str]) -> str:
+    """Replace ${VAR} with its value; a missing variable is a KeyError naming it."""
+
+    def sub(m: re.Match[str]) -> str:
+        return environ[m.group(1)]
+
+    return ENV_REF.sub(sub, url)
+
+
+def load_apprise() -> ModuleType:
+    """Apprise, with newswatch's console:// service registered.
+
+    Imported on first use: its plugins take about a second, which a command that sends
+    nothing should not pay.
+    """
+    import apprise
+
+    import newswatch.notify.console  # noqa: F401  (registers console://)
+
+    return apprise
+
+
+def channel_url_problem(url: str) -> str | None:
+    """Why Apprise cannot use this URL, in words that never repeat the URL's secrets."""
+    apprise = load_apprise()
+    scheme = urlsplit(url).scheme or url.split(":", 1)[0]
+    if not scheme:
+        return "the channel URL has no scheme (e.g. mailto://, slack://, json://)"
+    if apprise.Apprise.instantiate(url) is None:
+        return f"Apprise does not accept this {scheme}:// URL (unknown scheme or bad form)"
+    return None
+
+
+def service_format(url: str) -> str | None:
+    """The body format the Apprise service for `url` prefers ("html", "markdown", "text")."""
+    asked = parse_qs(urlsplit(url).query).get("format")
+    if asked:
+        return asked[0].lower()  # the URL's own ?format= wins, as it does in Apprise
+    service = load_apprise().Apprise.instantiate(url)
+    if service is None:
+        return None
+    preferred = service.notify_format  # a tuple, most preferred first, in Apprise 2.x
+    if isinstance(preferred, tuple | list):
+        preferred = preferred[0] if preferred else None
+    return None if preferred is None else str(getattr(preferred, "value", preferred))
+
+
+def channel_format(url: str, configured: str | None, service_format: str | None) -> Format:
+    """The format to render for a channel: the configured one, else what the service takes."""
+    if urlsplit(url).scheme.lower() in ("slack", "slacks"):
+        # Slack's mrkdwn is its own dialect (and its escaping rules differ from CommonMark).
+        return "slack" if configured in (None, "markdown") else _as_format(configured)
+    if configured is not None:
+        return _as_format(configured)
+    if service_format == "html":
+        return "html"
+    if service_format == "markdown":
+        return "markdown"
+    return "plain"
+
+
+def _as_format(name: str) -> Format:
+    return {"plain": "plain", "markdown": "markdown", "html": "html"}.get(name, "plain")  # type: ignore[return-value]
+
+
+def resolve_url(
+    config: Config, name: str, environ: Mapping[str, str], secrets: SecretLookup | None
+) -> str:
+    entry = config.channels[name]
+    if entry.url is not None:
+        return resolve_channel_url(entry.url, environ)
+    if secrets is None or entry.secret_block is None:
+        raise ChannelUnavailable(
+            f"channel {name!r} takes its URL from Secret block {entry.secret_block!r}, "
+            "which only a Prefect flow can read"
+        )
+    try:
+        return secrets(entry.secret_block)
+    except Exception as exc:  # the block store says why; its message names no secret
+        raise ChannelUnavailable(
+            f"channel {name!r}: cannot read Secret block {entry.secret_block!r}: "
+            f"{type(exc).__name__}"
+        ) from None
+
+
+def channels_from(
+    config: Config, environ: Mapping[str, str], secrets: SecretLookup | None = None
+) -> tuple[dict[str, Channel], list[str]]:
+    """The usable channels, and one line per channel that cannot be used now."""
+    channels: dict[str, Channel] = {}
+    problems: list[str] = []
+    for name, entry in config.channels.items():
+        try:
+            url = resolve_url(config, name, environ, secrets)
+        except ChannelUnavailable as exc:
+            problems.append(str(exc))
+            continue
+        except KeyError as exc:
+            problems.append(f"channel {name!r}: environment variable {exc} is not set")
+            continue
+        channels[name] = Channel(
+            name=name,
+            url=url,
+            format=channel_format(url, entry.format, service_format(url)),
+            zone=config.channel_zone(name),
+            mode=entry.mode,
+            rate_limit_per_minute=entry.rate_limit_per_minute,
+            max_attempts=entry.max_attempts,
+            digest_cron=entry.digest_cron,
+        )
+    return channels, problems

@@ -1,0 +1,57 @@
+"""Where a rendered message leaves newswatch: the Notifier protocol, the Apprise one that
+production uses, and an in-memory one shipped for tests (as httpx ships MockTransport)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from newswatch.models import Message, SendResult
+from newswatch.notify.channels import Channel, Redactor, load_apprise
+
+
+class Notifier(Protocol):
+    """Sends one message to one channel and says plainly why it failed."""
+
+    def send(self, channel: Channel, message: Message) -> SendResult: ...
+
+
+class AppriseNotifier:
+    """Sends through Apprise, one target per channel; errors never carry the URL's secrets."""
+
+    def send(self, channel: Channel, message: Message) -> SendResult:
+        """Apprise 2.x returns one result per target; a channel is one target, so its truth
+        is that target's outcome, and the warnings it logged while failing are the reason."""
+        apprise = load_apprise()
+        redact = Redactor.for_channels([channel])
+        notifier = apprise.Apprise(asset=apprise.AppriseAsset(secure_logging=True))
+        if not notifier.add(channel.url):
+            return SendResult(False, f"channel {channel.name!r}: Apprise rejected its URL")
+        with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
+            try:
+                result = notifier.notify(
+                    title=message.title, body=message.body, body_format=message.apprise_format
+                )
+            except Exception as exc:  # a plugin bug must not stop the other deliveries
+                return SendResult(False, redact(f"{type(exc).__name__}: {exc}"))
+            messages = captured.getvalue().strip() if hasattr(captured, "getvalue") else ""
+        if result:
+            return SendResult(True)
+        reason = " | ".join(line.strip() for line in messages.splitlines() if line.strip())
+        return SendResult(False, redact(reason or "the service did not accept the message"))
+
+
+@dataclass
+class InMemoryNotifier:
+    """Keeps what it was asked to send; channels named in `failing` fail with `error`."""
+
+    sent: list[tuple[str, Message]] = field(default_factory=list)
+    failing: set[str] = field(default_factory=set)
+    error: str = "the service is down"
+
+    def send(self, channel: Channel, message: Message) -> SendResult:
+        if channel.name in self.failing:
+            return SendResult(False, self.error)
+        self.sent.append((channel.name, message))
+        return SendResult(True)

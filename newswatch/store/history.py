@@ -1,0 +1,97 @@
+"""What was stored when: recent matches for the CLI, and a fanned-out cycle read back by
+the run that started its shards."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from newswatch.models import Article, CycleFeed, CycleMatch, Feed, Match, MatchRow
+
+
+def recent_matches(session: Session, *, limit: int = 20) -> list[MatchRow]:
+    rows = session.exec(
+        select(Match, Article)
+        .join(Article, col(Article.id) == col(Match.article_id))
+        .order_by(col(Match.matched_at).desc(), col(Match.id).desc())
+        .limit(limit)
+    ).all()
+    return [
+        MatchRow(
+            matched_at=m.matched_at, rule_id=m.rule_id, title=a.title, url=a.url, terms=m.terms
+        )
+        for m, a in rows
+    ]
+
+
+def cycle_feeds(
+    session: Session, *, since: datetime, config_urls: Sequence[str] | None = None
+) -> list[CycleFeed]:
+    """Feeds polled at or after `since` (of `config_urls`, when given), with the articles
+    and matches first stored from each since then; failed feeds are those whose last poll
+    failed."""
+    stmt = select(Feed).where(col(Feed.last_polled_at) >= since)
+    if config_urls is not None:
+        stmt = stmt.where(col(Feed.config_url).in_(list(config_urls)))
+    feeds = list(session.exec(stmt.order_by(col(Feed.id))).all())
+    ids = [f.id for f in feeds if f.id is not None]
+    new_by_feed: dict[int, int] = {}
+    matches_by_feed: dict[int, int] = {}
+    if ids:
+        new_by_feed = dict(
+            session.exec(
+                select(Article.feed_id, func.count())
+                .where(col(Article.feed_id).in_(ids), col(Article.fetched_at) >= since)
+                .group_by(col(Article.feed_id))
+            ).all()
+        )
+        matches_by_feed = dict(
+            session.exec(
+                select(Article.feed_id, func.count())
+                .join(Match, col(Match.article_id) == col(Article.id))
+                .where(col(Article.feed_id).in_(ids), col(Match.matched_at) >= since)
+                .group_by(col(Article.feed_id))
+            ).all()
+        )
+    return [
+        CycleFeed(
+            id=f.id or 0,
+            name=f.name or f.title or f.url,
+            url=f.url,
+            config_url=f.config_url or f.url,
+            health=f.health,
+            ok=f.consecutive_failures == 0,
+            new_articles=new_by_feed.get(f.id or 0, 0),
+            matches=matches_by_feed.get(f.id or 0, 0),
+        )
+        for f in feeds
+    ]
+
+
+def cycle_matches(
+    session: Session, *, since: datetime, feed_ids: Sequence[int] | None = None
+) -> list[CycleMatch]:
+    """Matches stored at or after `since` (of articles first stored by `feed_ids`, when
+    given), oldest first."""
+    stmt = (
+        select(Match, Article)
+        .join(Article, col(Article.id) == col(Match.article_id))
+        .where(col(Match.matched_at) >= since)
+    )
+    if feed_ids is not None:
+        stmt = stmt.where(col(Article.feed_id).in_(list(feed_ids)))
+    rows = session.exec(stmt.order_by(col(Match.matched_at), col(Match.id))).all()
+    return [
+        CycleMatch(
+            rule_id=m.rule_id,
+            title=a.title,
+            outlet=a.source,
+            url=a.url,
+            published_at=a.published_at,
+            matched_at=m.matched_at,
+        )
+        for m, a in rows
+    ]

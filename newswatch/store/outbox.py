@@ -1,0 +1,234 @@
+"""The alert outbox: one Delivery row per (match, channel), claimed, then marked sent or
+failed. Claims are leases, so a sender that dies mid-send loses nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from newswatch.models import (
+    Article,
+    ArticleSource,
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    Feed,
+    Match,
+    PendingAlert,
+    Rule,
+)
+
+CLAIM_LEASE = timedelta(minutes=5)
+
+
+def claim_due_deliveries(
+    session: Session,
+    *,
+    now: datetime,
+    limit: int = 100,
+    channels: Sequence[str] | None = None,
+    kind: DeliveryKind = DeliveryKind.INSTANT,
+    lease: timedelta = CLAIM_LEASE,
+) -> list[PendingAlert]:
+    """Take pending deliveries whose time has come, oldest first, as one set.
+
+    The claim pushes `next_attempt_at` one lease ahead in a single conditional UPDATE,
+    atomic on both backends: two senders never take the same row, and a sender that dies
+    mid-send leaves its rows to be retried when the lease runs out. The caller commits the
+    claim before sending. On PostgreSQL the candidates are read with SKIP LOCKED so senders
+    do not queue behind each other.
+    """
+    candidates = (
+        select(Delivery.id)
+        .where(Delivery.status == DeliveryStatus.PENDING.value)
+        .where(Delivery.kind == kind.value)
+        .where(col(Delivery.next_attempt_at) <= now)
+        .order_by(col(Delivery.created_at), col(Delivery.id))
+        .limit(limit)
+    )
+    if channels is not None:
+        candidates = candidates.where(col(Delivery.channel).in_(list(channels)))
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    ids = [d for d in session.exec(candidates).all() if d is not None]
+    if not ids:
+        return []
+    claimed = session.execute(
+        update(Delivery)
+        .where(col(Delivery.id).in_(ids))
+        .where(col(Delivery.status) == DeliveryStatus.PENDING.value)
+        .where(col(Delivery.next_attempt_at) <= now)
+        .values(next_attempt_at=now + lease)
+        .returning(col(Delivery.id))
+    )
+    taken = {row[0] for row in claimed}
+    return pending_alerts(session, delivery_ids=[d for d in ids if d in taken])
+
+
+def pending_alerts(session: Session, *, delivery_ids: Sequence[int]) -> list[PendingAlert]:
+    """Deliveries with their match, article, rule and other outlets, in the order given."""
+    if not delivery_ids:
+        return []
+    rows = session.exec(
+        select(Delivery, Match, Article, Rule)
+        .join(Match, col(Match.id) == col(Delivery.match_id))
+        .join(Article, col(Article.id) == col(Match.article_id))
+        .join(Rule, col(Rule.id) == col(Match.rule_id))
+        .where(col(Delivery.id).in_(list(delivery_ids)))
+    ).all()
+    others = _other_sources(session, articles={a.id: a.feed_id for _, _, a, _ in rows if a.id})
+    by_id: dict[int, PendingAlert] = {}
+    for delivery, match, article, rule in rows:
+        assert delivery.id is not None
+        assert article.id is not None
+        by_id[delivery.id] = PendingAlert(
+            delivery_id=delivery.id,
+            channel=delivery.channel,
+            attempts=delivery.attempts,
+            rule_id=rule.id,
+            rule_name=rule.name or rule.id,
+            terms=list(match.terms),
+            article_title=article.title,
+            article_summary=article.summary,
+            article_url=article.url,
+            source=article.source,
+            published_at=article.published_at or article.fetched_at,
+            also_reported_by=others.get(article.id, []),
+            highlights=dict(match.highlights or {}),
+            created_at=delivery.created_at,
+        )
+    return [by_id[d] for d in delivery_ids if d in by_id]
+
+
+def _other_sources(session: Session, *, articles: dict[int, int]) -> dict[int, list[str]]:
+    """For each article id, the outlets other than the first that carried it, in order."""
+    if not articles:
+        return {}
+    rows = session.exec(
+        select(ArticleSource.article_id, Feed)
+        .join(Feed, col(ArticleSource.feed_id) == col(Feed.id))
+        .where(col(ArticleSource.article_id).in_(list(articles)))
+        .order_by(col(ArticleSource.seen_at), col(ArticleSource.id))
+    ).all()
+    found: dict[int, list[str]] = {}
+    for article_id, feed in rows:
+        if feed.id != articles[article_id]:
+            found.setdefault(article_id, []).append(feed.name or feed.title or feed.url)
+    return found
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff for a failed delivery: 1, 2, 4 … minutes, at most 6 hours."""
+    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
+
+
+def mark_sent(session: Session, *, delivery_ids: Sequence[int], now: datetime) -> None:
+    if delivery_ids:
+        session.execute(
+            update(Delivery)
+            .where(col(Delivery.id).in_(list(delivery_ids)))
+            .values(status=DeliveryStatus.SENT.value, sent_at=now, last_error=None)
+        )
+
+
+def mark_failed(
+    session: Session,
+    *,
+    delivery_id: int,
+    error: str,
+    now: datetime,
+    max_attempts: int,
+) -> str:
+    """Record a failed send; the row stays pending (or is dead after max_attempts)."""
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        return DeliveryStatus.DEAD.value
+    delivery.attempts += 1
+    delivery.last_error = error
+    if delivery.attempts >= max_attempts:
+        delivery.status = DeliveryStatus.DEAD.value
+    else:
+        delivery.next_attempt_at = now + retry_delay(delivery.attempts)
+    session.add(delivery)
+    return delivery.status
+
+
+def hold_channel(session: Session, *, channel: str, until: datetime) -> None:
+    """Hold every pending instant delivery of a channel until `until`, untried.
+
+    Used when the channel fails or reaches its rate limit: the queue keeps its order.
+    """
+    session.execute(
+        update(Delivery)
+        .where(col(Delivery.channel) == channel)
+        .where(col(Delivery.kind) == DeliveryKind.INSTANT.value)
+        .where(col(Delivery.status) == DeliveryStatus.PENDING.value)
+        .values(next_attempt_at=until)
+    )
+
+
+def sent_since(session: Session, *, channel: str, since: datetime) -> int:
+    """Messages a channel was sent since a moment, for its rate limit."""
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.channel == channel)
+            .where(Delivery.status == DeliveryStatus.SENT.value)
+            .where(col(Delivery.sent_at) > since)
+        ).one()
+    )
+
+
+def last_sent_at(
+    session: Session, *, channel: str, kind: DeliveryKind | None = None
+) -> datetime | None:
+    stmt = select(func.max(Delivery.sent_at)).where(Delivery.channel == channel)
+    if kind is not None:
+        stmt = stmt.where(Delivery.kind == kind.value)
+    return session.exec(stmt).one()
+
+
+def oldest_pending_at(session: Session, *, channel: str, kind: DeliveryKind) -> datetime | None:
+    return session.exec(
+        select(func.min(Delivery.created_at))
+        .where(Delivery.channel == channel)
+        .where(Delivery.kind == kind.value)
+        .where(Delivery.status == DeliveryStatus.PENDING.value)
+    ).one()
+
+
+def dead_alerts(session: Session) -> list[tuple[Delivery, PendingAlert]]:
+    """Deliveries that gave up, with what they were about, oldest first."""
+    rows = session.exec(
+        select(Delivery)
+        .where(Delivery.status == DeliveryStatus.DEAD.value)
+        .order_by(col(Delivery.created_at), col(Delivery.id))
+    ).all()
+    alerts = {
+        a.delivery_id: a for a in pending_alerts(session, delivery_ids=[d.id for d in rows if d.id])
+    }
+    return [(d, alerts[d.id]) for d in rows if d.id in alerts]
+
+
+def requeue_dead(session: Session, *, now: datetime, channel: str | None = None) -> int:
+    """Queue dead deliveries again with a fresh attempt count."""
+    stmt = (
+        update(Delivery)
+        .where(col(Delivery.status) == DeliveryStatus.DEAD.value)
+        .values(status=DeliveryStatus.PENDING.value, attempts=0, next_attempt_at=now)
+    )
+    if channel is not None:
+        stmt = stmt.where(col(Delivery.channel) == channel)
+    result = session.execute(stmt)
+    return int(getattr(result, "rowcount", 0))
+
+
+def deliveries(session: Session, *, status: str | None = None) -> list[Delivery]:
+    stmt = select(Delivery).order_by(col(Delivery.id))
+    if status is not None:
+        stmt = stmt.where(Delivery.status == status)
+    return list(session.exec(stmt).all())
