@@ -64,16 +64,20 @@ def document(*, title: str, summary: str, body: str, source: str, url: str | Non
     return Document(title=title, summary=summary, body=body, source=f"{source} {host}".strip())
 
 
-def matcher_for(engine: Engine, config: Config) -> Matcher:
-    """The cycle's matcher, its index filed by the newest stored articles.
+def index_sample(engine: Engine, *, limit: int = INDEX_SAMPLE_SIZE) -> list[Document]:
+    """The newest stored articles as the rules see them.
 
     Given to the rule index, they let it file each rule under the word that is really
     rarest in this desk's news rather than one guessed from the rules, so fewer rules are
     looked at per article; what matches is the same either way.
     """
     with Session(engine) as session:
-        sample = [
+        return [
             document(title=a.title, summary=a.summary, body=a.body, source=a.source, url=a.url)
-            for a in store.recent_articles(session, limit=INDEX_SAMPLE_SIZE)
+            for a in store.recent_articles(session, limit=limit)
         ]
-    return Matcher(config, sample=sample)
+
+
+def matcher_for(engine: Engine, config: Config) -> Matcher:
+    """The cycle's matcher, its index filed by the newest stored articles."""
+    return Matcher(config, sample=index_sample(engine))

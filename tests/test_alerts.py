@@ -19,11 +19,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from newswatch import store
-from newswatch.channels import deliver
 from newswatch.config import Config, load_config
-from newswatch.digest import send_digests
-from newswatch.normalize import CleanArticle
-from newswatch.pipeline import Matcher, prepare
+from newswatch.matching import Matcher
+from newswatch.models import CleanArticle
+from newswatch.notify import deliver, send_digests
+from newswatch.pipeline import prepare
 from tests.support.smtp import SmtpServer
 from tests.support.webhook import Reply, WebhookReceiver, running_receiver
 

@@ -35,6 +35,7 @@ def test_a_new_rule_backtested_finds_old_articles_and_sends_nothing(
         report = run_backtest(
             engine,
             config,
+            now=NOW,
             query='"minister visits" OR storm',
             since=NOW - timedelta(days=1),
             until=NOW + timedelta(minutes=1),
@@ -50,6 +51,7 @@ def test_the_time_window_limits_what_is_scanned(engine: Engine, tmp_path: Path) 
     report = run_backtest(
         engine,
         config,
+        now=NOW,
         rule_id="uk-china-visit",
         since=NOW + timedelta(hours=1),
         until=NOW + timedelta(hours=2),
@@ -63,6 +65,7 @@ def test_notify_queues_only_matches_not_alerted_before(engine: Engine, tmp_path:
         report = run_backtest(
             engine,
             config,
+            now=NOW,
             rule_id="uk-china-visit",
             since=NOW - timedelta(days=1),
             until=NOW + timedelta(minutes=1),
@@ -89,7 +92,7 @@ def test_mistakes_get_a_clear_message(
 ) -> None:
     config = make_config(tmp_path, {"hook": "url: json://127.0.0.1:9/hook"})
     with pytest.raises(BacktestError) as info:
-        run_backtest(engine, config, since=NOW, until=NOW, **kwargs)  # type: ignore[arg-type]
+        run_backtest(engine, config, since=NOW, until=NOW, now=NOW, **kwargs)  # type: ignore[arg-type]
     assert message in str(info.value)
 
 

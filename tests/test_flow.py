@@ -26,9 +26,9 @@ from sqlmodel import Session
 from flows import fanout
 from flows.hooks import alert_operator
 from flows.monitor import ShardRunsFailed, monitor
-from newswatch import pipeline, run_summary, store
+from newswatch import models, pipeline, run_summary, store
 from newswatch.config import load_config
-from newswatch.pipeline import CycleReport, FeedReport, Matcher
+from newswatch.models import CycleReport, FeedReport
 from newswatch.sharding import ShardError
 from tests.support.feedserver import FeedServer
 from tests.support.smtp import SmtpServer
@@ -199,10 +199,10 @@ def test_a_fanned_out_cycle_is_summarised_from_the_shared_database(
     serve_examples(feed_server)
     config = load_config(write_config(tmp_path, feed_server, smtp_server.channel_url()))
     engine = store.make_engine(database_url)
-    before = store.utcnow()
-    cycle = pipeline.run_cycle(engine, config, environ={})
+    before = models.utcnow()
+    cycle = pipeline.run_cycle(engine, config, environ={}, now=models.utcnow())
     rows = run_summary.feed_rows(run_summary.from_cycle(cycle))
-    after = store.utcnow()
+    after = models.utcnow()
 
     with Session(engine) as session:
         polled = store.cycle_feeds(session, since=before, config_urls=[f.url for f in config.feeds])
@@ -403,10 +403,9 @@ def test_a_failed_shard_still_lets_the_parent_deliver_then_fail_naming_it(
         # An earlier cycle stored the Lammy match; its alert is still in the outbox.
         config = load_config(config_path)
         engine = store.make_engine(database_url)
-        pipeline.prepare(engine, config, now=store.utcnow())
-        targets = pipeline.due_targets(engine, config, now=store.utcnow())
+        plan = pipeline.plan(engine, config, now=models.utcnow())
         pipeline.poll_batch(
-            targets, engine=engine, matcher=Matcher(config), options=pipeline.poll_options(config)
+            plan.targets, engine=engine, matcher=plan.matcher, options=plan.options, now=plan.now
         )
         engine.dispose()
 

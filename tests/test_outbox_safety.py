@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from newswatch import store
-from newswatch.channels import deliver
+from newswatch.notify import deliver
 from tests.support.crash_trials import POINTS, run_trials
 from tests.support.feedserver import FeedServer, Route
 from tests.support.smtp import free_port, running_smtp_server

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from newswatch import pipeline, store
+from newswatch import matching, models, pipeline, store
 from newswatch.config import load_config
 from newswatch.models import Article, Delivery, Feed
 from tests.conftest import EXAMPLES
@@ -66,7 +66,7 @@ def write_config(
 
 def cycle(
     engine: Engine, config_path: Path, now: datetime, env: dict[str, str] | None = None
-) -> pipeline.CycleReport:
+) -> models.CycleReport:
     config = load_config(config_path, environ=env or {})
     return pipeline.run_cycle(engine, config, environ=env or {}, now=now)
 
@@ -120,13 +120,13 @@ def test_second_cycle_sends_nothing_and_uses_conditional_get(
 def test_the_rule_index_is_filed_by_the_newest_stored_articles(
     engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
-    assert pipeline.index_sample(engine) == []  # a new store: the index guesses from the rules
+    assert matching.index_sample(engine) == []  # a new store: the index guesses from the rules
     serve_examples(feed_server)
     cycle(engine, write_config(tmp_path, feed_server, smtp_server.channel_url()), NOW)
     with Session(engine) as session:
         stored = session.exec(select(Article)).all()
 
-    sample = pipeline.index_sample(engine, limit=5)
+    sample = matching.index_sample(engine, limit=5)
 
     newest = sorted(stored, key=lambda a: a.id or 0, reverse=True)[:5]
     assert [doc.title for doc in sample] == [a.title for a in newest]
@@ -134,7 +134,7 @@ def test_the_rule_index_is_filed_by_the_newest_stored_articles(
     for doc, article in zip(sample, newest, strict=True):
         assert doc.source.startswith(article.source)
         assert doc.source.endswith(".example")  # the outlet's domain, as matching sees it
-    assert len(pipeline.index_sample(engine)) == len(stored) == 28
+    assert len(matching.index_sample(engine)) == len(stored) == 28
 
 
 def test_a_feed_not_yet_due_is_not_polled(
@@ -284,7 +284,7 @@ def test_dry_run_matches_but_stores_and_sends_nothing(
 
 def test_batches_never_split_one_servers_feeds() -> None:
     targets = [
-        pipeline.FeedTarget(
+        models.FeedTarget(
             id=i,
             url=f"http://{host}.example/{i}.xml",
             name=str(i),

@@ -75,7 +75,7 @@ def only_feed(engine: Engine) -> Feed:
 
 
 def next_poll(engine: Engine) -> datetime:
-    value = store.as_utc(only_feed(engine).next_poll_at)
+    value = only_feed(engine).next_poll_at
     assert value is not None
     return value
 
@@ -326,11 +326,13 @@ def test_upgrading_a_database_with_feeds_and_articles_keeps_them(
     from alembic.config import Config as AlembicConfig
     from sqlalchemy import text
 
+    from newswatch.store.db import MIGRATIONS
+
     feed_server.routes["/f"] = Route(body=rss())
     url = feed_server.url("/f")
     old = store.make_engine(database_url)
     alembic = AlembicConfig()
-    alembic.set_main_option("script_location", str(store.MIGRATIONS))
+    alembic.set_main_option("script_location", str(MIGRATIONS))
     with old.begin() as conn:
         alembic.attributes["connection"] = conn
         command.upgrade(alembic, "0002")
@@ -362,11 +364,12 @@ def test_upgrading_a_database_with_feeds_and_articles_keeps_them(
     engine.dispose()
 
 
-def test_recording_many_outcomes_at_once_matches_recording_them_one_by_one(
+def test_recording_outcomes_keeps_validators_counts_and_ttl_as_each_poll_means(
     database_url: str,
 ) -> None:
-    """The bulk UPDATE behind a cycle's 304s must mean exactly what the ORM path means."""
-    from newswatch.store import FeedOutcome
+    """One UPDATE for a whole batch of polls: a 304 keeps validators, a parsed body replaces
+    hash and <ttl>, counters add up over polls, a failure keeps the last success."""
+    from newswatch.models import FeedOutcome
 
     later = NOW + BASE
     outcomes = [
@@ -386,7 +389,9 @@ def test_recording_many_outcomes_at_once_matches_recording_them_one_by_one(
         FeedOutcome(
             status=200, ok=True, health="unchanged", last_modified="lm2", next_poll_at=later
         ),
-        FeedOutcome(status=200, ok=True, health="no ttl now", body_hash="h3", entries=1),
+        FeedOutcome(
+            status=200, ok=True, health="no ttl now", body_hash="h3", entries=1, next_poll_at=later
+        ),
         FeedOutcome(status=500, ok=False, health="HTTP 500", error="HTTP 500", next_poll_at=later),
         FeedOutcome(
             status=410,
@@ -396,14 +401,15 @@ def test_recording_many_outcomes_at_once_matches_recording_them_one_by_one(
             gone=True,
             next_poll_at=NOW + DAY,
         ),
-        FeedOutcome(status=None, ok=False, health="timed out", error="timed out"),
+        FeedOutcome(
+            status=None, ok=False, health="timed out", error="timed out", next_poll_at=later
+        ),
     ]
     engine = store.make_engine(database_url)
     store.migrate(engine)
-    groups = {"one": [f"http://one.test/{i}" for i in range(len(outcomes))]}
-    groups["bulk"] = [u.replace("one", "bulk") for u in groups["one"]]
+    urls = [f"http://bulk.test/{i}" for i in range(len(outcomes))]
     with Session(engine) as session:
-        store.sync_feeds(session, feeds=[(u, "F") for urls in groups.values() for u in urls])
+        store.sync_feeds(session, feeds=[(u, "F") for u in urls])
         for feed in session.exec(select(Feed)).all():
             feed.etag, feed.last_modified, feed.body_hash = '"e1"', "lm1", "h1"
             feed.title, feed.ttl_minutes, feed.entries_seen = "Old title", 60, 10
@@ -415,11 +421,9 @@ def test_recording_many_outcomes_at_once_matches_recording_them_one_by_one(
         when = NOW + round_ * BASE
         with Session(engine) as session:
             ids = {f.url: f.id or 0 for f in session.exec(select(Feed)).all()}
-            for url, outcome in zip(groups["one"], outcomes, strict=True):
-                store.record_feed_outcome(session, feed_id=ids[url], outcome=outcome, now=when)
             store.record_feed_outcomes(
                 session,
-                outcomes=[(ids[u], o) for u, o in zip(groups["bulk"], outcomes, strict=True)],
+                outcomes=[(ids[u], o) for u, o in zip(urls, outcomes, strict=True)],
                 now=when,
             )
             session.commit()
@@ -427,12 +431,9 @@ def test_recording_many_outcomes_at_once_matches_recording_them_one_by_one(
     def state(url: str) -> dict[str, Any]:
         with Session(engine) as session:
             feed = session.exec(select(Feed).where(Feed.url == url)).one()
-            values = feed.model_dump(exclude={"id", "url", "config_url"})
-        return {k: store.as_utc(v) if isinstance(v, datetime) else v for k, v in values.items()}
+            return feed.model_dump(exclude={"id", "url", "config_url"})
 
-    for one, bulk in zip(groups["one"], groups["bulk"], strict=True):
-        assert state(bulk) == state(one)
-    not_modified, parsed, unchanged, no_ttl, failed, gone, _ = map(state, groups["bulk"])
+    not_modified, parsed, unchanged, no_ttl, failed, gone, _ = map(state, urls)
     assert (not_modified["etag"], not_modified["consecutive_failures"]) == ('"e1"', 0)
     assert (parsed["title"], parsed["etag"], parsed["last_modified"]) == ("New title", '"e2"', None)
     assert (parsed["ttl_minutes"], parsed["entries_seen"]) == (30, 16)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from newswatch.alerts import Redactor
+from newswatch.notify import Redactor
 
 
 def test_passwords_tokens_and_whole_urls_are_hidden() -> None:

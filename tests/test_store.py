@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from newswatch import store
-from newswatch.models import Article, ArticleSource, Delivery, Feed, Match
-from newswatch.normalize import CleanArticle
+from newswatch import models, store
+from newswatch.models import Article, ArticleSource, CleanArticle, Delivery, Feed, Match
 
 NOW = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)
 
@@ -32,15 +31,15 @@ def article(fp: str, url: str | None, title: str = "Lammy visits Beijing") -> Cl
 
 
 def setup_feeds_and_rule(engine: Engine) -> tuple[int, int]:
-    with Session(engine) as s:
+    with store.session_scope(engine) as s:
         store.sync_feeds(s, feeds=[("http://a.test/feed", "A"), ("http://b.test/feed", "B")])
         store.sync_rules(s, rules=[("uk-china-visit", "UK AND China AND visit", "")], now=NOW)
         ids = {f.url: f.id for f in store.list_feeds(s)}
     return ids["http://a.test/feed"] or 0, ids["http://b.test/feed"] or 0
 
 
-def hit(channels: list[str]) -> list[store.MatchToStore]:
-    return [store.MatchToStore("uk-china-visit", ["UK", "China", "visit"], channels)]
+def hit(channels: list[str]) -> list[models.MatchToStore]:
+    return [models.MatchToStore("uk-china-visit", ["UK", "China", "visit"], channels)]
 
 
 def test_an_article_is_stored_once_by_fingerprint_and_by_canonical_url(engine: Engine) -> None:
@@ -83,14 +82,10 @@ def test_feeds_sync_is_idempotent_and_follows_names(engine: Engine) -> None:
 def test_due_feeds_honours_next_poll_time(engine: Engine) -> None:
     feed_a, _ = setup_feeds_and_rule(engine)
     with Session(engine) as s:
-        store.record_feed_outcome(
-            s,
-            feed_id=feed_a,
-            outcome=store.FeedOutcome(
-                status=200, ok=True, health="3 entries", next_poll_at=NOW + timedelta(minutes=10)
-            ),
-            now=NOW,
+        later = models.FeedOutcome(
+            status=200, ok=True, health="3 entries", next_poll_at=NOW + timedelta(minutes=10)
         )
+        store.record_feed_outcomes(s, outcomes=[(feed_a, later)], now=NOW)
         s.commit()
         due_now = [f.url for f in store.due_feeds(s, now=NOW)]
         due_later = [f.url for f in store.due_feeds(s, now=NOW + timedelta(minutes=11))]
@@ -100,10 +95,12 @@ def test_due_feeds_honours_next_poll_time(engine: Engine) -> None:
 
 def test_a_failed_poll_is_recorded_and_success_resets_it(engine: Engine) -> None:
     feed_a, _ = setup_feeds_and_rule(engine)
-    bad = store.FeedOutcome(status=500, ok=False, health="HTTP 500", error="HTTP 500")
+    bad = models.FeedOutcome(
+        status=500, ok=False, health="HTTP 500", error="HTTP 500", next_poll_at=NOW
+    )
     with Session(engine) as s:
-        store.record_feed_outcome(s, feed_id=feed_a, outcome=bad, now=NOW)
-        store.record_feed_outcome(s, feed_id=feed_a, outcome=bad, now=NOW)
+        store.record_feed_outcomes(s, outcomes=[(feed_a, bad)], now=NOW)
+        store.record_feed_outcomes(s, outcomes=[(feed_a, bad)], now=NOW)
         s.commit()
         feed = s.get(Feed, feed_a)
         assert feed is not None
@@ -112,8 +109,10 @@ def test_a_failed_poll_is_recorded_and_success_resets_it(engine: Engine) -> None
             "HTTP 500",
             500,
         )
-        good = store.FeedOutcome(status=200, ok=True, health="2 entries", etag='"v1"', entries=2)
-        store.record_feed_outcome(s, feed_id=feed_a, outcome=good, now=NOW)
+        good = models.FeedOutcome(
+            status=200, ok=True, health="2 entries", etag='"v1"', entries=2, next_poll_at=NOW
+        )
+        store.record_feed_outcomes(s, outcomes=[(feed_a, good)], now=NOW)
         s.commit()
         s.refresh(feed)
         assert (feed.consecutive_failures, feed.last_error, feed.etag) == (0, None, '"v1"')
@@ -139,7 +138,7 @@ def test_outbox_claim_send_and_retry(engine: Engine) -> None:
         slack = next(a for a in claimed if a.channel == "slack")
         assert mail.article_title == "Lammy visits Beijing"
         assert mail.terms == ["UK", "China", "visit"]
-        store.mark_sent(s, delivery_id=mail.delivery_id, now=NOW)
+        store.mark_sent(s, delivery_ids=[mail.delivery_id], now=NOW)
         status = store.mark_failed(
             s, delivery_id=slack.delivery_id, error="HTTP 500", now=NOW, max_attempts=3
         )

@@ -21,8 +21,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from newswatch import alerts, pipeline, store
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from newswatch import notify, pipeline, store
 from newswatch.config import load_config
+from newswatch.models import Message, SendResult
+from newswatch.notify import AppriseNotifier, Channel
 from tests.support.feedserver import FeedServer, Route, running_feed_server
 from tests.support.smtp import SmtpServer, running_smtp_server
 
@@ -59,38 +64,39 @@ def write_config(folder: Path, feeds: FeedServer, smtp: SmtpServer) -> Path:
     return path
 
 
+class _KillingNotifier:
+    """Sends for real, and SIGKILLs the process before or after the `k`th send."""
+
+    def __init__(self, point: str, k: int) -> None:
+        self.point, self.k, self.sends = point, k, 0
+        self.real = AppriseNotifier()
+
+    def send(self, channel: Channel, message: Message) -> SendResult:
+        if self.point == "mid-delivery" and self.sends == self.k:
+            _die()
+        result = self.real.send(channel, message)
+        self.sends += 1
+        if self.point == "after-send-before-mark" and self.sends == self.k + 1:
+            _die()
+        return result
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def child(config_path: Path, database_url: str, point: str, k: int) -> None:
     """One cycle that SIGKILLs itself at `point` (after `k` sends for the delivery points)."""
-
-    def die() -> None:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    sends = 0
-    real_send = alerts.send
-    real_store = pipeline._store
-
-    def store_then_die(*args: Any, **kwargs: Any) -> Any:
-        result = real_store(*args, **kwargs)
-        die()
-        return result
-
-    def send_with_kill(*args: Any, **kwargs: Any) -> Any:
-        nonlocal sends
-        if point == "mid-delivery" and sends == k:
-            die()
-        result = real_send(*args, **kwargs)
-        sends += 1
-        if point == "after-send-before-mark" and sends == k + 1:
-            die()
-        return result
-
-    if point == "after-store":
-        pipeline._store = store_then_die  # type: ignore[assignment]
-    else:
-        alerts.send = send_with_kill  # type: ignore[assignment]
     config = load_config(config_path, environ={})
     engine = store.make_engine(database_url)
-    pipeline.run_cycle(engine, config, environ={}, now=NOW)
+    cycle = pipeline.plan(engine, config, now=NOW)
+    if point == "after-store":
+        # The first commit that stores a feed's articles: the database's own hook.
+        event.listen(Session, "after_commit", lambda _session: _die())
+    pipeline.poll_batch(
+        cycle.targets, engine=engine, matcher=cycle.matcher, options=cycle.options, now=NOW
+    )
+    notify.deliver(engine, config, environ={}, now=NOW, notifier=_KillingNotifier(point, k))
 
 
 def run_trials(trials: int, seed: int = 7) -> dict[str, Any]:
