@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from newswatch import store
 from newswatch.notify import deliver
@@ -110,8 +109,9 @@ def test_two_senders_on_postgresql_never_send_the_same_delivery(
 def test_the_claim_is_atomic_on_sqlite_too(engine: Engine, tmp_path: Path) -> None:
     config = make_config(tmp_path, {"hook": "url: json://127.0.0.1:9/hook"})
     seed(engine, config, [f"UK visit to China, item {i}" for i in range(10)])
-    with Session(engine) as a, Session(engine) as b:
+    with store.session_scope(engine) as a:
         first = store.claim_due_deliveries(a, now=NOW)
+    with store.session_scope(engine) as b:
         second = store.claim_due_deliveries(b, now=NOW)
     assert len(first) == 10
     assert second == []

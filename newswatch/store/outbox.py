@@ -35,13 +35,13 @@ def claim_due_deliveries(
 ) -> list[PendingAlert]:
     """Take pending deliveries whose time has come, oldest first, as one set.
 
-    The claim pushes `next_attempt_at` one lease ahead in a single conditional UPDATE,
-    atomic on both backends: two senders never take the same row, and a sender that dies
-    mid-send leaves its rows to be retried when the lease runs out. The caller commits the
-    claim before sending. On PostgreSQL the candidates are read with SKIP LOCKED so senders
-    do not queue behind each other.
+    One UPDATE picks the candidates and pushes their `next_attempt_at` one lease ahead, so
+    the claim is atomic on both backends (SQLite takes its write lock before it reads): two
+    senders never take the same row, and a sender that dies mid-send leaves its rows to be
+    retried when the lease runs out. The caller commits the claim before sending. On
+    PostgreSQL the candidates are locked with SKIP LOCKED so senders do not queue.
     """
-    candidates = (
+    due = (
         select(Delivery.id)
         .where(Delivery.status == DeliveryStatus.PENDING.value)
         .where(Delivery.kind == kind.value)
@@ -50,22 +50,17 @@ def claim_due_deliveries(
         .limit(limit)
     )
     if channels is not None:
-        candidates = candidates.where(col(Delivery.channel).in_(list(channels)))
+        due = due.where(col(Delivery.channel).in_(list(channels)))
     if session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
-    ids = [d for d in session.exec(candidates).all() if d is not None]
-    if not ids:
-        return []
+        due = due.with_for_update(skip_locked=True)
     claimed = session.execute(
         update(Delivery)
-        .where(col(Delivery.id).in_(ids))
-        .where(col(Delivery.status) == DeliveryStatus.PENDING.value)
-        .where(col(Delivery.next_attempt_at) <= now)
+        .where(col(Delivery.id).in_(due.scalar_subquery()))
         .values(next_attempt_at=now + lease)
-        .returning(col(Delivery.id))
-    )
-    taken = {row[0] for row in claimed}
-    return pending_alerts(session, delivery_ids=[d for d in ids if d in taken])
+        .returning(col(Delivery.id), col(Delivery.created_at))
+    ).all()
+    ordered = sorted(claimed, key=lambda row: (row[1], row[0]))
+    return pending_alerts(session, delivery_ids=[row[0] for row in ordered])
 
 
 def pending_alerts(session: Session, *, delivery_ids: Sequence[int]) -> list[PendingAlert]:
