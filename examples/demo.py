@@ -31,7 +31,7 @@ def main() -> int:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     os.environ.setdefault("NEWSWATCH_DATA_DIR", "data")
     print(f"demo: serving {HERE / 'feeds'} on http://127.0.0.1:{PORT}/")
-    from newswatch.cli import app
+    from flows.cli import app
 
     try:
         code = app(["run", "--config", str(HERE / "newswatch.yaml")], standalone_mode=False)

@@ -1,12 +1,16 @@
 """Prefect flows: orchestration only, over the plain functions in newswatch.pipeline.
 
+Its modules: monitor, fanout, digest, backtest (the flows prefect.yaml deploys), hooks and
+secret_blocks (what they share), cli (the `newswatch` console script, with `run` and `up`),
+up and processes (the one-machine stack `newswatch up` supervises), prefect_defaults.
+
 Importing this package sets newswatch's quiet Prefect defaults before Prefect itself is
-imported (see newswatch.prefect_defaults). An explicit setting in the environment always wins.
+imported (see flows.prefect_defaults). An explicit setting in the environment always wins.
 """
 
 import os
 
-from newswatch.prefect_defaults import QUIET_PREFECT_DEFAULTS
+from flows.prefect_defaults import QUIET_PREFECT_DEFAULTS
 
 for _name, _value in QUIET_PREFECT_DEFAULTS.items():
     os.environ.setdefault(_name, _value)

@@ -292,7 +292,7 @@ def test_digest_groups_by_rule_newest_first_and_sends_each_match_once(
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "newswatch.cli", *args],
+        [sys.executable, "-m", "flows.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -110,7 +110,7 @@ def test_backtest_cli_prints_matches_and_exits_2_on_mistakes(
     with running_receiver() as receiver:
         stored(engine, tmp_path, receiver)
         env = {**os.environ, "NEWSWATCH_DATABASE_URL": database_url}
-        run = [sys.executable, "-m", "newswatch.cli", "backtest"]
+        run = [sys.executable, "-m", "flows.cli", "backtest"]
         ok = subprocess.run(
             [*run, "uk-china-visit", "--since", "2024-10-01", "--config", "newswatch.yaml"],
             cwd=tmp_path,

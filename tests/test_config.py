@@ -124,7 +124,7 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "newswatch.cli", *args],
+        [sys.executable, "-m", "flows.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

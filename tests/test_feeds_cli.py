@@ -13,8 +13,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from flows.cli import app
 from newswatch import pipeline, store
-from newswatch.cli import app
 from newswatch.config import load_config
 from newswatch.feeds_admin import FeedsAdminError, insert_feeds
 from tests.conftest import EXAMPLES
@@ -210,7 +210,7 @@ def test_a_broken_config_is_named_with_its_line_and_no_traceback(tmp_path: Path)
     opml = tmp_path / "subs.opml"
     opml.write_bytes(OPML)
     result = subprocess.run(
-        [sys.executable, "-m", "newswatch.cli", "feeds", "import", str(opml), "-c", str(config)],
+        [sys.executable, "-m", "flows.cli", "feeds", "import", str(opml), "-c", str(config)],
         capture_output=True,
         text=True,
         check=False,

@@ -1,7 +1,7 @@
 """`newswatch up` as a user runs it: a real Prefect server, deploy and worker, then Ctrl-C.
 
 The full-stack tests start `newswatch up` in its own session and watch every process of
-that session and below it (read from /proc, independently of newswatch.service), so a
+that session and below it (read from /proc, independently of flows.processes), so a
 process left behind after the stop is caught whatever session it moved to.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from newswatch.service import (
+from flows.up import (
     ServiceError,
     child_environment,
     deploy_file,

@@ -24,8 +24,8 @@ from typing import Any
 
 import httpx
 
-from newswatch.prefect_defaults import QUIET_PREFECT_DEFAULTS
-from newswatch.service import Child
+from flows.prefect_defaults import QUIET_PREFECT_DEFAULTS
+from flows.processes import Child
 from tests.support.smtp import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,11 +1,8 @@
-"""Run newswatch on one machine: a Prefect server, the work pool, the deployments, a worker.
+"""`newswatch up` on one machine: a Prefect server, the work pool, the deployments, a worker.
 
-newswatch itself never imports Prefect (only flows/ does), so this module drives the `prefect`
-command of the same environment as child processes and supervises them. Each long-running
-child gets its own process group, so a terminal's Ctrl-C reaches only us and we stop the
-children in order (worker first, then the server), and a group-wide signal also reaches what
-they started. Flow runs a worker starts may live in their own sessions: we remember every
-descendant we have seen (Linux /proc) and make sure none outlives the stop.
+The core (newswatch/) never imports Prefect, and this module does not either: it drives the
+`prefect` command of the same environment as child processes (flows.processes keeps them in
+their own process groups) and stops them in order, worker first, then the server.
 """
 
 from __future__ import annotations
@@ -13,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -29,14 +24,15 @@ import yaml
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from newswatch.prefect_defaults import QUIET_PREFECT_DEFAULTS
+from flows.prefect_defaults import QUIET_PREFECT_DEFAULTS
+from flows.processes import Child
+from newswatch.settings import get_settings
 
 POOL = "newswatch"
 POLL_S = 0.5
 OUTPUT_TAIL = 20  # lines of a failed prefect command's output to show
 
 Echo = Callable[[str], None]
-ProcId = tuple[int, int]  # (pid, start time in clock ticks): a pid alone can be reused
 
 
 class ServiceError(Exception):
@@ -197,6 +193,17 @@ def deploy_file(project_dir: Path, config: Path, workdir: Path) -> Path:
     return target
 
 
+def newswatch_environment(config: Path) -> dict[str, str]:
+    """The newswatch settings flow runs need, made absolute (they run in the checkout)."""
+    settings = get_settings()
+    env = {"NEWSWATCH_CONFIG": str(config.resolve())}
+    if settings.database_url:
+        env["NEWSWATCH_DATABASE_URL"] = settings.database_url
+    else:
+        env["NEWSWATCH_DATA_DIR"] = str(settings.data_dir.resolve())
+    return env
+
+
 def child_environment(
     base: Mapping[str, str], *, url: str, project_dir: Path, newswatch_env: Mapping[str, str]
 ) -> dict[str, str]:
@@ -214,148 +221,6 @@ def child_environment(
         env["PREFECT_API_AUTH_STRING"] = env["PREFECT_SERVER_API_AUTH_STRING"]
     env["PWD"] = str(project_dir)
     return env
-
-
-# ---------------------------------------------------------------- processes
-
-
-def _proc_table() -> dict[int, tuple[int, int]]:
-    """pid -> (parent pid, start time) for every process we can see; empty without /proc."""
-    table: dict[int, tuple[int, int]] = {}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return table
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        stat = _read_stat(int(entry))
-        if stat is not None:
-            table[int(entry)] = (stat[1], stat[2])
-    return table
-
-
-def _read_stat(pid: int) -> tuple[str, int, int] | None:
-    """(state, parent pid, start time) of a process, None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            text = f.read()
-    except OSError:
-        return None
-    fields = text[text.rfind(")") + 2 :].split()
-    return fields[0], int(fields[1]), int(fields[19])
-
-
-def descendants(root: int) -> set[ProcId]:
-    """Every process below root (children, grandchildren, ...), as of now."""
-    table = _proc_table()
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    found: set[ProcId] = set()
-    stack = [root]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.add((child, table[child][1]))
-            stack.append(child)
-    return found
-
-
-def is_alive(proc: ProcId) -> bool:
-    """Whether that very process (same pid and start time) still runs (zombies do not)."""
-    stat = _read_stat(proc[0])
-    return stat is not None and stat[2] == proc[1] and stat[0] not in {"Z", "X"}
-
-
-def _signal_each(procs: set[ProcId], signum: int) -> None:
-    for proc in procs:
-        if is_alive(proc):
-            with suppress(ProcessLookupError):
-                os.kill(proc[0], signum)
-
-
-@dataclass
-class Child:
-    """One child process in its own process group; remembers every descendant it had."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    seen: set[ProcId] = field(default_factory=set)
-
-    @classmethod
-    def start(
-        cls,
-        name: str,
-        argv: list[str],
-        *,
-        env: Mapping[str, str],
-        cwd: Path,
-        output: IO[bytes] | None = None,
-    ) -> Child:
-        """Start argv in a new process group; its output goes to ours unless output is given."""
-        process = subprocess.Popen(  # noqa: S603 - the prefect CLI of this environment
-            argv,
-            env=dict(env),
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT if output is not None else None,
-            process_group=0,
-        )
-        return cls(name, process)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def exit_code(self) -> int | None:
-        return self.process.poll()
-
-    def remember_descendants(self) -> None:
-        self.seen |= descendants(self.pid)
-
-    def stop(self, timeout: float) -> str:
-        """SIGTERM to the group and to every descendant seen, SIGKILL after timeout."""
-        how = "stopped"
-        if self.exit_code() is None:
-            self.remember_descendants()
-        else:
-            how = "cleaned up after"
-        self._signal_group(signal.SIGTERM)
-        _signal_each(self.seen, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            how = f"killed after {timeout:g} s"
-            self._signal_group(signal.SIGKILL)
-            self.process.wait()
-        while any(is_alive(p) for p in self.seen) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if any(is_alive(p) for p in self.seen):
-            how = f"killed after {timeout:g} s"
-            self._signal_group(signal.SIGKILL)
-            _signal_each(self.seen, signal.SIGKILL)
-        return how
-
-    def _signal_group(self, signum: int) -> None:
-        with suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signum)
-
-
-@contextmanager
-def stop_on_signals(event: threading.Event) -> Iterator[None]:
-    """SIGINT and SIGTERM set event (the caller stops in order) instead of raising."""
-
-    def handler(signum: int, frame: object) -> None:
-        event.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
 
 
 # ---------------------------------------------------------------- the whole stack

@@ -1,3 +1,0 @@
-from newswatch.cli import main
-
-main()
