@@ -31,7 +31,6 @@ from rules.query import DEFAULT_FIELDS, iter_terms, parse
 
 __all__ = ["run_query_test", "run_rules_test"]
 
-ARTICLE_KEYS = ("id", "title", "summary", "body", "source", "url")
 TEXT_FIELDS = ("title", "summary", "body", "source")
 SNIPPET = 70  # characters of context either side of the first hit in a long field
 
