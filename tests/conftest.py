@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,14 +10,10 @@ import pytest
 from sqlalchemy import Engine
 
 from newswatch import store
+from tests.support.examples import ROOT
 from tests.support.feedserver import FeedServer, running_feed_server
+from tests.support.postgres import PG_ADMIN_URL, postgres_or_skip
 from tests.support.smtp import SmtpServer, running_smtp_server
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
-PG_ADMIN_URL = os.environ.get(
-    "NEWSWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -66,25 +61,12 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield server
 
 
-def _postgres_or_skip() -> None:
-    """PostgreSQL tests skip on a machine without it, but under CI its absence fails."""
-    import psycopg
-
-    try:
-        psycopg.connect(PG_ADMIN_URL.replace("+psycopg", ""), connect_timeout=3).close()
-    except psycopg.OperationalError as exc:
-        reason = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}".splitlines()[0]
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI needs PostgreSQL: {reason}")
-        pytest.skip(reason)
-
-
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for one test, dropped afterwards."""
     import psycopg
 
-    _postgres_or_skip()
+    postgres_or_skip()
     name = f"newswatch_test_{uuid.uuid4().hex[:10]}"
     admin = PG_ADMIN_URL.replace("+psycopg", "")
     with psycopg.connect(admin, autocommit=True) as conn:

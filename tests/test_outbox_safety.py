@@ -13,12 +13,12 @@ from sqlmodel import Session
 
 from newswatch import store
 from newswatch.channels import deliver
+from tests.support.alerts_data import make_config, seed
 from tests.support.crash_trials import POINTS, run_trials
+from tests.support.cycles import cycle
 from tests.support.feedserver import FeedServer, Route
 from tests.support.smtp import free_port, running_smtp_server
 from tests.support.webhook import running_receiver
-from tests.test_alerts import make_config, seed
-from tests.test_pipeline import cycle
 
 NOW = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)
 
