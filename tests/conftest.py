@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from newswatch import store
 from tests.support.examples import ROOT
 from tests.support.feedserver import FeedServer, running_feed_server
+from tests.support.kinds import MODULES, is_slow, kind_of
 from tests.support.postgres import PG_ADMIN_URL, postgres_or_skip
 from tests.support.smtp import SmtpServer, running_smtp_server
 
@@ -24,6 +25,22 @@ def pytest_configure(config: pytest.Config) -> None:
             "run the old code: `make test` compiles it again (or `.venv/bin/pip install -e .`; "
             "`NEWSWATCH_PURE_PYTHON=1` before it installs pure Python)"
         )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test unit, integration or e2e, and slow where it is (tests/support/kinds.py).
+
+    A module missing from the table gets no kind here; tests/test_suite_layout.py fails on it.
+    """
+    for item in items:
+        module = item.path.stem
+        if module not in MODULES:
+            continue
+        markers = {mark.name for mark in item.iter_markers()}
+        kind = kind_of(module, getattr(item, "fixturenames", ()), markers)
+        item.add_marker(getattr(pytest.mark, kind))
+        if is_slow(module, item.name):
+            item.add_marker(pytest.mark.slow)
 
 
 def stale_compiled_modules() -> list[str]:
