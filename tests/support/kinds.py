@@ -24,6 +24,7 @@ ORDER = (UNIT, INTEGRATION, E2E)
 MODULES = {
     "test_alerts": INTEGRATION,
     "test_backtest": INTEGRATION,
+    "test_bench_crash_trials": INTEGRATION,
     "test_bench_rules": INTEGRATION,
     "test_boundaries": UNIT,
     "test_config": INTEGRATION,
@@ -71,6 +72,7 @@ MARKERS = {"prefect": E2E}
 
 # Tests heavy on child processes, by module or module::test (parameters left off).
 SLOW = {
+    "test_bench_crash_trials",
     "test_bench_rules",
     "test_rules_compiled",
 }
