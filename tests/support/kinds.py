@@ -72,6 +72,9 @@ MARKERS = {"prefect": E2E}
 
 # Tests heavy on child processes, by module or module::test (parameters left off).
 SLOW = {
+    "test_outbox_safety::test_sigkill_at_each_point_of_a_cycle_loses_no_alert",
+    "test_alerts::test_alerts_cli_test_failed_and_retry",
+    "test_backtest::test_backtest_cli_prints_matches_and_exits_2_on_mistakes",
     "test_bench_crash_trials",
     "test_bench_rules",
     "test_rules_compiled",
