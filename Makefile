@@ -1,9 +1,10 @@
-# Two entry points: `make demo` (the offline demo) and `make test` (lint, types, tests).
+# Entry points: `make demo` (the offline demo), `make test` (lint, types, every test) and
+# `make test-fast` (the inner loop: no lint, no e2e or slow tests; see tests/support/kinds.py).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install install-dev lint clean
+.PHONY: demo test test-fast install install-dev lint clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "newswatch needs Python >= 3.11"'
@@ -34,6 +35,9 @@ lint: install-dev
 
 test: lint
 	$(BIN)/pytest
+
+test-fast: install-dev
+	$(BIN)/pytest -m "not e2e and not slow"
 
 clean:
 	rm -rf data .mypy_cache .ruff_cache .pytest_cache

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,14 +10,11 @@ import pytest
 from sqlalchemy import Engine
 
 from newswatch import store
+from tests.support.examples import ROOT
 from tests.support.feedserver import FeedServer, running_feed_server
+from tests.support.kinds import MODULES, is_slow, kind_of
+from tests.support.postgres import PG_ADMIN_URL, postgres_or_skip
 from tests.support.smtp import SmtpServer, running_smtp_server
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
-PG_ADMIN_URL = os.environ.get(
-    "NEWSWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -29,6 +25,22 @@ def pytest_configure(config: pytest.Config) -> None:
             "run the old code: `make test` compiles it again (or `.venv/bin/pip install -e .`; "
             "`NEWSWATCH_PURE_PYTHON=1` before it installs pure Python)"
         )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test unit, integration or e2e, and slow where it is (tests/support/kinds.py).
+
+    A module missing from the table gets no kind here; tests/test_suite_layout.py fails on it.
+    """
+    for item in items:
+        module = item.path.stem
+        if module not in MODULES:
+            continue
+        markers = {mark.name for mark in item.iter_markers()}
+        kind = kind_of(module, getattr(item, "fixturenames", ()), markers)
+        item.add_marker(getattr(pytest.mark, kind))
+        if is_slow(module, item.name):
+            item.add_marker(pytest.mark.slow)
 
 
 def stale_compiled_modules() -> list[str]:
@@ -66,25 +78,12 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield server
 
 
-def _postgres_or_skip() -> None:
-    """PostgreSQL tests skip on a machine without it, but under CI its absence fails."""
-    import psycopg
-
-    try:
-        psycopg.connect(PG_ADMIN_URL.replace("+psycopg", ""), connect_timeout=3).close()
-    except psycopg.OperationalError as exc:
-        reason = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}".splitlines()[0]
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI needs PostgreSQL: {reason}")
-        pytest.skip(reason)
-
-
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for one test, dropped afterwards."""
     import psycopg
 
-    _postgres_or_skip()
+    postgres_or_skip()
     name = f"newswatch_test_{uuid.uuid4().hex[:10]}"
     admin = PG_ADMIN_URL.replace("+psycopg", "")
     with psycopg.connect(admin, autocommit=True) as conn:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,16 +19,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from newswatch import store
-from newswatch.config import Config, load_config
-from newswatch.matching import Matcher
-from newswatch.models import CleanArticle
 from newswatch.notify import deliver, send_digests
-from newswatch.pipeline import prepare
+from tests.support.alerts_data import LAMMY, NOW, make_config, seed
 from tests.support.smtp import SmtpServer
 from tests.support.webhook import Reply, WebhookReceiver, running_receiver
-
-NOW = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)
-LAMMY = "Lammy visits Beijing as UK and China seek a reset"
 
 
 @pytest.fixture
@@ -41,58 +35,6 @@ def receiver() -> Iterator[WebhookReceiver]:
 def operator() -> Iterator[WebhookReceiver]:
     with running_receiver() as r:
         yield r
-
-
-def make_config(tmp_path: Path, channels: dict[str, str], *, extra: str = "") -> Config:
-    """A config whose one rule alerts every channel given (name -> YAML body of the channel)."""
-    lines = [
-        "monitor:",
-        "  timezone: Europe/London",
-        *([extra] if extra else []),
-        "feeds:",
-        "  - name: Harbour Gazette",
-        "    url: http://127.0.0.1:9/feed.xml",
-        "rules:",
-        "  - id: uk-china-visit",
-        "    name: UK-China visits",
-        "    query: UK AND China AND visit",
-        f"    channels: [{', '.join(channels)}]",
-        "channels:",
-    ]
-    for name, body in channels.items():
-        lines.append(f"  {name}:")
-        lines += [f"    {line}" for line in body.strip().splitlines()]
-    path = tmp_path / "newswatch.yaml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return load_config(path, environ=dict(os.environ))
-
-
-def seed(engine: Engine, config: Config, titles: Sequence[str], *, at: datetime = NOW) -> int:
-    """Store articles with these titles through the real matcher; returns matches stored."""
-    prepare(engine, config, now=at)
-    matcher = Matcher(config)
-    with Session(engine) as s:
-        (feed,) = store.list_feeds(s)
-        items = []
-        for i, title in enumerate(titles):
-            article = CleanArticle(
-                fingerprint=f"{title}-{at.isoformat()}-{i}",
-                canonical_url=f"https://harbourgazette.example/{at:%H%M}/{i}",
-                story_key=str(i),
-                feed_url=feed.url,
-                source="Harbour Gazette",
-                title=title,
-                summary="Wang Yi said ties stand at a new starting point after the UK visit.",
-                body="",
-                url=f"https://harbourgazette.example/{at:%H%M}/{i}?a=1&b=2",
-                author=None,
-                published_at=at - timedelta(minutes=i),
-                fetched_at=at,
-            )
-            items.append((article, [matcher.to_store(h) for h in matcher.match(article)]))
-        counts = store.store_articles(s, feed_id=feed.id or 0, articles=items, now=at)
-        s.commit()
-    return counts.matches
 
 
 def test_email_has_text_and_html_parts_with_escaping_and_highlights(

@@ -15,8 +15,8 @@ from sqlmodel import Session
 from newswatch import store
 from newswatch.backtest import BacktestError, parse_when, run_backtest
 from newswatch.config import load_config
+from tests.support.alerts_data import NOW, make_config, seed
 from tests.support.webhook import WebhookReceiver, running_receiver
-from tests.test_alerts import NOW, make_config, seed
 
 
 def stored(engine: Engine, tmp_path: Path, receiver: WebhookReceiver) -> Path:

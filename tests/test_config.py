@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from newswatch.config import ConfigError, load_config
-from tests.conftest import EXAMPLES
+from tests.support.examples import EXAMPLES
 
 GOOD = """\
 feeds:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES
+from tests.support.examples import EXAMPLES
 
 pytestmark = pytest.mark.prefect
 

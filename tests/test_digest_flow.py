@@ -10,8 +10,8 @@ from sqlmodel import Session
 
 from flows.digest import digest
 from newswatch import store
+from tests.support.alerts_data import LAMMY, make_config, seed
 from tests.support.webhook import WebhookReceiver, running_receiver
-from tests.test_alerts import LAMMY, make_config, seed
 
 pytestmark = pytest.mark.prefect
 

@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import EXAMPLES, PG_ADMIN_URL, _postgres_or_skip
+from tests.support.examples import EXAMPLES, FEEDS, serve_examples, write_config
 from tests.support.feedserver import FeedServer, Route
+from tests.support.postgres import PG_ADMIN_URL, postgres_or_skip
 from tests.support.prefect_processes import (
     ROOT,
     PrefectStack,
@@ -25,7 +26,6 @@ from tests.support.prefect_processes import (
     started_by,
 )
 from tests.support.smtp import SmtpServer
-from tests.test_pipeline import FEEDS, serve_examples, write_config
 
 pytestmark = [pytest.mark.prefect, pytest.mark.timeout(480)]
 
@@ -42,7 +42,7 @@ ENVOY_ITEM = (
 @pytest.fixture
 def prefect_pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for the Prefect server itself (asyncpg URL)."""
-    _postgres_or_skip()
+    postgres_or_skip()
     with prefect_postgres_database(PG_ADMIN_URL) as url:
         yield url
 

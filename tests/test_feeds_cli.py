@@ -17,7 +17,7 @@ from flows.cli import app
 from newswatch import pipeline, store
 from newswatch.config import load_config
 from newswatch.feeds_admin import FeedsAdminError, insert_feeds
-from tests.conftest import EXAMPLES
+from tests.support.examples import EXAMPLES
 from tests.support.feedserver import FeedServer, Route
 
 NOW = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)

@@ -30,9 +30,9 @@ from newswatch import models, pipeline, run_summary, store
 from newswatch.config import load_config
 from newswatch.models import CycleReport, FeedReport
 from newswatch.sharding import ShardError
+from tests.support.examples import serve_examples, write_config
 from tests.support.feedserver import FeedServer
 from tests.support.smtp import SmtpServer
-from tests.test_pipeline import serve_examples, write_config
 
 pytestmark = pytest.mark.prefect
 ROOT = Path(__file__).resolve().parent.parent

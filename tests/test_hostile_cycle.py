@@ -29,7 +29,7 @@ from sqlmodel import Session, col, select
 from newswatch import models, pipeline, store
 from newswatch.config import parse_config
 from newswatch.models import Article, Feed
-from tests.conftest import EXAMPLES
+from tests.support.examples import EXAMPLES
 from tests.support.feedserver import FeedServer, Route, running_feed_server
 from tests.support.hostile_server import (
     HostileServer,

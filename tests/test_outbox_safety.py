@@ -12,26 +12,26 @@ from sqlalchemy import Engine
 
 from newswatch import store
 from newswatch.notify import deliver
-from tests.support.crash_trials import POINTS, run_trials
+from tests.support.alerts_data import make_config, seed
+from tests.support.crash_trials import MATCHING, POINTS, peers, run_trial
+from tests.support.cycles import cycle
 from tests.support.feedserver import FeedServer, Route
 from tests.support.smtp import free_port, running_smtp_server
 from tests.support.webhook import running_receiver
-from tests.test_alerts import make_config, seed
-from tests.test_pipeline import cycle
 
 NOW = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)
 
 
-def test_sigkill_at_any_point_of_a_cycle_loses_no_alert() -> None:
-    summary = run_trials(50)
+@pytest.mark.parametrize("point", POINTS)
+def test_sigkill_at_each_point_of_a_cycle_loses_no_alert(point: str) -> None:
+    with peers() as (feeds, smtp):
+        trial = run_trial(feeds, smtp, point, k=1)
 
-    assert summary["killed"] == 50
-    assert summary["lost"] == 0
+    assert trial.killed, trial.stderr
+    assert trial.outbox_rows == (0 if point == "before-store-commit" else len(MATCHING))
+    assert trial.lost == 0
     # A duplicate is only possible when the kill falls between a send and its mark.
-    for point in POINTS:
-        if point != "after-send-before-mark":
-            assert summary["by_point"][point]["duplicates"] == 0
-    assert summary["duplicates"] <= summary["by_point"]["after-send-before-mark"]["trials"]
+    assert trial.duplicates == (1 if point == "after-send-before-mark" else 0)
 
 
 def rss(titles: list[str]) -> bytes:

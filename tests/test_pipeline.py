@@ -17,58 +17,12 @@ from sqlmodel import Session, select
 from newswatch import matching, models, pipeline, store
 from newswatch.config import load_config
 from newswatch.models import Article, Delivery, Feed
-from tests.conftest import EXAMPLES
+from tests.support.cycles import cycle
+from tests.support.examples import FEEDS, serve_examples, write_config
 from tests.support.feedserver import FeedServer, Route
 from tests.support.smtp import SmtpServer, free_port, running_smtp_server
 
 NOW = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)
-FEEDS = {
-    "/harbour-gazette.xml": ("Harbour Gazette", "application/rss+xml"),
-    "/northern-ledger.atom": ("Northern Ledger", "application/atom+xml"),
-    "/continental-wire.xml": ("Continental Wire", "application/rss+xml"),
-}
-
-
-def serve_examples(server: FeedServer) -> None:
-    for path, (_, ctype) in FEEDS.items():
-        body = (EXAMPLES / "feeds" / path.lstrip("/")).read_bytes()
-        server.routes[path] = Route(body=body, content_type=ctype)
-
-
-def write_config(
-    tmp_path: Path,
-    server: FeedServer,
-    channel_url: str,
-    *,
-    extra_feeds: dict[str, str] | None = None,
-) -> Path:
-    feeds = [(name, server.url(path)) for path, (name, _) in FEEDS.items()]
-    feeds += [(name, server.url(path)) for path, name in (extra_feeds or {}).items()]
-    lines = ["feeds:"]
-    for name, url in feeds:
-        lines += [f"  - name: {name}", f"    url: {url}"]
-    lines += [
-        "lists:",
-        "  uk: [UK, Britain, British, 'United Kingdom']",
-        "rules:",
-        "  - id: uk-china-visit",
-        "    name: UK-China visits",
-        "    query: UK AND China AND visit",
-        "    channels: [desk-email]",
-        "channels:",
-        "  desk-email:",
-        f"    url: '{channel_url}'",
-    ]
-    path = tmp_path / "newswatch.yaml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def cycle(
-    engine: Engine, config_path: Path, now: datetime, env: dict[str, str] | None = None
-) -> models.CycleReport:
-    config = load_config(config_path, environ=env or {})
-    return pipeline.run_cycle(engine, config, environ=env or {}, now=now)
 
 
 def test_worked_example_is_alerted_once_and_near_misses_are_not(

@@ -18,7 +18,7 @@ from hypothesis import strategies as st  # noqa: E402
 from rules import preselect  # noqa: E402
 from rules.engine import Document, RuleSpec, compile_rules  # noqa: E402
 from rules.query import And, Near, Not, Or, QuerySyntaxError, Term, parse  # noqa: E402
-from tests.test_rules_reference import (  # noqa: E402
+from tests.support.rules_reference import (  # noqa: E402
     LISTS,
     analyse,
     evaluate,

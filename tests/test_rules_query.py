@@ -18,7 +18,7 @@ from rules.query import (
     Term,
     parse,
 )
-from tests.test_rules_reference import parse_or_error
+from tests.support.rules_reference import parse_or_error
 
 LISTS = {
     "uk": ["UK", "Britain", "British", "United Kingdom"],

@@ -27,9 +27,9 @@ from flows.up import (
     ensure_pg_trgm,
     prefect_database_url,
 )
+from tests.support.examples import serve_examples, write_config
 from tests.support.feedserver import FeedServer
 from tests.support.smtp import free_port
-from tests.test_pipeline import serve_examples, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWSWATCH = Path(sys.executable).with_name("newswatch")

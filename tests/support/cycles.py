@@ -1,0 +1,19 @@
+"""One plain monitor cycle (no Prefect) from a config file."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from newswatch import pipeline
+from newswatch.config import load_config
+from newswatch.models import CycleReport
+
+
+def cycle(
+    engine: Engine, config_path: Path, now: datetime, env: dict[str, str] | None = None
+) -> CycleReport:
+    config = load_config(config_path, environ=env or {})
+    return pipeline.run_cycle(engine, config, environ=env or {}, now=now)

@@ -1,0 +1,51 @@
+"""The example outlets in `examples/feeds/`, served by the test feed server, and a config
+that watches them for the worked example (`UK AND China AND visit`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support.feedserver import FeedServer, Route
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+FEEDS = {
+    "/harbour-gazette.xml": ("Harbour Gazette", "application/rss+xml"),
+    "/northern-ledger.atom": ("Northern Ledger", "application/atom+xml"),
+    "/continental-wire.xml": ("Continental Wire", "application/rss+xml"),
+}
+
+
+def serve_examples(server: FeedServer) -> None:
+    for path, (_, ctype) in FEEDS.items():
+        body = (EXAMPLES / "feeds" / path.lstrip("/")).read_bytes()
+        server.routes[path] = Route(body=body, content_type=ctype)
+
+
+def write_config(
+    tmp_path: Path,
+    server: FeedServer,
+    channel_url: str,
+    *,
+    extra_feeds: dict[str, str] | None = None,
+) -> Path:
+    feeds = [(name, server.url(path)) for path, (name, _) in FEEDS.items()]
+    feeds += [(name, server.url(path)) for path, name in (extra_feeds or {}).items()]
+    lines = ["feeds:"]
+    for name, url in feeds:
+        lines += [f"  - name: {name}", f"    url: {url}"]
+    lines += [
+        "lists:",
+        "  uk: [UK, Britain, British, 'United Kingdom']",
+        "rules:",
+        "  - id: uk-china-visit",
+        "    name: UK-China visits",
+        "    query: UK AND China AND visit",
+        "    channels: [desk-email]",
+        "channels:",
+        "  desk-email:",
+        f"    url: '{channel_url}'",
+    ]
+    path = tmp_path / "newswatch.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,93 @@
+"""What kind of test each test module holds; tests/conftest.py marks every test from this.
+
+  unit         pure functions: no server, no database, no child process
+  integration  real local peers: HTTP feed servers, SMTP, PostgreSQL, SQLite files, a few
+               short child processes
+  e2e          a real Prefect server: the test harness's, `prefect server start`, workers,
+               `newswatch up`, the demo through Prefect
+  slow         (on top of the kind) heavy on child processes: minutes, not seconds
+
+A test is at least its module's kind; one that runs flows through Prefect (the `prefect`
+marker) or starts Prefect's test server (the `prefect_api` fixture) is e2e, and one that uses
+a database or a local server fixture is at least integration. `make test-fast` runs
+`-m "not e2e and not slow"`; `make test` runs everything. tests/test_suite_layout.py fails
+when a test module is missing here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+UNIT, INTEGRATION, E2E = "unit", "integration", "e2e"
+ORDER = (UNIT, INTEGRATION, E2E)
+
+MODULES = {
+    "test_alerts": INTEGRATION,
+    "test_backtest": INTEGRATION,
+    "test_bench_crash_trials": INTEGRATION,
+    "test_bench_rules": INTEGRATION,
+    "test_boundaries": UNIT,
+    "test_config": INTEGRATION,
+    "test_connectors_discover": INTEGRATION,
+    "test_connectors_feed": INTEGRATION,
+    "test_connectors_http": INTEGRATION,
+    "test_connectors_opml": UNIT,
+    "test_connectors_parserpool": INTEGRATION,
+    "test_connectors_schedule": UNIT,
+    "test_demo": E2E,
+    "test_digest_flow": E2E,
+    "test_e2e_prefect": E2E,
+    "test_feeds_cli": INTEGRATION,
+    "test_flow": E2E,
+    "test_hostile_cycle": INTEGRATION,
+    "test_normalize": UNIT,
+    "test_outbox_safety": INTEGRATION,
+    "test_pipeline": INTEGRATION,
+    "test_polling_cycle": INTEGRATION,
+    "test_prefect_yaml": UNIT,
+    "test_redaction": UNIT,
+    "test_rule_testing": UNIT,
+    "test_rules_analyze": UNIT,
+    "test_rules_compiled": INTEGRATION,
+    "test_rules_engine": UNIT,
+    "test_rules_properties": UNIT,
+    "test_rules_query": UNIT,
+    "test_rules_reference": UNIT,
+    "test_sharding": UNIT,
+    "test_store": INTEGRATION,
+    "test_suite_layout": UNIT,
+    "test_up": INTEGRATION,
+}
+
+# Fixtures that make a test at least this kind, wherever it lives.
+FIXTURES = {
+    "prefect_api": E2E,
+    "engine": INTEGRATION,
+    "database_url": INTEGRATION,
+    "pg_url": INTEGRATION,
+    "feed_server": INTEGRATION,
+    "smtp_server": INTEGRATION,
+}
+MARKERS = {"prefect": E2E}
+
+# Tests heavy on child processes, by module or module::test (parameters left off).
+SLOW = {
+    "test_outbox_safety::test_sigkill_at_each_point_of_a_cycle_loses_no_alert",
+    "test_alerts::test_alerts_cli_test_failed_and_retry",
+    "test_backtest::test_backtest_cli_prints_matches_and_exits_2_on_mistakes",
+    "test_bench_crash_trials",
+    "test_bench_rules",
+    "test_rules_compiled",
+}
+
+
+def kind_of(module: str, fixtures: Iterable[str], markers: Iterable[str]) -> str:
+    """The test's kind: the furthest of its module's, its fixtures' and its markers'."""
+    kinds = [MODULES[module]]
+    kinds += [FIXTURES[f] for f in fixtures if f in FIXTURES]
+    kinds += [MARKERS[m] for m in markers if m in MARKERS]
+    return max(kinds, key=ORDER.index)
+
+
+def is_slow(module: str, name: str) -> bool:
+    return module in SLOW or f"{module}::{name.split('[', 1)[0]}" in SLOW
