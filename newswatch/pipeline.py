@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from connectors.discover import find_feed_links
 from connectors.feed import FeedParseError, ParsedFeed, ParserPool
 from connectors.http import FeedFetcher, FetchResult, FetchSettings, origin_key
 from connectors.schedule import describe_outcome, next_poll_delay_s
@@ -542,11 +541,7 @@ async def _interpret(
     try:
         parsed = await parser.parse(result.body, url=result.final_url, headers=result.headers)
     except FeedParseError as exc:
-        problem = str(exc)
-        if problem.startswith("not a feed (an HTML page"):
-            links = find_feed_links(result.body, base_url=result.final_url)
-            if links:
-                problem += f"; it links to a feed at {links[0]}"
+        problem = str(exc)  # a page that links a feed says so (NotAFeed.links)
         return FeedOutcome(
             status=result.status,
             ok=False,
