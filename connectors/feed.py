@@ -467,7 +467,6 @@ class ParserPool:
         self.workers = workers or _usable_cores()
         self.timeout_s = timeout_s
         self.thread_below_bytes = thread_below_bytes
-        self.restarts = 0  # pools replaced after a timeout or a dead worker
         self._executor: ProcessPoolExecutor | None = None
         self._slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
@@ -479,12 +478,6 @@ class ParserPool:
                 initializer=_exit_with_parent,
             )
         return self._executor
-
-    def worker_pids(self) -> list[int]:
-        """The pool's live worker processes (for tests and diagnostics)."""
-        executor = self._executor
-        processes = dict(getattr(executor, "_processes", None) or {}) if executor else {}
-        return [p.pid for p in processes.values() if p.pid is not None and p.is_alive()]
 
     def _slot(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -500,7 +493,6 @@ class ParserPool:
         if self._executor is not executor:
             return  # someone already replaced it
         self._executor = None
-        self.restarts += 1
         # _processes is private but stable since 3.2; there is no public way to kill a worker.
         processes = dict(getattr(executor, "_processes", None) or {})
         for process in processes.values():
