@@ -175,7 +175,7 @@ class NotAFeed(FeedParseError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Crosses the process pool: rebuilt from the fields, not from the composed message.
-        return (functools.partial(NotAFeed, html=self.html, links=self.links), (self.reason,))
+        return (functools.partial(type(self), html=self.html, links=self.links), (self.reason,))
 
 
 class ParseTimeout(FeedParseError):
@@ -186,7 +186,7 @@ class ParseTimeout(FeedParseError):
         self.limit_s = limit_s
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (ParseTimeout, (self.limit_s,))
+        return (type(self), (self.limit_s,))
 
 
 class ParserCrashed(FeedParseError):
@@ -196,7 +196,7 @@ class ParserCrashed(FeedParseError):
         super().__init__("parser process died (killed or out of memory)")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (ParserCrashed, ())
+        return (type(self), ())
 
 
 _SAX_PREFIX: Final = re.compile(r"^<unknown>:(\d+):(\d+): ")
