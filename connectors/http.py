@@ -51,7 +51,7 @@ _MAX_AGE_RE: Final = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)\"?", re.IGNO
 
 @dataclass(frozen=True, slots=True)
 class FetchSettings:
-    """Every bound the fetcher enforces; tests shrink them to keep hostile cases fast."""
+    """Every bound the fetcher enforces; the monitor sets them from its config (`monitor:`)."""
 
     user_agent: str = "newswatch/0.1 (+https://github.com/newswatch/newswatch)"
     connect_timeout_s: float = 10.0
