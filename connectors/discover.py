@@ -1,7 +1,8 @@
 """An HTML page -> the feeds it advertises through <link rel="alternate">.
 
-`newswatch feeds add URL` probes the URL; when it is a web page rather than a feed, these are
-the candidates. Uses the standard library's tolerant HTML tokenizer: real pages are not XML.
+parse_feed hands them out on NotAFeed when a page is fetched instead of a feed: `newswatch
+feeds add URL` tries them, the monitor names the first in the feed's health. Uses the
+standard library's tolerant HTML tokenizer: real pages are not XML.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import functools
 import html
 import io
 import json
@@ -28,11 +29,15 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 import feedparser.api
 
+from connectors.discover import find_feed_links
 from connectors.entry import RawEntry
 
 __all__ = [
     "FeedParseError",
+    "NotAFeed",
+    "ParseTimeout",
     "ParsedFeed",
+    "ParserCrashed",
     "ParserPool",
     "parse_feed",
 ]
@@ -149,7 +154,49 @@ class ParsedFeed:
 
 
 class FeedParseError(ValueError):
-    """The document is not a feed; the message is one line a user can read."""
+    """The document gave no feed; the message is one line a user can read.
+
+    Callers tell the kinds apart by subclass, never by the message text.
+    """
+
+
+class NotAFeed(FeedParseError):
+    """The document is something else: an HTML page (`html`), other JSON, or nothing at all.
+
+    `links` are the feeds the document advertises (an HTML page's <link rel="alternate">),
+    found while parsing so no caller has to scan the body again; the message names the first.
+    """
+
+    def __init__(self, reason: str, *, html: bool = False, links: tuple[str, ...] = ()) -> None:
+        super().__init__(f"{reason}; it links to a feed at {links[0]}" if links else reason)
+        self.reason = reason
+        self.html = html
+        self.links = links
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Crosses the process pool: rebuilt from the fields, not from the composed message.
+        return (functools.partial(type(self), html=self.html, links=self.links), (self.reason,))
+
+
+class ParseTimeout(FeedParseError):
+    """Parsing ran past the time limit; the worker doing it was killed."""
+
+    def __init__(self, limit_s: float) -> None:
+        super().__init__(f"parse took longer than {limit_s:g}s")
+        self.limit_s = limit_s
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.limit_s,))
+
+
+class ParserCrashed(FeedParseError):
+    """The worker process died twice while parsing the document (killed, out of memory)."""
+
+    def __init__(self) -> None:
+        super().__init__("parser process died (killed or out of memory)")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), ())
 
 
 _SAX_PREFIX: Final = re.compile(r"^<unknown>:(\d+):(\d+): ")
@@ -211,14 +258,17 @@ def _looks_like_json(body: bytes, headers: Mapping[str, str]) -> bool:
 
 
 def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
-    """Parse one fetched document; raises FeedParseError when it is not a feed at all."""
+    """Parse one fetched document.
+
+    Raises NotAFeed when the document is no feed at all, FeedParseError when feedparser fails.
+    """
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     lowered["content-location"] = url
     # The fetcher already decoded the body: these describe bytes feedparser never sees.
     lowered.pop("content-encoding", None)
     lowered.pop("content-length", None)
     if not body.strip() or body.strip() == _BOM:
-        raise FeedParseError("empty document")
+        raise NotAFeed("empty document")
     stripped = body[3:] if body.startswith(_BOM) else body
     if _looks_like_json(stripped, lowered):
         return _parse_json_feed(stripped, url=url)
@@ -236,9 +286,11 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
     benign = isinstance(problem, feedparser.NonXMLContentType)
     reason = _one_line(problem) if bozo and problem is not None and not benign else None
     if not version and not raw_entries:
+        # A page that is no feed may still name its feeds (also a fragment without <html>).
+        links = tuple(find_feed_links(body, base_url=url))
         if _HTML_START.match(body):
-            raise FeedParseError("not a feed (an HTML page)")
-        raise FeedParseError(f"no entries and no feed version: {reason or 'unknown format'}")
+            raise NotAFeed("not a feed (an HTML page)", html=True, links=links)
+        raise NotAFeed(f"no entries and no feed version: {reason or 'unknown format'}", links=links)
     feed_info = parsed.get("feed") or {}
     title = _one_line(_str(feed_info.get("title")))
     source_title = title or _host(url)
@@ -301,16 +353,16 @@ def _parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError) as exc:
-        raise FeedParseError(f"not a feed (invalid JSON: {_one_line(exc, 120)})") from exc
+        raise NotAFeed(f"not a feed (invalid JSON: {_one_line(exc, 120)})") from exc
     if not isinstance(doc, dict):
-        raise FeedParseError("not a feed (JSON but not a JSON Feed object)")
+        raise NotAFeed("not a feed (JSON but not a JSON Feed object)")
     version_url = doc.get("version")
     if not isinstance(version_url, str) or not version_url.startswith(_JSONFEED_VERSION):
-        raise FeedParseError("not a feed (JSON without a jsonfeed.org version)")
+        raise NotAFeed("not a feed (JSON without a jsonfeed.org version)")
     version = "json11" if version_url.rstrip("/").endswith("1.1") else "json1"
     items = doc.get("items")
     if not isinstance(items, list):
-        raise FeedParseError("not a feed (JSON Feed without an items list)")
+        raise NotAFeed("not a feed (JSON Feed without an items list)")
     title = _one_line(_str(doc.get("title")))
     source_title = title or _host(url)
     base = _str(doc.get("home_page_url")) or url
@@ -415,7 +467,6 @@ class ParserPool:
         self.workers = workers or _usable_cores()
         self.timeout_s = timeout_s
         self.thread_below_bytes = thread_below_bytes
-        self.restarts = 0  # pools replaced after a timeout or a dead worker
         self._executor: ProcessPoolExecutor | None = None
         self._slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
@@ -427,12 +478,6 @@ class ParserPool:
                 initializer=_exit_with_parent,
             )
         return self._executor
-
-    def worker_pids(self) -> list[int]:
-        """The pool's live worker processes (for tests and diagnostics)."""
-        executor = self._executor
-        processes = dict(getattr(executor, "_processes", None) or {}) if executor else {}
-        return [p.pid for p in processes.values() if p.pid is not None and p.is_alive()]
 
     def _slot(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -448,7 +493,6 @@ class ParserPool:
         if self._executor is not executor:
             return  # someone already replaced it
         self._executor = None
-        self.restarts += 1
         # _processes is private but stable since 3.2; there is no public way to kill a worker.
         processes = dict(getattr(executor, "_processes", None) or {})
         for process in processes.values():
@@ -474,7 +518,7 @@ class ParserPool:
                 return await asyncio.wrap_future(future)
         except TimeoutError:
             self._kill(executor)
-            raise FeedParseError(f"parse took longer than {timeout_s:g}s") from None
+            raise ParseTimeout(timeout_s) from None
         except BrokenProcessPool:
             self._kill(executor)
             raise
@@ -487,7 +531,7 @@ class ParserPool:
         headers: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
     ) -> ParsedFeed:
-        """Parse off the event loop; raises FeedParseError, including on the time limit.
+        """Parse off the event loop; raises as parse_feed does, ParseTimeout or ParserCrashed.
 
         `timeout_s` overrides the pool's limit for this document.
         """
@@ -503,7 +547,7 @@ class ParserPool:
                 try:
                     outcome = await self._run_once(body, url, plain, limit)
                 except BrokenProcessPool:
-                    raise FeedParseError("parser process died (killed or out of memory)") from None
+                    raise ParserCrashed() from None
         if isinstance(outcome, FeedParseError):
             raise outcome
         return outcome

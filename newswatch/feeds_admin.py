@@ -23,8 +23,7 @@ import yaml
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from connectors.discover import find_feed_links
-from connectors.feed import FeedParseError, ParsedFeed, ParserPool
+from connectors.feed import FeedParseError, NotAFeed, ParsedFeed, ParserPool
 from connectors.http import FeedFetcher, FetchResult, FetchSettings
 from connectors.opml import OpmlError, parse_opml
 from newswatch import store
@@ -344,10 +343,9 @@ async def _find_feed(url: str, settings: FetchSettings) -> tuple[str, ParsedFeed
             result, parsed = await _probe(url, fetcher, parser)
             if isinstance(parsed, ParsedFeed):
                 return (result.final_url if result.permanent_redirect else url), parsed, None
-            assert result.body is not None  # _probe only returns fetched bodies
-            candidates = find_feed_links(result.body, base_url=result.final_url)
+            candidates = parsed.links if isinstance(parsed, NotAFeed) else ()
             if not candidates:
-                if str(parsed).startswith("not a feed (an HTML page"):
+                if isinstance(parsed, NotAFeed) and parsed.html:
                     raise FeedsAdminError(
                         f"{url}: an HTML page that links to no RSS, Atom or JSON feed"
                         ' (no <link rel="alternate">)'

@@ -22,8 +22,15 @@ from typing import Final
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from connectors.feed import FeedParseError, ParsedFeed, ParserPool
-from connectors.http import FeedFetcher, FetchResult, FetchSettings, origin_key
+from connectors import (
+    FeedFetcher,
+    FeedParseError,
+    FetchResult,
+    FetchSettings,
+    ParsedFeed,
+    ParserPool,
+    origin_key,
+)
 from newswatch import notify, refresh, store
 from newswatch.config import Config, FeedConfig
 from newswatch.matching import Matcher, matcher_for

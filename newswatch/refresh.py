@@ -13,8 +13,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Final
 
-from connectors.feed import FeedParseError, ParsedFeed
-from connectors.http import FetchResult, format_size
+from connectors import FeedParseError, FetchResult, ParsedFeed, format_size
 from newswatch.models import FeedOutcome, FeedTarget
 
 MAX_DELAY_S: Final = 24 * 60 * 60.0  # the longest a feed ever waits: nothing is dropped for good

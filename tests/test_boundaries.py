@@ -203,3 +203,32 @@ def test_connectors_never_touch_the_database_or_the_core() -> None:
 )
 def test_no_module_imports_another_packages_private_names(package: str) -> None:
     assert private_imports(package) == []
+
+
+def test_callers_use_only_public_connectors_names() -> None:
+    """Every name imported from connectors/ elsewhere is public and named by its __init__."""
+    import connectors
+
+    imported = {
+        (str(path.relative_to(ROOT)), alias.name)
+        for package in ("newswatch", "flows", "bench", "examples")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("connectors")
+        for alias in node.names
+    }
+    assert imported
+    assert {(path, name) for path, name in imported if name not in connectors.__all__} == set()
+    assert all(getattr(connectors, name) is not None for name in connectors.__all__)
+
+
+def test_a_parser_worker_does_not_load_the_http_client() -> None:
+    """Workers import connectors.feed: the package's API must not drag httpx in with it."""
+    import subprocess
+    import sys
+
+    code = "import sys, connectors.feed; print('httpx' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "False"

@@ -7,6 +7,7 @@ none, and for the attacks, that nothing leaked and memory stayed small.
 from __future__ import annotations
 
 import asyncio
+import pickle
 import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,7 +16,14 @@ from pathlib import Path
 import feedparser.api
 import pytest
 
-from connectors.feed import FeedParseError, ParsedFeed, parse_feed
+from connectors.feed import (
+    FeedParseError,
+    NotAFeed,
+    ParsedFeed,
+    ParserCrashed,
+    ParseTimeout,
+    parse_feed,
+)
 from connectors.http import FeedFetcher, FetchResult, FetchSettings
 from tests.support.hostile_server import HostileServer, respond, rss_document
 
@@ -47,10 +55,12 @@ def served(server: HostileServer, body: bytes, headers: dict[str, str] | None = 
     return parse_feed(result.body, url=result.final_url, headers=result.headers)
 
 
-def parse_error(server: HostileServer, body: bytes, headers: dict[str, str] | None = None) -> str:
-    with pytest.raises(FeedParseError) as caught:
+def not_a_feed(
+    server: HostileServer, body: bytes, headers: dict[str, str] | None = None
+) -> NotAFeed:
+    with pytest.raises(NotAFeed) as caught:
         served(server, body, headers)
-    return str(caught.value)
+    return caught.value
 
 
 # --- formats ----------------------------------------------------------------------------------
@@ -193,9 +203,7 @@ def test_json_feed_version_1_with_single_author() -> None:
     ],
 )
 def test_json_that_is_not_a_json_feed(body: bytes, message: str) -> None:
-    with pytest.raises(
-        FeedParseError, match=r"^" + message.replace("(", r"\(").replace(")", r"\)")
-    ):
+    with pytest.raises(NotAFeed, match=r"^" + message.replace("(", r"\(").replace(")", r"\)")):
         parse_feed(body, url="https://news.example/x", headers={"content-type": "application/json"})
 
 
@@ -207,17 +215,47 @@ def test_html_page_instead_of_a_feed(server: HostileServer) -> None:
 <html><head><title>News</title>
 <link rel="alternate" type="application/rss+xml" href="/feed.xml"></head>
 <body><p>Welcome</p></body></html>"""
-    assert parse_error(server, page, {"Content-Type": "text/html"}) == "not a feed (an HTML page)"
+    failure = not_a_feed(server, page, {"Content-Type": "text/html"})
+    feed = server.url("/feed.xml")
+    assert (failure.html, failure.links) == (True, (feed,))
+    assert str(failure) == f"not a feed (an HTML page); it links to a feed at {feed}"
+
+
+def test_html_page_without_feed_links(server: HostileServer) -> None:
+    failure = not_a_feed(server, b"<!doctype html><html><body>Hi</body></html>")
+    assert (failure.html, failure.links) == (True, ())
+    assert str(failure) == "not a feed (an HTML page)"
 
 
 @pytest.mark.parametrize("body", [b"", b"   \r\n\t ", b"\xef\xbb\xbf"])
 def test_empty_200(server: HostileServer, body: bytes) -> None:
-    assert parse_error(server, body) == "empty document"
+    failure = not_a_feed(server, body)
+    assert (str(failure), failure.html, failure.links) == ("empty document", False, ())
 
 
 def test_plain_text_is_not_a_feed(server: HostileServer) -> None:
-    message = parse_error(server, b"hello, world", {"Content-Type": "text/plain"})
-    assert message.startswith("no entries and no feed version: ")
+    failure = not_a_feed(server, b"hello, world", {"Content-Type": "text/plain"})
+    assert str(failure).startswith("no entries and no feed version: ")
+    assert not failure.html
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        FeedParseError("parser failed: TypeError: odd input"),
+        NotAFeed("not a feed (an HTML page)", html=True, links=("https://a.example/rss",)),
+        NotAFeed("empty document"),
+        ParseTimeout(0.5),
+        ParserCrashed(),
+    ],
+    ids=repr,
+)
+def test_parse_failures_survive_pickling(failure: FeedParseError) -> None:
+    """They cross the process pool: type, message and fields must arrive intact."""
+    copy = pickle.loads(pickle.dumps(failure))  # noqa: S301 - our own object
+    assert type(copy) is type(failure)
+    assert str(copy) == str(failure)
+    assert vars(copy) == vars(failure)
 
 
 CAFE = "Café “Lammy” visit – Beijing"

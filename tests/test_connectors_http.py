@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any, TypeVar
 
-import httpx
 import pytest
 
 from connectors.http import (
@@ -348,15 +347,12 @@ async def _many(fetcher: FeedFetcher, urls: list[str]) -> list[FetchResult]:
 def test_per_host_limit_is_never_exceeded(server: HostileServer, limit: int) -> None:
     urls = [server.route(f"/f{i}", respond(200, RSS, delay_s=0.05)) for i in range(12)]
 
-    async def go() -> tuple[list[FetchResult], int]:
+    async def go() -> list[FetchResult]:
         async with FeedFetcher(FetchSettings(per_host_limit=limit)) as fetcher:
-            results = await _many(fetcher, urls)
-            return results, fetcher.max_in_flight_per_host
+            return await _many(fetcher, urls)
 
-    results, high_water = run(go())
-    assert all(r.ok for r in results)
-    assert high_water == limit  # reached, never exceeded
-    assert server.max_in_flight <= limit
+    assert all(r.ok for r in run(go()))
+    assert server.max_in_flight == limit  # as the publisher saw it: reached, never exceeded
 
 
 def test_per_host_limit_does_not_serialise_other_hosts() -> None:
@@ -458,19 +454,3 @@ def test_origin_key_and_sizes() -> None:
     assert format_size(GiB) == "1 GiB"
     assert format_size(1536) == "1.5 KiB"
     assert format_size(10) == "10 bytes"
-
-
-def test_an_injected_transport_is_used() -> None:
-    seen: list[str] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(str(request.url))
-        return httpx.Response(200, content=gzip.compress(RSS), headers={"Content-Encoding": "gzip"})
-
-    async def go() -> FetchResult:
-        async with FeedFetcher(transport=httpx.MockTransport(handler)) as fetcher:
-            return await fetcher.fetch("https://feeds.example/rss")
-
-    result = run(go())
-    assert result.body == RSS
-    assert seen == ["https://feeds.example/rss"]

@@ -1,28 +1,53 @@
 """ParserPool: parsing happens in worker processes, with a time limit that kills and recovers.
 
 One pool is shared by the module (starting workers is the slow part); each test leaves it
-usable, which is itself part of what is tested.
+usable, which is itself part of what is tested. The workers are seen as what they are, child
+processes of this one (multiprocessing.active_children), never through the pool's insides.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
 
-from connectors.feed import FeedParseError, ParsedFeed, ParserPool
+from connectors.feed import (
+    FeedParseError,
+    NotAFeed,
+    ParsedFeed,
+    ParserCrashed,
+    ParserPool,
+    ParseTimeout,
+)
 from tests.support.hostile_server import rss_document
 
 SMALL = rss_document(3, title="Small")
 BIG = rss_document(10_000)  # several seconds of parsing: far past the tiny limits below
 
 
+def children() -> set[int]:
+    """Live child processes of this test process: a pool's workers, once it has started them."""
+    return {p.pid for p in multiprocessing.active_children() if p.pid is not None}
+
+
 @pytest.fixture(scope="module")
-def pool() -> Iterator[ParserPool]:
+def others() -> set[int]:
+    """Child processes that are not the shared pool's workers (started before it)."""
+    return children()
+
+
+@pytest.fixture(scope="module")
+def pool(others: set[int]) -> Iterator[ParserPool]:
     with ParserPool(workers=2, timeout_s=30.0) as shared:
         yield shared
+
+
+def workers(others: set[int]) -> set[int]:
+    return children() - others
 
 
 def parse(pool: ParserPool, body: bytes, **kwargs: float) -> ParsedFeed:
@@ -38,32 +63,45 @@ def is_running(pid: int) -> bool:
         return False
 
 
-def test_parses_in_another_process(pool: ParserPool) -> None:
-    parsed = parse(pool, SMALL)
+def test_parses_in_another_process() -> None:
+    before = children()
+    with ParserPool(workers=1) as fresh:
+        parsed = parse(fresh, SMALL)
+        started = children() - before
     assert parsed.title == "Small"
     assert [e.guid for e in parsed.entries] == ["story-0", "story-1", "story-2"]
-    pids = pool.worker_pids()
-    assert pids
-    assert os.getpid() not in pids
+    assert len(started) == 1
+    assert os.getpid() not in started
+    assert not any(is_running(pid) for pid in started)  # closing the pool stopped it
 
 
 def test_not_a_feed_is_reported_from_the_worker(pool: ParserPool) -> None:
-    with pytest.raises(FeedParseError, match=r"^not a feed \(an HTML page\)$"):
-        parse(pool, b"<!doctype html><html><body>hi</body></html>")
-    with pytest.raises(FeedParseError, match=r"^empty document$"):
+    page = b'<!doctype html><html><head><link rel="alternate" type="application/rss+xml"'
+    page += b' href="/rss"></head><body>hi</body></html>'
+    with pytest.raises(NotAFeed) as caught:
+        parse(pool, page)
+    assert (caught.value.html, caught.value.links) == (True, ("https://news.example/rss",))
+    assert str(caught.value) == (
+        "not a feed (an HTML page); it links to a feed at https://news.example/rss"
+    )
+    with pytest.raises(NotAFeed, match=r"^empty document$"):
         parse(pool, b"")
 
 
-def test_time_limit_kills_the_worker_and_the_pool_recovers(pool: ParserPool) -> None:
+def test_time_limit_kills_the_worker_and_the_pool_recovers(
+    pool: ParserPool, others: set[int]
+) -> None:
     parse(pool, SMALL)  # workers up, so the limit below times parsing and not start-up
-    before, restarts = pool.worker_pids(), pool.restarts
-    with pytest.raises(FeedParseError, match=r"^parse took longer than 0\.2s$"):
+    before = workers(others)
+    assert before
+    with pytest.raises(ParseTimeout, match=r"^parse took longer than 0\.2s$") as caught:
         parse(pool, BIG, timeout_s=0.2)
-    assert pool.restarts == restarts + 1
+    assert caught.value.limit_s == 0.2
     assert not any(is_running(pid) for pid in before)  # killed, not left parsing
     after = parse(pool, SMALL)  # a fresh pool takes over
     assert len(after.entries) == 3
-    assert not set(pool.worker_pids()) & set(before)
+    assert workers(others)
+    assert not workers(others) & before
 
 
 def test_documents_next_to_a_slow_one_still_parse(pool: ParserPool) -> None:
@@ -73,16 +111,36 @@ def test_documents_next_to_a_slow_one_still_parse(pool: ParserPool) -> None:
         return await asyncio.gather(slow, *others, return_exceptions=True)
 
     slow, *others = asyncio.run(go())
-    assert isinstance(slow, FeedParseError)
+    assert isinstance(slow, ParseTimeout)
     assert str(slow) == "parse took longer than 0.5s"
     assert [len(o.entries) for o in others if isinstance(o, ParsedFeed)] == [3] * 6
 
 
-def test_a_worker_killed_from_outside_is_replaced(pool: ParserPool) -> None:
+def test_a_worker_killed_from_outside_is_replaced(pool: ParserPool, others: set[int]) -> None:
     parse(pool, SMALL)
-    for pid in pool.worker_pids():
-        os.kill(pid, 9)
+    for pid in workers(others):
+        os.kill(pid, signal.SIGKILL)
     assert len(parse(pool, SMALL).entries) == 3  # retried once in a new pool
+
+
+def test_a_document_whose_worker_keeps_dying_is_reported() -> None:
+    """Killed again on the retry (as the OOM killer would): a ParserCrashed, then recovery."""
+
+    async def go(pool: ParserPool, others: set[int]) -> FeedParseError:
+        parsing = asyncio.ensure_future(pool.parse(BIG, url="https://big.example/"))
+        while not parsing.done():
+            for pid in children() - others:
+                os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.02)
+        failure = parsing.exception()
+        assert isinstance(failure, FeedParseError)
+        return failure
+
+    with ParserPool(workers=1) as fresh:
+        failure = asyncio.run(go(fresh, children()))
+        assert isinstance(failure, ParserCrashed)
+        assert str(failure) == "parser process died (killed or out of memory)"
+        assert len(parse(fresh, SMALL).entries) == 3
 
 
 def test_the_event_loop_keeps_running_while_parsing(pool: ParserPool) -> None:
@@ -107,27 +165,31 @@ def test_the_event_loop_keeps_running_while_parsing(pool: ParserPool) -> None:
 
 
 def test_small_documents_may_go_to_a_thread() -> None:
+    before = children()
     with ParserPool(workers=1, thread_below_bytes=64 * 1024) as threaded:
         assert len(parse(threaded, SMALL).entries) == 3
-        assert threaded.worker_pids() == []  # no process was started for it
+        assert children() == before  # no process was started for it
 
 
 def test_close_is_idempotent() -> None:
+    before = children()
     spare = ParserPool(workers=1)
     assert len(parse(spare, SMALL).entries) == 3
+    started = children() - before
     spare.close()
     spare.close()
-    assert spare.worker_pids() == []
+    assert started
+    assert not any(is_running(pid) for pid in started)
 
 
 ORPHAN = """
-import asyncio, os, signal
+import asyncio, multiprocessing, os, signal
 from connectors.feed import ParserPool
 from tests.support.hostile_server import rss_document
 
 pool = ParserPool(workers=2)
 asyncio.run(pool.parse(rss_document(3), url="https://news.example/feed"))
-print(" ".join(str(p) for p in pool.worker_pids()), flush=True)
+print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
