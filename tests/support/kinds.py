@@ -41,6 +41,7 @@ MODULES = {
     "test_flow": E2E,
     "test_hostile_cycle": INTEGRATION,
     "test_normalize": UNIT,
+    "test_notify_outbox": INTEGRATION,
     "test_outbox_safety": INTEGRATION,
     "test_pipeline": INTEGRATION,
     "test_polling_cycle": INTEGRATION,
