@@ -59,8 +59,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rules import COMPILED, Document, RuleSpec, compile_rules
-from rules.engine import RuleIndex
+from rules import COMPILED, Document, RuleIndex, RuleSpec, compile_rules
 
 SEED = 20241018
 VOCABULARY = 30_000

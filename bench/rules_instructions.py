@@ -41,8 +41,7 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rules import Document, compile_rules  # noqa: E402 - needs ROOT on the path first
-from rules.engine import RuleIndex  # noqa: E402
+from rules import Document, RuleIndex, compile_rules  # noqa: E402 - needs ROOT on the path first
 
 _I_REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 

@@ -25,13 +25,22 @@ from urllib.parse import urlsplit
 import yaml
 
 from newswatch.config import line_of
-from rules import Document, Hit, QuerySyntaxError, RuleIndex, RuleSpec, TermHit, compile_rules
-from rules.engine import RuleErrors
-from rules.query import DEFAULT_FIELDS, iter_terms, parse
+from rules import (
+    DEFAULT_FIELDS,
+    Document,
+    Hit,
+    QuerySyntaxError,
+    RuleErrors,
+    RuleIndex,
+    RuleSpec,
+    TermHit,
+    compile_rules,
+    iter_terms,
+    parse,
+)
 
 __all__ = ["run_query_test", "run_rules_test"]
 
-ARTICLE_KEYS = ("id", "title", "summary", "body", "source", "url")
 TEXT_FIELDS = ("title", "summary", "body", "source")
 SNIPPET = 70  # characters of context either side of the first hit in a long field
 

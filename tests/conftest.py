@@ -21,30 +21,6 @@ PG_ADMIN_URL = os.environ.get(
 )
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    stale = stale_compiled_modules()
-    if stale:
-        raise pytest.UsageError(
-            f"{', '.join(stale)} changed after the rule engine was compiled, so the tests would "
-            "run the old code: `make test` compiles it again (or `.venv/bin/pip install -e .`; "
-            "`NEWSWATCH_PURE_PYTHON=1` before it installs pure Python)"
-        )
-
-
-def stale_compiled_modules() -> list[str]:
-    """Sources newer than the module setup.py compiled from them (Python loads the latter)."""
-    import rules
-
-    if not rules.COMPILED:  # e.g. under tests.support.pure_rules
-        return []
-    stale = []
-    for compiled in sorted((ROOT / "rules").glob("*.so")):
-        source = compiled.with_name(compiled.name.split(".")[0] + ".py")
-        if source.exists() and source.stat().st_mtime > compiled.stat().st_mtime:
-            stale.append(str(source.relative_to(ROOT)))
-    return stale
-
-
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[None]:
     """Prefect's test harness: a real temporary API server, started once per session."""

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-import rules
 from rules import (
     Document,
     Hit,
@@ -451,9 +450,9 @@ def test_an_index_pickled_into_another_process_matches_the_same() -> None:
     import sys
 
     index = compile_rules(many_rules(50))
-    # the child loads the engine the way this process did: pure Python or compiled (setup.py)
-    pure = "" if rules.COMPILED else "import tests.support.pure_rules as p; p.install();"
-    code = pure + (
+    # the child loads the engine the way this process did, pure Python or compiled (setup.py):
+    # it inherits NEWSWATCH_PURE_PYTHON and finds the same modules (rules/loading.py)
+    code = (
         "import pickle, sys; from rules import Document; index = pickle.load(sys.stdin.buffer);"
         "doc = Document(title='Town7', body='the minister visit to Place42 and City3 mayor');"
         "print(','.join(h.rule_id for h in index.match(doc)))"

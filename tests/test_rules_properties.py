@@ -15,8 +15,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from rules import preselect  # noqa: E402
-from rules.engine import Document, RuleSpec, compile_rules  # noqa: E402
+from rules import Document, RuleSpec, compile_rules, preselect  # noqa: E402
 from rules.query import And, Near, Not, Or, QuerySyntaxError, Term, parse  # noqa: E402
 from tests.test_rules_reference import (  # noqa: E402
     LISTS,

@@ -10,8 +10,8 @@ import random
 
 import pytest
 
+from rules import Document, RuleSpec, compile_rules
 from rules.analyze import Token, tokenize
-from rules.engine import Document, RuleSpec, compile_rules
 from rules.query import FIELDS, And, Near, Node, Not, Or, QuerySyntaxError, Term, parse
 
 Intervals = dict[str, list[tuple[int, int]]]
