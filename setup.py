@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import sys
+import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -60,15 +60,18 @@ _LOADING = _rules_loading()
 _DIGEST: str = _LOADING.source_digest(Path(PACKAGE))
 
 
+class RuleEngineNotCompiled(UserWarning):
+    """Of all a build prints, pip shows whoever installs only its UserWarnings."""
+
+
 def _warn(reason: str) -> None:
-    print(
-        f"newswatch: {reason}: the rule engine is installed as pure Python (same results, slower)",
-        file=sys.stderr,
-    )
+    # no real file and line 0: pip prints no source line under it, so the warning is one line
+    message = f"{reason}: the rule engine is installed as pure Python (same results, slower)"
+    warnings.warn_explicit(message, RuleEngineNotCompiled, "newswatch setup.py", 0)
 
 
 def _first_line(error: Exception) -> str:
-    return next(iter(str(error).splitlines()), type(error).__name__)
+    return next(iter(str(error).splitlines()), type(error).__name__)[:200]
 
 
 def _remove_compiled() -> None:
@@ -103,7 +106,7 @@ class _OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as error:  # e.g. no C compiler or no Python headers
-            _warn(f"no working C compiler ({_first_line(error)})")
+            _warn(f"the C compiler failed ({type(error).__name__})")
             for output in self.get_outputs():
                 Path(output).unlink(missing_ok=True)
             _remove_compiled()
