@@ -39,9 +39,9 @@ COMPILED_MODULES = [
 # the compiled modules share one library, rules/compiled__mypyc.*.so: inside the package, so
 # nothing lands at the top level of site-packages or of the checkout
 _GROUP = f"{PACKAGE}.compiled"
-# mypy options for compiling: the project's [tool.mypy] section loads the pydantic plugin
-# and expects numpy's stubs, neither of which the isolated build environment has (nor
-# needs: `make test` type-checks the code strictly with them)
+# mypy options for compiling: the project's [tool.mypy] section loads the pydantic plugin,
+# which the isolated build environment lacks (and needs not: `make test` type-checks the
+# code strictly with it)
 _MYPYC_OPTIONS = ["--config-file", os.devnull, "--ignore-missing-imports"]
 
 

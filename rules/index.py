@@ -39,7 +39,7 @@ from rules import analyze
 from rules.compile import CompiledRule, RuleCompiler, parse_rules
 from rules.evaluate import ArticleView, RuleEvaluation
 from rules.keys import MARKS, PREFIX_MARK, has_three_letter_prefixes, ordered
-from rules.preselect import Anchors, pre_selection
+from rules.preselect import Anchors, PreSelection
 from rules.query import Node
 from rules.types import Document, Hit, RuleErrors, RuleSpec
 
@@ -71,7 +71,7 @@ class RuleIndex:
         scoped: Iterable[str] = (),
     ) -> None:
         self._rules = rules  # sorted by id, so candidate numbers sort like ids
-        self._pre_selection = pre_selection(anchors)
+        self._pre_selection = PreSelection(anchors)
         self._prefix_keys = prefix_keys
         self._three_letter_prefixes = has_three_letter_prefixes(prefix_keys)
         self._scoped = ordered(frozenset(scoped))
