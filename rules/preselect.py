@@ -4,8 +4,7 @@ Every alternative of every rule (a set of keys it needs present, see rules.keys)
 under its rarest key, with the keys it needs besides in rarest-first order. For an article,
 the alternatives filed under its keys whose other keys are all present name the candidate
 rules, found with C-level passes (``compress``/``map``) and no Python-level loop per
-alternative. (Numbered keys in numpy arrays, tried for large indexes, matched no faster at
-100,000 rules in bench/rules.py and saved a twelfth of the index's memory.)
+alternative.
 """
 
 from __future__ import annotations
