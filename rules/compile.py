@@ -136,7 +136,7 @@ class CompiledRule:
         # How to explain a match without walking the tree, when the rule is an AND/OR of
         # terms (no NEAR, no term written twice).
         self.plan: Final = plan
-        self.looked_up: Final = looked_up  # its leaves' looked_up, together (see look_up)
+        self.looked_up: Final = looked_up  # its leaves' (see ArticleView.look_up)
 
     def __reduce__(self) -> tuple[type[CompiledRule], tuple[object, ...]]:
         args = (self.id, self.code, self.leaves, self.forbidden, self.plan, self.looked_up)
