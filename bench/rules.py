@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib
 import json
 import math
 import random
@@ -59,8 +58,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rules import COMPILED, Document, RuleSpec, compile_rules
-from rules.engine import RuleIndex
+from rules import COMPILED, Document, RuleIndex, RuleSpec, compile_rules
 
 SEED = 20241018
 VOCABULARY = 30_000
@@ -392,9 +390,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.memory_of:
         _, docs, sample, specs = corpus_and_rules(args.articles, args.sample, args.memory_of)
         warm_up(docs + sample, compile_rules(specs[:10]))
-        # the engine's code is loaded before the traced build: a large index imports numpy
-        # on first use, and its modules are not the index's memory
-        importlib.import_module("numpy")
         print(traced_mb(specs, sample))
         return 0
     sizes = [int(s) for s in args.sizes.split(",") if s]

@@ -41,8 +41,7 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rules import Document, compile_rules  # noqa: E402 - needs ROOT on the path first
-from rules.engine import RuleIndex  # noqa: E402
+from rules import Document, RuleIndex, compile_rules  # noqa: E402 - needs ROOT on the path first
 
 _I_REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 
@@ -80,8 +79,7 @@ def child(index_path: Path, mode: str, count: int) -> None:
 def _count(valgrind: str, index_path: Path, mode: str, count: int) -> subprocess.Popen[str]:
     command = [valgrind, "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
     command += [sys.executable, __file__, "--child", str(index_path), mode, str(count)]
-    # numpy's OpenBLAS starts a thread pool on import, whose spinning varies from run to run
-    env = {**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
     return subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )

@@ -25,9 +25,19 @@ from urllib.parse import urlsplit
 import yaml
 
 from newswatch.config import line_of
-from rules import Document, Hit, QuerySyntaxError, RuleIndex, RuleSpec, TermHit, compile_rules
-from rules.engine import RuleErrors
-from rules.query import DEFAULT_FIELDS, iter_terms, parse
+from rules import (
+    DEFAULT_FIELDS,
+    Document,
+    Hit,
+    QuerySyntaxError,
+    RuleErrors,
+    RuleIndex,
+    RuleSpec,
+    TermHit,
+    compile_rules,
+    iter_terms,
+    parse,
+)
 
 __all__ = ["run_query_test", "run_rules_test"]
 

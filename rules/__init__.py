@@ -1,24 +1,28 @@
-"""The matching engine: keyword rules compiled into one index (pure library, no I/O)."""
+"""The matching engine: keyword rules compiled into one index (pure library, no I/O).
 
-from rules import engine
-from rules.analyze import Token, tokenize
-from rules.engine import (
-    Document,
-    Hit,
-    RuleErrors,
-    RuleIndex,
-    RuleSpec,
-    TermHit,
-    check_rules,
-    compile_rules,
-)
-from rules.query import Node, QuerySyntaxError, parse
+Everything callers need is importable from here; the submodules are the engine's own.
+"""
 
-# Whether these modules run as C, compiled by mypyc when the package was installed (setup.py)
-COMPILED = not engine.__file__.endswith(".py")
+from pathlib import Path
+
+from rules import loading
+
+# before any other submodule: compiled only when compiled from these very sources
+loading.choose(__name__, Path(__file__).parent)
+
+from rules import index  # noqa: E402 - loading.choose() decides where the modules come from
+from rules.analyze import Token, tokenize  # noqa: E402
+from rules.compile import check_rules  # noqa: E402
+from rules.index import RuleIndex, compile_rules  # noqa: E402
+from rules.query import DEFAULT_FIELDS, Node, QuerySyntaxError, iter_terms, parse  # noqa: E402
+from rules.types import Document, Hit, RuleErrors, RuleSpec, TermHit  # noqa: E402
+
+# Whether the engine runs as C, compiled by mypyc when the package was installed (setup.py)
+COMPILED = not index.__file__.endswith(".py")
 
 __all__ = [
     "COMPILED",
+    "DEFAULT_FIELDS",
     "Document",
     "Hit",
     "Node",
@@ -30,6 +34,7 @@ __all__ = [
     "Token",
     "check_rules",
     "compile_rules",
+    "iter_terms",
     "parse",
     "tokenize",
 ]

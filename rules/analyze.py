@@ -39,8 +39,6 @@ from mypy_extensions import mypyc_attr
 __all__ = [
     "SpanLocator",
     "Token",
-    "chunk_stems",
-    "chunk_words",
     "exact_of",
     "norm_of",
     "spans",
@@ -212,16 +210,6 @@ def _chunk_stems(chunk: str) -> tuple[str, ...]:
 
 
 CHUNK_STEMS: _Cache[tuple[str, ...]] = _Cache(_chunk_stems)
-
-
-def chunk_stems(chunks: list[str]) -> list[str]:
-    """The stems of the words of white-space chunks (``text.split()``), in order."""
-    return list(chain.from_iterable(map(CHUNK_STEMS.__getitem__, chunks)))
-
-
-def chunk_words(chunks: list[str]) -> list[str]:
-    """The words of white-space chunks, in order: ``words(text)`` given ``text.split()``."""
-    return list(chain.from_iterable(map(CHUNK_WORDS.__getitem__, chunks)))
 
 
 def words(text: str) -> list[str]:

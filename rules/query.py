@@ -90,9 +90,6 @@ class QuerySyntaxError(ValueError):
     def __reduce__(self) -> tuple[object, ...]:
         return (_rebuild_error, (self.message, self.column, self.query, self.rule_id))
 
-    def with_rule_id(self, rule_id: str | None) -> QuerySyntaxError:
-        return QuerySyntaxError(self.message, column=self.column, query=self.query, rule_id=rule_id)
-
     def render(self) -> str:
         """``rule 'id': message at column N``, then the query and a caret under the spot."""
         head = f"rule '{self.rule_id}': " if self.rule_id is not None else ""

@@ -10,21 +10,10 @@ import pytest
 from sqlalchemy import Engine
 
 from newswatch import store
-from tests.support.examples import ROOT
 from tests.support.feedserver import FeedServer, running_feed_server
 from tests.support.kinds import MODULES, is_slow, kind_of
 from tests.support.postgres import PG_ADMIN_URL, postgres_or_skip
 from tests.support.smtp import SmtpServer, running_smtp_server
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    stale = stale_compiled_modules()
-    if stale:
-        raise pytest.UsageError(
-            f"{', '.join(stale)} changed after the rule engine was compiled, so the tests would "
-            "run the old code: `make test` compiles it again (or `.venv/bin/pip install -e .`; "
-            "`NEWSWATCH_PURE_PYTHON=1` before it installs pure Python)"
-        )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -41,20 +30,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(getattr(pytest.mark, kind))
         if is_slow(module, item.name):
             item.add_marker(pytest.mark.slow)
-
-
-def stale_compiled_modules() -> list[str]:
-    """Sources newer than the module setup.py compiled from them (Python loads the latter)."""
-    import rules
-
-    if not rules.COMPILED:  # e.g. under tests.support.pure_rules
-        return []
-    stale = []
-    for compiled in sorted((ROOT / "rules").glob("*.so")):
-        source = compiled.with_name(compiled.name.split(".")[0] + ".py")
-        if source.exists() and source.stat().st_mtime > compiled.stat().st_mtime:
-            stale.append(str(source.relative_to(ROOT)))
-    return stale
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-import rules
 from rules import (
     Document,
     Hit,
@@ -19,7 +20,6 @@ from rules import (
     TermHit,
     check_rules,
     compile_rules,
-    preselect,
 )
 from rules.analyze import tokenize
 
@@ -256,16 +256,6 @@ def test_hits_are_sorted_by_rule_id() -> None:
 # --------------------------------------------------------------------------- pre-selection
 
 
-@pytest.fixture(params=["tuples", "arrays"])
-def layout(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both pre-selection layouts (rules/preselect.py); large indexes get the arrays."""
-    if request.param == "arrays":
-        monkeypatch.setattr(preselect, "ARRAY_THRESHOLD", 0)
-    else:
-        monkeypatch.setattr(preselect, "ARRAY_THRESHOLD", 10**9)
-    return str(request.param)
-
-
 def many_rules(count: int) -> list[RuleSpec]:
     """Rules about made-up places, each needing two rare words, like real watch lists."""
     return [
@@ -274,7 +264,6 @@ def many_rules(count: int) -> list[RuleSpec]:
     ] + [RuleSpec(f"s{n:05d}", f'"city{n} mayor" OR title:town{n}') for n in range(count)]
 
 
-@pytest.mark.usefixtures("layout")
 def test_only_candidates_are_evaluated() -> None:
     index = compile_rules(many_rules(5000))
     assert len(index) == 10_000
@@ -290,7 +279,6 @@ def test_only_candidates_are_evaluated() -> None:
     assert index.match_with_stats(quiet) == ([], 0)
 
 
-@pytest.mark.usefixtures("layout")
 def test_rule_with_or_at_the_top_is_found_through_any_alternative() -> None:
     index = compile_rules([RuleSpec("r", "(UK AND visit) OR (Britain AND talks) OR brit*")])
     assert index.match(body("UK visit"))
@@ -299,7 +287,6 @@ def test_rule_with_or_at_the_top_is_found_through_any_alternative() -> None:
     assert not index.match(body("UK talks"))
 
 
-@pytest.mark.usefixtures("layout")
 def test_candidates_need_every_required_word() -> None:
     index = compile_rules([RuleSpec("r", '"UK China" AND visit')])
     assert index.candidates(body("UK and China")) == []
@@ -308,7 +295,6 @@ def test_candidates_need_every_required_word() -> None:
     assert index.match(body("the UK China visit"))
 
 
-@pytest.mark.usefixtures("layout")
 def test_sample_articles_change_the_filing_not_the_results() -> None:
     rules = many_rules(500)
     sample = [Document(body="minister visit envoy " * 5)] * 10
@@ -316,7 +302,6 @@ def test_sample_articles_change_the_filing_not_the_results() -> None:
     assert compile_rules(rules, sample=sample).match(doc) == compile_rules(rules).match(doc)
 
 
-@pytest.mark.usefixtures("layout")
 def test_wildcard_only_and_source_only_rules_are_found() -> None:
     index = compile_rules(
         [RuleSpec("w", "visit*"), RuleSpec("s", "source:gazette"), RuleSpec("l", "@uk")], LISTS
@@ -325,7 +310,6 @@ def test_wildcard_only_and_source_only_rules_are_found() -> None:
     assert [h.rule_id for h in index.match(doc)] == ["l", "s", "w"]
 
 
-@pytest.mark.usefixtures("layout")
 def test_long_and_rules_need_every_word_before_they_are_candidates() -> None:
     # six required words: past the key columns, the rest is checked as a set
     words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
@@ -334,19 +318,6 @@ def test_long_and_rules_need_every_word_before_they_are_candidates() -> None:
         text = " ".join(w for w in words if w != missing)
         assert index.match_with_stats(body(text)) == ([], 0), missing
     assert [h.rule_id for h in index.match(body(" ".join(reversed(words))))] == ["r"]
-
-
-def test_small_indexes_do_not_import_numpy() -> None:
-    # numpy's import costs every command 50 ms; only the array layout needs it
-    code = (
-        "import sys\n"
-        "from rules import Document, RuleSpec, compile_rules\n"
-        "index = compile_rules([RuleSpec('r', 'UK visit')])\n"
-        "assert index.match(Document(body='a UK visit'))\n"
-        "print('numpy' in sys.modules)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize(
@@ -445,15 +416,10 @@ def test_explanations_do_not_depend_on_the_other_rules_in_the_index() -> None:
 
 def test_an_index_pickled_into_another_process_matches_the_same() -> None:
     # nothing in the index may depend on this process's string hashes (PYTHONHASHSEED)
-    import os
-    import pickle
-    import subprocess
-    import sys
-
     index = compile_rules(many_rules(50))
-    # the child loads the engine the way this process did: pure Python or compiled (setup.py)
-    pure = "" if rules.COMPILED else "import tests.support.pure_rules as p; p.install();"
-    code = pure + (
+    # the child loads the engine the way this process did, pure Python or compiled (setup.py):
+    # it inherits NEWSWATCH_PURE_PYTHON and finds the same modules (rules/loading.py)
+    code = (
         "import pickle, sys; from rules import Document; index = pickle.load(sys.stdin.buffer);"
         "doc = Document(title='Town7', body='the minister visit to Place42 and City3 mayor');"
         "print(','.join(h.rule_id for h in index.match(doc)))"

@@ -7,7 +7,6 @@ tests/test_rules_query.py run the same properties on seeded random input everywh
 from __future__ import annotations
 
 import random
-from unittest.mock import patch
 
 import pytest
 
@@ -15,8 +14,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from rules import preselect  # noqa: E402
-from rules.engine import Document, RuleSpec, compile_rules  # noqa: E402
+from rules import Document, RuleSpec, compile_rules  # noqa: E402
 from rules.query import And, Near, Not, Or, QuerySyntaxError, Term, parse  # noqa: E402
 from tests.support.rules_reference import (  # noqa: E402
     LISTS,
@@ -69,11 +67,9 @@ def test_parser_returns_a_tree_or_a_located_error(query: str) -> None:
         assert isinstance(result, Term | And | Or | Not | Near)
 
 
-# a threshold of 0 puts these few rules in the numpy layout large indexes use
-@pytest.mark.parametrize("threshold", [preselect.ARRAY_THRESHOLD, 0], ids=["tuples", "arrays"])
 @settings(max_examples=60, deadline=None)
 @given(st.integers(min_value=0, max_value=2**32 - 1))
-def test_index_agrees_with_reference(threshold: int, seed: int) -> None:
+def test_index_agrees_with_reference(seed: int) -> None:
     rng = random.Random(seed)
     specs: list[RuleSpec] = []
     nodes = []
@@ -84,8 +80,7 @@ def test_index_agrees_with_reference(threshold: int, seed: int) -> None:
         except QuerySyntaxError:
             continue
         specs.append(RuleSpec(f"r{len(specs):03d}", query))
-    with patch.object(preselect, "ARRAY_THRESHOLD", threshold):
-        index = compile_rules(specs, LISTS)
+    index = compile_rules(specs, LISTS)
     for _ in range(10):
         doc: Document = random_document(rng)
         fields = analyse(doc)

@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from rules.engine import compile_rules
+from rules import compile_rules
 from tests.support.rules_reference import LISTS, analyse, evaluate, random_document, random_rules
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import random
 
+from rules import Document, RuleSpec
 from rules.analyze import Token, tokenize
-from rules.engine import Document, RuleSpec
 from rules.query import FIELDS, And, Near, Node, Not, Or, QuerySyntaxError, Term, parse
 
 Intervals = dict[str, list[tuple[int, int]]]

@@ -1,0 +1,233 @@
+"""Many rules compiled into one index; an article is matched against the few rules it can hit.
+
+How matching stays independent of the number of rules (the way Lucene's Monitor and the
+Elasticsearch percolator pre-select queries):
+
+1. At compile time every rule is reduced to the *keys* it requires: one or more
+   alternatives, each a set of stems (``UK AND (China OR Beijing)`` -> ``{uk, china}`` or
+   ``{uk, beij}``). Phrases, ``!Word`` and NEAR require their words' stems too, a wildcard
+   its first four letters (three if it has three), a field scope marks its keys with the
+   field. NOT requires nothing, which is why a rule that only negates is an error: it could
+   not be filed anywhere.
+2. Each alternative is filed under its rarest key (seldom seen in sample articles when
+   some are given; else not a common English word, used by few rules, long), with its
+   second rarest beside it. Wildcard keys count only for an alternative that has nothing
+   else: working out every word's first letters for every article cost more than the rest
+   of pre-selection, so elsewhere the candidate's evaluation checks the wildcard.
+3. For an article, one pass over its words gives the set of keys present. The alternatives
+   filed under those keys whose other keys are all present name the *candidates*
+   (rules/preselect.py); only candidates are evaluated.
+4. For most rules (plain words combined with AND/OR, plain words negated) the keys decide
+   the rule exactly, so a candidate is a match unless a negated word is present. The others
+   (phrases, NEAR, wildcards, ``!Word``, scoped fields) are evaluated on word positions;
+   the positions every candidate may ask for are found in one pass per field.
+5. Only matching rules pay for the explanation (positions and character spans per term and
+   field), and a term's explanation is built once per article, however many rules use it.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from sys import intern
+
+from mypy_extensions import mypyc_attr
+
+from rules import analyze
+from rules.compile import CompiledRule, RuleCompiler, parse_rules
+from rules.evaluate import ArticleView, RuleEvaluation
+from rules.keys import MARKS, PREFIX_MARK, has_three_letter_prefixes, ordered
+from rules.preselect import Anchors, PreSelection
+from rules.query import Node
+from rules.types import Document, Hit, RuleErrors, RuleSpec
+
+__all__ = ["RuleIndex", "compile_rules"]
+
+# Words so common in news that they make poor anchors even when long enough.
+_COMMON_WORDS = """
+    the of and to in a is that for it on was with he as at by be this have from or had not
+    are but his they an were she which you one all their has been there would will its who
+    her more if can about when so what up out no said than other into them some could time
+    these two may then do first any my now new such like our over man only year years also
+    after people most made many before must through back where much your way well down should
+    because each just those how too little state good very make world still own see men work
+    long get here between both life being under never day same another know while last might
+    us great old off come since against go came right used take three says told report
+    reported government minister president week month today yesterday news"""
+_COMMON = frozenset(analyze.stem_of(w) for w in _COMMON_WORDS.split())
+
+
+@mypyc_attr(serializable=True)  # picklable when compiled (setup.py)
+class RuleIndex:
+    """Compiled rules; ``match`` costs about the article's length plus its real matches."""
+
+    def __init__(
+        self,
+        rules: list[CompiledRule],
+        anchors: Anchors,
+        prefix_keys: frozenset[str],
+        scoped: Iterable[str] = (),
+    ) -> None:
+        self._rules = rules  # sorted by id, so candidate numbers sort like ids
+        self._pre_selection = PreSelection(anchors)
+        self._prefix_keys = prefix_keys
+        self._three_letter_prefixes = has_three_letter_prefixes(prefix_keys)
+        self._scoped = ordered(frozenset(scoped))
+        self._by_id = {rule.id: i for i, rule in enumerate(rules)}
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def __contains__(self, rule_id: object) -> bool:
+        return rule_id in self._by_id
+
+    @property
+    def rule_ids(self) -> list[str]:
+        return [rule.id for rule in self._rules]
+
+    def candidates(self, doc: Document) -> list[str]:
+        """Ids of the rules pre-selection would evaluate for ``doc`` (for tests and tuning)."""
+        view = self._view(doc)
+        return [self._rules[i].id for i in sorted(self._candidates(view))]
+
+    def _view(self, doc: Document) -> ArticleView:
+        return ArticleView(doc, self._scoped, self._prefix_keys, self._three_letter_prefixes)
+
+    def _candidates(self, view: ArticleView) -> set[int]:
+        return self._pre_selection.candidates(view.keys)
+
+    def match_with_stats(self, doc: Document) -> tuple[list[Hit], int]:
+        """The hits, sorted by rule id, and how many candidate rules were evaluated."""
+        view = self._view(doc)
+        chosen = self._candidates(view)
+        hits: list[Hit] = []
+        rules = self._rules
+        keys = view.keys
+        if len(chosen) > 1:
+            view.look_up(rules[rule_no] for rule_no in chosen)
+        for rule_no in sorted(chosen):
+            rule = rules[rule_no]
+            forbidden = rule.forbidden
+            if forbidden is not None:  # pre-selection decided the positive part
+                if not keys.isdisjoint(forbidden):
+                    continue
+                if rule.plan is not None:
+                    hits.append(view.follow(rule.id, rule.plan))
+                else:  # e.g. a word written twice: merged per field by the full explanation
+                    hits.append(RuleEvaluation(rule, view).explain())
+                continue
+            hit = RuleEvaluation(rule, view).hit()
+            if hit is not None:
+                hits.append(hit)
+        return hits, len(chosen)
+
+    def match(self, doc: Document) -> list[Hit]:
+        """Every rule that matches ``doc``, sorted by rule id, with the terms that fired."""
+        return self.match_with_stats(doc)[0]
+
+    def match_rule(self, rule_id: str, doc: Document) -> Hit | None:
+        """Evaluate one rule on positions alone, skipping pre-selection (a cross-check)."""
+        rule = self._rules[self._by_id[rule_id]]
+        return RuleEvaluation(rule, self._view(doc)).hit()
+
+
+def _anchor_cost(
+    key: str, rule_counts: Mapping[str, int], seen: Counter[str] | None
+) -> tuple[int, int, int, int]:
+    """Smaller is rarer: seldom seen in the sample articles; then not a wildcard nor a
+    common word, then used by the fewest rules, then longest."""
+    word = key.lstrip(MARKS)
+    kind = 2 if PREFIX_MARK in key else 1 if word in _COMMON or len(word) < 3 else 0
+    return (seen[key] if seen is not None else 0, kind, rule_counts[key], -len(word))
+
+
+def _sample_frequencies(
+    sample: Iterable[Document], prefix_keys: frozenset[str], scoped: Iterable[str]
+) -> Counter[str]:
+    """In how many sample articles each key appears (document frequency)."""
+    fields = ordered(frozenset(scoped))
+    three = has_three_letter_prefixes(prefix_keys)
+    seen: Counter[str] = Counter()
+    for doc in sample:
+        seen.update(ArticleView(doc, fields, prefix_keys, three).keys)
+    return seen
+
+
+def compile_rules(
+    rules: Iterable[RuleSpec],
+    lists: Mapping[str, Sequence[str]] | None = None,
+    *,
+    sample: Iterable[Document] = (),
+) -> RuleIndex:
+    """Parse and index every rule; raises :class:`RuleErrors` listing all problems.
+
+    ``sample`` (optional) is a few hundred recent articles: with them each rule is filed under
+    the word that really is rarest in the news rather than one guessed from the rules, so
+    fewer rules are looked at per article. Matching results are the same either way.
+    """
+    with _collector_paused():
+        parsed, errors = parse_rules(rules, lists)
+        if errors:
+            raise RuleErrors(errors)
+        index = _build(parsed, sample)
+        # the syntax trees go before the collector is back, so its first pass does not
+        # scan them (they hold no cycles: freed as soon as the last reference goes)
+        del parsed
+    return index
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Compiling makes a million small objects and no garbage cycles, so the garbage
+    collector would only scan them over and over: a third of the time at 100,000 rules."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(parsed: list[tuple[RuleSpec, Node]], sample: Iterable[Document]) -> RuleIndex:
+    parsed.sort(key=lambda item: item[0].id)
+    builder = RuleCompiler()
+    compiled: list[CompiledRule] = []
+    all_alternatives: list[list[frozenset[str]]] = []
+    rule_counts: dict[str, int] = {}  # a dict: Counter.update is Python code, slow compiled
+    for spec, node in parsed:
+        rule, alternatives = builder.rule(spec, node)
+        compiled.append(rule)
+        all_alternatives.append(alternatives)
+        for alternative in alternatives:
+            for key in alternative:
+                rule_counts[key] = rule_counts.get(key, 0) + 1
+
+    # Wildcard keys (first letters of every word) are only worked out for articles when some
+    # alternative has nothing else to be filed under; elsewhere they are left out of the
+    # pre-selection and the candidate's evaluation checks the wildcard on positions.
+    anchored_prefixes = frozenset(
+        k
+        for alternatives in all_alternatives
+        for alt in alternatives
+        if all(PREFIX_MARK in k for k in alt)
+        for k in alt
+    )
+    seen = _sample_frequencies(sample, anchored_prefixes, builder.scoped) if sample else None
+    postings: dict[str, tuple[list[int], list[tuple[str, ...]]]] = {}
+    costs: dict[str, tuple[int, int, int, int]] = {}
+    for rule_no, alternatives in enumerate(all_alternatives):
+        for alternative in alternatives:
+            usable = [k for k in alternative if PREFIX_MARK not in k]
+            if not usable:  # only wildcards: filed under one, the article's keys need them
+                usable = list(alternative)
+            for key in usable:
+                if key not in costs:
+                    costs[key] = _anchor_cost(key, rule_counts, seen)
+            ranked = sorted(usable, key=costs.__getitem__)
+            rule_nos, required = postings.setdefault(intern(ranked[0]), ([], []))
+            rule_nos.append(rule_no)
+            required.append(tuple(ranked[1:]))  # the keys left to check once it is there
+    return RuleIndex(compiled, postings, anchored_prefixes, builder.scoped)
