@@ -163,7 +163,7 @@ def _stem(surface: str) -> str:
     return STEM_OF_NORM[NORM[surface]]
 
 
-class _Cache(dict[str, _V]):
+class BoundedCache(dict[str, _V]):
     """surface word -> analysed form, computed once; cleared when it grows too big.
 
     A monitor sees an endless stream of new names and numbers, so every cache is bounded
@@ -193,23 +193,23 @@ def _chunk_words(chunk: str) -> tuple[str, ...]:
 # words. News repeats its chunks ("the", "China's,"), so caching per chunk makes tokenizing
 # an article mostly dictionary look-ups, and the words come out as the same string objects
 # each time, with their hashes already computed for the look-ups that follow.
-CHUNK_WORDS: _Cache[tuple[str, ...]] = _Cache(_chunk_words)
-NORM = _Cache(_norm)
-EXACT = _Cache(_exact)
-STEM_OF_NORM = _Cache(_stem_norm)
-STEM = _Cache(_stem)
+CHUNK_WORDS: BoundedCache[tuple[str, ...]] = BoundedCache(_chunk_words)
+NORM = BoundedCache(_norm)
+EXACT = BoundedCache(_exact)
+STEM_OF_NORM = BoundedCache(_stem_norm)
+STEM = BoundedCache(_stem)
 
 
 def derived_cache(compute: Callable[[str], _V]) -> dict[str, _V]:
     """A bounded cache of something worked out from a word or chunk (``cache[key]``)."""
-    return _Cache(compute)
+    return BoundedCache(compute)
 
 
 def _chunk_stems(chunk: str) -> tuple[str, ...]:
     return tuple(map(STEM.__getitem__, CHUNK_WORDS[chunk]))
 
 
-CHUNK_STEMS: _Cache[tuple[str, ...]] = _Cache(_chunk_stems)
+CHUNK_STEMS: BoundedCache[tuple[str, ...]] = BoundedCache(_chunk_stems)
 
 
 def words(text: str) -> list[str]:
@@ -229,7 +229,7 @@ def _chunk_spans(chunk: str) -> tuple[tuple[int, int], ...]:
     return tuple(map(re.Match.span, _TOKEN_RE.finditer(chunk)))
 
 
-CHUNK_SPANS: _Cache[tuple[tuple[int, int], ...]] = _Cache(_chunk_spans)
+CHUNK_SPANS: BoundedCache[tuple[tuple[int, int], ...]] = BoundedCache(_chunk_spans)
 
 
 class SpanLocator:

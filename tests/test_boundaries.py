@@ -189,14 +189,7 @@ def test_connectors_never_touch_the_database_or_the_core() -> None:
     [
         *CORE,
         "flows",
-        pytest.param(
-            "tests",
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="tests/test_rules_analyze.py imports rules.analyze._Cache "
-                "(rules/ needs to name it in its public API, or the test to stop using it)",
-            ),
-        ),
+        "tests",
         "bench",
         "examples",
     ],

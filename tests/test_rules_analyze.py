@@ -124,7 +124,7 @@ def test_white_space_of_any_kind_separates_words() -> None:
 
 
 def test_word_caches_are_bounded() -> None:
-    from rules.analyze import _Cache
+    from rules.analyze import BoundedCache
 
     calls: list[str] = []
 
@@ -132,7 +132,7 @@ def test_word_caches_are_bounded() -> None:
         calls.append(word)
         return word.upper()
 
-    cache = _Cache(shout, limit=2)
+    cache = BoundedCache(shout, limit=2)
     assert [cache[w] for w in ["a", "b", "a", "c", "a"]] == ["A", "B", "A", "C", "A"]
     assert len(cache) <= 2
     assert calls == ["a", "b", "c", "a"]  # cleared when full, then filled again
