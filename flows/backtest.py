@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -11,7 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.secret_blocks import read_secret_block
 from newswatch import store
-from newswatch.backtest import BacktestReport, describe, parse_when, run_backtest
+from newswatch.backtest import BacktestReport, describe, run_backtest, window
 from newswatch.config import load_config
 from newswatch.models import utcnow
 from newswatch.notify import deliver
@@ -31,13 +30,14 @@ def backtest(
     settings = get_settings()
     config = load_config(Path(config_path) if config_path else settings.config)
     now = utcnow()
+    start, end = window(since, until, now=now)
     with store.engine_at(settings.resolved_database_url()) as engine:
         store.migrate(engine)
         report = run_backtest(
             engine,
             config,
-            since=parse_when(since, now=now),
-            until=parse_when(until, now=now) if until else now + timedelta(seconds=1),
+            since=start,
+            until=end,
             rule_id=rule,
             query=query,
             notify=notify,

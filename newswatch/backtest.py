@@ -41,6 +41,12 @@ def parse_when(text: str, *, now: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=now.tzinfo)
 
 
+def window(since: str, until: str | None, *, now: datetime) -> tuple[datetime, datetime]:
+    """The [since, until) a user gave as text; without `until`, up to and including now."""
+    end = parse_when(until, now=now) if until else now + timedelta(seconds=1)
+    return parse_when(since, now=now), end
+
+
 @dataclass(frozen=True, slots=True)
 class BacktestHit:
     article_id: int

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 from typing import Annotated
 
 import typer
 
-from newswatch.backtest import BacktestError, describe, parse_when, run_backtest
+from newswatch.backtest import BacktestError, describe, run_backtest, window
 from newswatch.cli.common import ConfigOption, load_or_exit, open_database
 from newswatch.models import utcnow
 from newswatch.notify import deliver
@@ -28,11 +27,12 @@ def backtest(
     _, cfg = load_or_exit(config)
     now = utcnow()
     try:
+        start, end = window(since, until, now=now)
         report = run_backtest(
             open_database(),
             cfg,
-            since=parse_when(since, now=now),
-            until=parse_when(until, now=now) if until else now + timedelta(seconds=1),
+            since=start,
+            until=end,
             rule_id=rule,
             query=query,
             notify=notify,
