@@ -64,6 +64,7 @@ def store_articles(
     table = Article.metadata.tables["article"]
     insert_article = insert(session, table).on_conflict_do_nothing().returning(table.c.id)
     connection = session.connection()
+    carried: list[int] = []  # articles this feed carried, new or stored before
     for article, matches in articles:
         article_id = connection.execute(
             insert_article,
@@ -90,13 +91,15 @@ def store_articles(
             )
             stored = existing.get(article.fingerprint) or existing.get(article.canonical_url or "")
             if stored is not None:
-                add_sources(session, article_ids=[stored], feed_id=feed_id, now=now)
+                carried.append(stored)
             continue
         counts.new_articles += 1
-        add_sources(session, article_ids=[article_id], feed_id=feed_id, now=now)
-        added = store_matches(session, article_id=article_id, matches=matches, now=now)
-        counts.matches += added.matches
-        counts.deliveries += added.deliveries
+        carried.append(article_id)
+        if matches:
+            added = store_matches(session, article_id=article_id, matches=matches, now=now)
+            counts.matches += added.matches
+            counts.deliveries += added.deliveries
+    add_sources(session, article_ids=carried, feed_id=feed_id, now=now)
     return counts
 
 
@@ -173,12 +176,11 @@ def recent_articles(session: Session, *, limit: int) -> list[Article]:
 def add_sources(
     session: Session, *, article_ids: Sequence[int], feed_id: int, now: datetime
 ) -> None:
-    """Note that a feed carried articles already stored, in one statement per 500."""
+    """Note that a feed carried these articles, in one statement run for all of them."""
+    if not article_ids:
+        return
     table = ArticleSource.metadata.tables["article_source"]
-    unique = list(dict.fromkeys(article_ids))
-    for start in range(0, len(unique), 500):
-        rows = [
-            {"article_id": a, "feed_id": feed_id, "seen_at": now}
-            for a in unique[start : start + 500]
-        ]
-        session.execute(insert(session, table).values(rows).on_conflict_do_nothing())
+    rows = [
+        {"article_id": a, "feed_id": feed_id, "seen_at": now} for a in dict.fromkeys(article_ids)
+    ]
+    session.connection().execute(insert(session, table).on_conflict_do_nothing(), rows)
