@@ -17,7 +17,6 @@ if TYPE_CHECKING:
         NotAFeed,
         ParsedFeed,
         ParserCrashed,
-        ParserPool,
         ParseTimeout,
         parse_feed,
     )
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
         parse_retry_after,
     )
     from connectors.opml import OpmlError, OpmlFeed, parse_opml
+    from connectors.parser_pool import ParserPool
 
 _MODULE_OF: Final = {
     "find_feed_links": "connectors.discover",
@@ -40,7 +40,7 @@ _MODULE_OF: Final = {
     "ParseTimeout": "connectors.feed",
     "ParsedFeed": "connectors.feed",
     "ParserCrashed": "connectors.feed",
-    "ParserPool": "connectors.feed",
+    "ParserPool": "connectors.parser_pool",
     "parse_feed": "connectors.feed",
     "FeedFetcher": "connectors.http",
     "FetchResult": "connectors.http",

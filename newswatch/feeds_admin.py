@@ -23,9 +23,10 @@ import yaml
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from connectors.feed import FeedParseError, NotAFeed, ParsedFeed, ParserPool
+from connectors.feed import FeedParseError, NotAFeed, ParsedFeed
 from connectors.http import FeedFetcher, FetchResult, FetchSettings
 from connectors.opml import OpmlError, parse_opml
+from connectors.parser_pool import ParserPool
 from newswatch import store
 from newswatch.config import Config, ConfigError, parse_config
 from newswatch.models import Feed

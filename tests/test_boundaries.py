@@ -216,11 +216,11 @@ def test_callers_use_only_public_connectors_names() -> None:
 
 
 def test_a_parser_worker_does_not_load_the_http_client() -> None:
-    """Workers import connectors.feed: the package's API must not drag httpx in with it."""
+    """Workers import connectors.parser_pool: the package's API must not drag httpx in."""
     import subprocess
     import sys
 
-    code = "import sys, connectors.feed; print('httpx' in sys.modules)"
+    code = "import sys, connectors.parser_pool; print('httpx' in sys.modules)"
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )

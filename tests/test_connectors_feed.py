@@ -370,7 +370,7 @@ def test_harmless_declared_entities_still_work() -> None:
 
 
 def test_the_doctype_guard_is_installed() -> None:
-    assert feedparser.api.replace_doctype.__module__ == "connectors.feed"
+    assert feedparser.api.replace_doctype.__module__ == "connectors.xml_safety"
 
 
 def test_ten_thousand_entries(server: HostileServer) -> None:

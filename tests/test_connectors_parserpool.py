@@ -20,9 +20,9 @@ from connectors.feed import (
     NotAFeed,
     ParsedFeed,
     ParserCrashed,
-    ParserPool,
     ParseTimeout,
 )
+from connectors.parser_pool import ParserPool
 from tests.support.hostile_server import rss_document
 
 SMALL = rss_document(3, title="Small")
@@ -184,7 +184,7 @@ def test_close_is_idempotent() -> None:
 
 ORPHAN = """
 import asyncio, multiprocessing, os, signal
-from connectors.feed import ParserPool
+from connectors.parser_pool import ParserPool
 from tests.support.hostile_server import rss_document
 
 pool = ParserPool(workers=2)

@@ -1,0 +1,199 @@
+"""Feeds parsed in worker processes, off the event loop, each with a time limit.
+
+feedparser is CPU-bound and synchronous: in the event loop it would stall every fetch, and
+one pathological document could wedge the monitor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import multiprocessing.context
+import os
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from connectors.feed import FeedParseError, ParsedFeed, ParserCrashed, ParseTimeout, parse_feed
+
+__all__ = ["ParserPool"]
+
+
+def _parse_in_worker(
+    body: bytes, url: str, headers: dict[str, str] | None
+) -> ParsedFeed | FeedParseError:
+    """Runs in a child process; returns the error instead of raising to keep pickling simple."""
+    try:
+        return parse_feed(body, url=url, headers=headers)
+    except FeedParseError as exc:
+        return exc
+
+
+def _exit_with_parent() -> None:
+    """Worker initializer: exit when the process that uses the pool is gone.
+
+    A monitor killed with SIGKILL (the OOM killer, a supervisor) cannot stop its workers, and
+    they would wait for work forever, keeping the forkserver (and any pipe they inherited,
+    such as the monitor's stdout) alive with them. multiprocessing gives each worker a
+    sentinel of the process that asked for it, which becomes ready when that process dies.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _usable_cores() -> int:
+    """Cores this process may run on (a container's CPU set, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Workers fork from a clean single-threaded server process, never from the caller.
+
+    Forking the monitor itself (threads from httpx, Prefect, the event loop) can copy a lock
+    in a held state and hang the child; spawning each worker re-imports feedparser every
+    time. The forkserver imports this module once and forks cheap, clean workers from it.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")  # Windows, some macOS set-ups
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
+class ParserPool:
+    """Runs parse_feed in a process pool sized to the cores, with a per-document time limit.
+
+    Parsing is CPU-bound: in the event loop it would stall every fetch. At most `workers`
+    documents are handed to the pool at once, so the limit times the parse, not the queue. A
+    document that runs past the limit gets the workers killed and the pool replaced, so one
+    pathological feed cannot wedge the monitor; documents that were parsing next to it are
+    retried once in the new pool. Documents under `thread_below_bytes` are parsed in a thread
+    instead (no process round trip); they cannot be interrupted, so keep that threshold small.
+    """
+
+    def __init__(
+        self,
+        *,
+        workers: int | None = None,
+        timeout_s: float = 30.0,
+        thread_below_bytes: int = 0,
+    ) -> None:
+        self.workers = workers or _usable_cores()
+        self.timeout_s = timeout_s
+        self.thread_below_bytes = thread_below_bytes
+        self._executor: ProcessPoolExecutor | None = None
+        self._slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=_worker_context(),
+                initializer=_exit_with_parent,
+            )
+        return self._executor
+
+    def _slot(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        slot = self._slots.get(loop)
+        if slot is None:
+            # One semaphore per event loop: asyncio primitives bind to the loop that uses them.
+            self._slots = {lp: sem for lp, sem in self._slots.items() if not lp.is_closed()}
+            slot = self._slots[loop] = asyncio.Semaphore(self.workers)
+        return slot
+
+    def _kill(self, executor: ProcessPoolExecutor) -> None:
+        """Kill the pool's workers: the only way to stop a parse that is running."""
+        if self._executor is not executor:
+            return  # someone already replaced it
+        self._executor = None
+        # _processes is private but stable since 3.2; there is no public way to kill a worker.
+        processes = dict(getattr(executor, "_processes", None) or {})
+        for process in processes.values():
+            process.kill()
+        for process in processes.values():
+            process.join(timeout=1.0)  # SIGKILL is immediate: this only reaps the child
+        # Futures still running fail with BrokenProcessPool (their callers retry).
+        executor.shutdown(wait=False)
+
+    async def _run_once(
+        self, body: bytes, url: str, headers: dict[str, str] | None, timeout_s: float
+    ) -> ParsedFeed | FeedParseError:
+        executor = self._pool()
+        try:
+            future: Future[ParsedFeed | FeedParseError] = executor.submit(
+                _parse_in_worker, body, url, headers
+            )
+        except RuntimeError:  # BrokenProcessPool included: the pool died between uses
+            self._kill(executor)
+            raise BrokenProcessPool("pool was broken") from None
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await asyncio.wrap_future(future)
+        except TimeoutError:
+            self._kill(executor)
+            raise ParseTimeout(timeout_s) from None
+        except BrokenProcessPool:
+            self._kill(executor)
+            raise
+
+    async def parse(
+        self,
+        body: bytes,
+        *,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float | None = None,
+    ) -> ParsedFeed:
+        """Parse off the event loop; raises as parse_feed does, ParseTimeout or ParserCrashed.
+
+        `timeout_s` overrides the pool's limit for this document.
+        """
+        limit = self.timeout_s if timeout_s is None else timeout_s
+        plain = dict(headers) if headers is not None else None
+        if len(body) < self.thread_below_bytes:
+            return await asyncio.to_thread(parse_feed, body, url=url, headers=plain)
+        async with self._slot():
+            try:
+                outcome = await self._run_once(body, url, plain, limit)
+            except BrokenProcessPool:
+                # Killed because another document overran, or a worker died: one more try.
+                try:
+                    outcome = await self._run_once(body, url, plain, limit)
+                except BrokenProcessPool:
+                    raise ParserCrashed() from None
+        if isinstance(outcome, FeedParseError):
+            raise outcome
+        return outcome
+
+    def close(self, *, grace_s: float = 2.0) -> None:
+        """Stop the workers; one still busy after `grace_s` is killed. Idempotent."""
+        executor = self._executor
+        self._executor = None
+        if executor is None:
+            return
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + grace_s
+        for process in processes:
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
+            if process.is_alive():  # stuck in a parse nobody awaits any more
+                process.kill()
+                process.join(timeout=1.0)
+
+    def __enter__(self) -> ParserPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
