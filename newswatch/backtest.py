@@ -126,7 +126,7 @@ def run_backtest(
                 added = store.store_matches(
                     session,
                     article_id=article.id,
-                    matches=[matcher.to_store(h) for h in hits],
+                    matches=[matcher.to_store(h, article) for h in hits],
                     now=now,
                 )
                 report.matches_stored += added.matches

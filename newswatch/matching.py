@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from newswatch import store
 from newswatch.config import Config
-from newswatch.models import CleanArticle, MatchToStore
+from newswatch.models import Article, CleanArticle, MatchToStore
 from rules import Document, Hit, RuleIndex, compile_rules
 
 INDEX_SAMPLE_SIZE: Final = 300  # recent articles that tell the rule index which words are rare
@@ -44,8 +44,9 @@ class Matcher:
             )
         )
 
-    def to_store(self, hit: Hit) -> MatchToStore:
-        """A hit as a Match row to write, with its outbox channels and highlight spans."""
+    def to_store(self, hit: Hit, article: CleanArticle | Article | None = None) -> MatchToStore:
+        """A hit as a Match row to write, with its outbox channels, highlight spans and
+        (given the article it hit) the article's own words behind each term."""
         highlights: dict[str, list[list[int]]] = {}
         for term in hit.terms:
             highlights.setdefault(term.field, []).extend([s, e] for s, e in term.spans)
@@ -55,7 +56,31 @@ class Matcher:
             channels=self.channels.get(hit.rule_id, []),
             digest_channels=self.digest_channels.get(hit.rule_id, frozenset()),
             highlights=highlights,
+            words=matched_words(hit, article) if article is not None else {},
         )
+
+
+def matched_words(
+    hit: Hit, article: CleanArticle | Article, *, most: int = 5
+) -> dict[str, list[str]]:
+    """Each term's distinct words as the article wrote them ("Britain" for @uk, "visited"
+    for visit), first seen first, case-insensitively distinct, at most `most` per term."""
+    doc = document(
+        title=article.title,
+        summary=article.summary,
+        body=article.body,
+        source=article.source,
+        url=article.url or getattr(article, "feed_url", None),
+    )
+    words: dict[str, dict[str, str]] = {}
+    for term in hit.terms:
+        text = getattr(doc, term.field, "")
+        seen = words.setdefault(term.term, {})
+        for start, end in term.spans:
+            word = " ".join(text[start:end].split())
+            if word and len(seen) < most:
+                seen.setdefault(word.casefold(), word)
+    return {term: list(found.values()) for term, found in words.items() if found}
 
 
 def document(*, title: str, summary: str, body: str, source: str, url: str | None) -> Document:

@@ -138,6 +138,9 @@ class Match(SQLModel, table=True):
     highlights: dict[str, list[list[int]]] = Field(
         default_factory=dict, sa_column=Column(JSON, nullable=True)
     )
+    # {"@uk": ["Britain"], "visit": ["visited"]}: the article's own words behind each term,
+    # so an alert shows what matched, not only a list's name.
+    words: dict[str, list[str]] = Field(default_factory=dict, sa_column=Column(JSON, nullable=True))
     matched_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
@@ -245,6 +248,7 @@ class MatchToStore:
     channels: list[str]
     digest_channels: frozenset[str] = frozenset()  # of `channels`, those that get digests
     highlights: dict[str, list[list[int]]] = field(default_factory=dict)
+    words: dict[str, list[str]] = field(default_factory=dict)  # term -> the words it matched
 
 
 @dataclass(slots=True)
@@ -276,11 +280,23 @@ class FeedReport:
 
 @dataclass
 class DeliveryReport:
+    """What one pass over the outbox did, and what still waits after it.
+
+    `pending` counts every instant delivery still queued when the pass ended (this pass's
+    failures and ones not yet due), so a run never looks clean while alerts wait.
+    """
+
     sent: int = 0
     failed: int = 0
     dead: int = 0
     deferred: int = 0  # left for later: the channel failed or hit its rate limit
+    pending: int = 0
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def all_failed(self) -> bool:
+        """Alerts were tried and none got through: the run is not healthy."""
+        return self.sent == 0 and (self.failed > 0 or self.dead > 0)
 
 
 @dataclass
@@ -309,6 +325,7 @@ class PendingAlert:
     delivery_id: int
     channel: str
     attempts: int
+    article_id: int
     rule_id: str
     rule_name: str
     terms: list[str]
@@ -320,6 +337,7 @@ class PendingAlert:
     also_reported_by: list[str]
     highlights: dict[str, list[list[int]]]
     created_at: datetime
+    words: dict[str, list[str]] = field(default_factory=dict)  # term -> the words it matched
 
 
 Format = Literal["plain", "markdown", "slack", "html"]
@@ -339,6 +357,14 @@ class Message:
     title: str
     body: str
     format: Format
+    # What the message announces, stable across retries (e.g. its delivery ids): an email's
+    # Message-ID is made from it, so a mail client folds a rare duplicate.
+    key: str | None = None
+    # The alert's facts as plain values (rule, url, outlet, published ...), for services
+    # that take structured payloads, such as a generic JSON webhook.
+    fields: dict[str, str] = field(default_factory=dict)
+    # The same message as plain text, for an HTML message's text part (an email's).
+    text: str | None = None
 
     @property
     def apprise_format(self) -> str:

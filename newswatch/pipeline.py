@@ -333,7 +333,10 @@ class _Writer:
                     report.health, report.ok = outcome.health, outcome.ok
                     session.rollback()
                     return
-                stored = [(m.article, [self.matcher.to_store(h) for h in m.hits]) for m in matched]
+                stored = [
+                    (m.article, [self.matcher.to_store(h, m.article) for h in m.hits])
+                    for m in matched
+                ]
                 counts = store.store_articles(
                     session, feed_id=target.id, articles=stored, now=self.now
                 )

@@ -65,7 +65,7 @@ def test_email_has_text_and_html_parts_with_escaping_and_highlights(
     assert "Harbour Gazette" in html
     assert "2024-10-18 13:00 BST" in html  # the channel's time zone (Europe/London)
     text = text_part.get_content()
-    assert "UK envoy to visit China" in text
+    assert "*UK* envoy to *visit* *China* <script>" in text  # plain text: nothing to escape
     assert "<mark>" not in text
 
 

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from newswatch.models import Message, SendResult
 from newswatch.notify.channels import Channel, Redactor, load_apprise
+from newswatch.notify.email_parts import email_parts
 
 
 class Notifier(Protocol):
@@ -22,13 +23,26 @@ class AppriseNotifier:
 
     def send(self, channel: Channel, message: Message) -> SendResult:
         """Apprise 2.x returns one result per target; a channel is one target, so its truth
-        is that target's outcome, and the warnings it logged while failing are the reason."""
+        is that target's outcome, and the warnings it logged while failing are the reason.
+
+        A service that takes a structured payload (json://) gets the message's fields in it;
+        an email gets a Message-ID made from the message's key, and its own text part.
+        """
         apprise = load_apprise()
         redact = Redactor.for_channels([channel])
-        notifier = apprise.Apprise(asset=apprise.AppriseAsset(secure_logging=True))
-        if not notifier.add(channel.url):
+        asset = apprise.AppriseAsset(secure_logging=True)
+        service = apprise.Apprise.instantiate(channel.url, asset=asset)
+        if service is None:
             return SendResult(False, f"channel {channel.name!r}: Apprise rejected its URL")
-        with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
+        extras = getattr(service, "payload_extras", None)
+        if isinstance(extras, dict):
+            extras.update(message.fields)
+        notifier = apprise.Apprise(asset=asset)
+        notifier.add(service)
+        with (
+            apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured,
+            email_parts(key=message.key, text=message.text),
+        ):
             try:
                 result = notifier.notify(
                     title=message.title, body=message.body, body_format=message.apprise_format

@@ -9,9 +9,10 @@ alerts arrive in order once it recovers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from time import monotonic
 from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
@@ -20,7 +21,14 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from newswatch import store
-from newswatch.models import DeliveryKind, DeliveryReport, DeliveryStatus, Message, SendResult
+from newswatch.models import (
+    DeliveryKind,
+    DeliveryReport,
+    DeliveryStatus,
+    Message,
+    PendingAlert,
+    SendResult,
+)
 from newswatch.notify.channels import Channel, Redactor, SecretLookup, channels_from
 from newswatch.notify.notifier import AppriseNotifier, Notifier
 from newswatch.notify.render import render_alert, render_digest
@@ -46,52 +54,115 @@ def deliver(
 ) -> DeliveryReport:
     """Send every due instant alert of the outbox (this cycle's and earlier failures).
 
-    A delivery that gives up is reported to the operator channel, unless that is the
-    channel that failed: a failing channel never alerts itself about its own failure.
+    An article that several rules matched goes to a channel as one message listing the
+    rules; its deliveries are marked sent (or failed) together. Each send renews its claim
+    first, so the lease only has to cover one send. A failed or dead delivery is a WARNING
+    line in the log (the run log, under Prefect). A delivery that gives up is reported to
+    the operator channel, unless that is the channel that failed: a failing channel never
+    alerts itself about its own failure.
     """
     channels, problems = channels_from(config, environ, secrets)
+    for problem in problems:
+        log.warning("alerts cannot be sent now: %s", problem)
     sender = _Sender(channels, notifier or AppriseNotifier())
     report = DeliveryReport(errors=list(problems))
     held: dict[str, datetime] = {}  # channel -> when its deliveries may be tried again
+    started = monotonic()
     while open_channels := [n for n in channels if n not in held]:
         with store.session_scope(engine) as session:
             claimed = store.claim_due_deliveries(
-                session, now=now, limit=batch, channels=open_channels
+                session, now=now, limit=batch, channels=open_channels, lease=store.CLAIM_LEASE
             )
-        for alert in claimed:
-            channel = channels[alert.channel]
+        claimed_until = now + store.CLAIM_LEASE
+        for group in _by_article(claimed):
+            channel = channels[group[0].channel]
             if channel.name in held:
                 continue  # held with the rest of its queue below; its claim lapses
             if _over_rate(engine, channel, now):
                 _hold(engine, held, channel.name, now + RATE_WINDOW)
-                report.deferred += 1
+                report.deferred += len(group)
                 continue
-            outcome = sender.send(
-                channel, render_alert(alert, fmt=channel.format, zone=channel.zone)
-            )
+            send_until = now + timedelta(seconds=monotonic() - started) + store.CLAIM_LEASE
             with store.session_scope(engine) as session:
-                if outcome.ok:
-                    store.mark_sent(session, delivery_ids=[alert.delivery_id], now=now)
-                    report.sent += 1
-                    continue
-                error = outcome.error or "unknown error"
-                status = store.mark_failed(
+                mine = store.renew_claims(
                     session,
-                    delivery_id=alert.delivery_id,
-                    error=error,
-                    now=now,
-                    max_attempts=channel.max_attempts,
+                    delivery_ids=[a.delivery_id for a in group],
+                    claimed_until=claimed_until,
+                    until=send_until,
                 )
-            report.failed += 1
-            report.errors.append(f"{alert.channel}: {error}")
-            log.warning("alert to channel %r failed: %s", alert.channel, error)
-            _hold(engine, held, channel.name, now + store.retry_delay(alert.attempts + 1))
-            if status == DeliveryStatus.DEAD.value:
-                report.dead += 1
-                _tell_operator_of_dead(config, sender, failed=channel.name, error=error)
+            group = [a for a in group if a.delivery_id in mine]
+            if group:
+                _send_group(engine, config, sender, channel, group, now, report, held)
         if len(claimed) < batch:
             break
+    with Session(engine) as session:
+        waiting = store.count_waiting(session, kind=DeliveryKind.INSTANT)
+    report.pending = waiting.get(DeliveryStatus.PENDING.value, 0)
     return report
+
+
+def _by_article(alerts: Sequence[PendingAlert]) -> list[list[PendingAlert]]:
+    """The claimed alerts as one group per (article, channel), in the order claimed."""
+    groups: dict[tuple[int, str], list[PendingAlert]] = {}
+    for alert in alerts:
+        groups.setdefault((alert.article_id, alert.channel), []).append(alert)
+    return list(groups.values())
+
+
+def _send_group(
+    engine: Engine,
+    config: Config,
+    sender: _Sender,
+    channel: Channel,
+    group: list[PendingAlert],
+    now: datetime,
+    report: DeliveryReport,
+    held: dict[str, datetime],
+) -> None:
+    """Send one article's alerts to one channel as one message; mark them all alike."""
+    outcome = sender.send(channel, render_alert(group, fmt=channel.format, zone=channel.zone))
+    ids = [a.delivery_id for a in group]
+    if outcome.ok:
+        with store.session_scope(engine) as session:
+            store.mark_sent(session, delivery_ids=ids, now=now)
+        report.sent += len(ids)
+        return
+    error = outcome.error or "unknown error"
+    with store.session_scope(engine) as session:
+        statuses = [
+            store.mark_failed(
+                session,
+                delivery_id=delivery_id,
+                error=error,
+                now=now,
+                max_attempts=channel.max_attempts,
+            )
+            for delivery_id in ids
+        ]
+    attempts = max(a.attempts for a in group) + 1
+    retry_at = now + store.retry_delay(attempts)
+    report.failed += len(ids)
+    report.errors.append(f"{channel.name}: {error}")
+    _hold(engine, held, channel.name, retry_at)
+    if DeliveryStatus.DEAD.value in statuses:
+        report.dead += statuses.count(DeliveryStatus.DEAD.value)
+        log.warning(
+            "alert to channel %r gave up after %d attempts (%s): %s",
+            channel.name,
+            attempts,
+            group[0].article_title,
+            error,
+        )
+        _tell_operator_of_dead(config, sender, failed=channel.name, error=error)
+        return
+    log.warning(
+        "alert to channel %r failed (attempt %d of %d, next try %s): %s",
+        channel.name,
+        attempts,
+        channel.max_attempts,
+        retry_at.isoformat(timespec="seconds"),
+        error,
+    )
 
 
 def notify_operator(
@@ -176,6 +247,7 @@ def send_digests(
                     max_attempts=chan.max_attempts,
                 )
             report.failed[name] = error
+            log.warning("digest to channel %r failed: %s", name, error)
     return report
 
 

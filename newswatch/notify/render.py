@@ -6,6 +6,7 @@ headline can neither inject markup into an email nor ping `<!channel>` on Slack.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from collections.abc import Sequence
@@ -89,38 +90,90 @@ def _shorten(text: str, limit: int) -> tuple[str, int]:
     return text[:cut].rstrip() + "…", cut
 
 
-def render_alert(alert: PendingAlert, *, fmt: Format, zone: str) -> Message:
-    """One match for one channel: what a reader needs to decide whether to click."""
+def matched_words(alerts: Sequence[PendingAlert]) -> list[str]:
+    """The article's words that matched, each once, a list's name beside its words:
+    "Britain (@uk)", "China", "visited"."""
+    shown: dict[str, None] = {}
+    for alert in alerts:
+        for term in alert.terms:
+            for word in alert.words.get(term) or [term]:
+                shown.setdefault(f"{word} ({term})" if term.startswith("@") else word)
+    return list(shown)
+
+
+def message_key(alerts: Sequence[PendingAlert]) -> str:
+    """Stable across retries, unique across databases: the delivery ids, with a hash of
+    when and where they were queued."""
+    ids = sorted(a.delivery_id for a in alerts)
+    basis = "|".join(f"{a.delivery_id}:{a.channel}:{a.created_at.isoformat()}" for a in alerts)
+    digest = hashlib.sha256(basis.encode()).hexdigest()[:12]
+    return f"newswatch.{'.'.join(map(str, ids[:8]))}.{digest}"
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def render_alert(alerts: Sequence[PendingAlert], *, fmt: Format, zone: str) -> Message:
+    """One article for one channel, with every rule it matched: what a reader needs to
+    decide whether to click. An HTML message carries its plain rendering for the text part."""
+    message = _render_alert(alerts, fmt=fmt, zone=zone)
+    if fmt != "html":
+        return message
+    text = _render_alert(alerts, fmt="plain", zone=zone).body
+    return Message(message.title, message.body, fmt, message.key, message.fields, text)
+
+
+def _render_alert(alerts: Sequence[PendingAlert], *, fmt: Format, zone: str) -> Message:
+    alert = alerts[0]
+    rules = list(dict.fromkeys((a.rule_name, a.rule_id) for a in alerts))
+    words = matched_words(alerts)
     title_line = highlight(alert.article_title, alert.highlights.get("title", []), fmt)
     summary, cut = _shorten(alert.article_summary, SUMMARY_CHARS)
     summary_spans = [s for s in alert.highlights.get("summary", []) if s[1] <= cut]
+    published = local_time(alert.published_at, zone)
     facts = [
         ("Outlet", escape(alert.source, fmt)),
-        ("Published", local_time(alert.published_at, zone)),
-        ("Rule", escape(f"{alert.rule_name} ({alert.rule_id})", fmt)),
-        ("Matched terms", escape(", ".join(alert.terms) or "-", fmt)),
+        ("Published", published),
+        (
+            "Rule" if len(rules) == 1 else "Rules",
+            escape("; ".join(f"{name} ({rule_id})" for name, rule_id in rules), fmt),
+        ),
+        ("Matched", escape(", ".join(words) or "-", fmt)),
     ]
     if alert.also_reported_by:
         facts.append(("Also reported by", escape(", ".join(alert.also_reported_by), fmt)))
-    subject = f"[{alert.rule_name}] {alert.article_title}"
-    summary_text = highlight(summary, summary_spans, fmt) if summary else ""
+    subject = f"[{', '.join(name for name, _ in rules)}] {alert.article_title}"
+    paragraphs = _paragraphs(highlight(summary, summary_spans, fmt)) if summary else []
+    fields = {
+        "rule": ", ".join(rule_id for _, rule_id in rules),
+        "rule_name": ", ".join(name for name, _ in rules),
+        "headline": alert.article_title,
+        "url": alert.article_url or "",
+        "outlet": alert.source,
+        "published": alert.published_at.isoformat(),
+        "matched": ", ".join(words),
+        "also_reported_by": ", ".join(alert.also_reported_by),
+    }
+    key = message_key(alerts)
     if fmt == "html":
         rows = "".join(f"<tr><th align='left'>{k}</th><td>{v}</td></tr>" for k, v in facts)
-        body = f"<h2>{_link(title_line, alert.article_url, fmt)}</h2><table>{rows}</table>" + (
-            f"<p>{summary_text}</p>" if summary_text else ""
+        body = (
+            f"<h2>{_link(title_line, alert.article_url, fmt)}</h2><table>{rows}</table>"
+            + "".join(f"<p>{p}</p>" for p in paragraphs)
         )
-        return Message(subject, body, fmt)
+        return Message(subject, body, fmt, key, fields)
     if fmt in ("markdown", "slack"):
         lines = [_link(title_line, alert.article_url, fmt), ""]
         lines += [f"**{k}:** {v}" for k, v in facts]
-        if summary_text:
-            lines += ["", summary_text]
-        return Message(subject, "\n".join(lines), fmt)
-    lines = [alert.article_title, *(f"{k}: {v}" for k, v in facts)]
-    lines.insert(3, f"Link: {alert.article_url or '(none)'}")
-    if summary_text:
-        lines += ["", summary_text]
-    return Message(subject, "\n".join(lines), fmt)
+        for paragraph in paragraphs:
+            lines += ["", paragraph]
+        return Message(subject, "\n".join(lines), fmt, key, fields)
+    lines = [title_line, "", f"Link: {alert.article_url or '(none)'}"]
+    lines += [f"{k}: {v}" for k, v in facts]
+    for paragraph in paragraphs:
+        lines += ["", paragraph]
+    return Message(subject, "\n".join(lines), fmt, key, fields)
 
 
 def render_digest(
@@ -152,4 +205,4 @@ def render_digest(
         else:
             parts.append(heading + "\n" + "\n".join(f"- {ln} ({m})" for ln, m in entries))
     separator = "" if fmt == "html" else "\n\n"
-    return Message(subject, separator.join(parts), fmt)
+    return Message(subject, separator.join(parts), fmt, key=message_key(alerts))

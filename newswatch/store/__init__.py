@@ -23,6 +23,7 @@ from newswatch.store.history import cycle_feeds, cycle_matches, recent_matches
 from newswatch.store.outbox import (
     CLAIM_LEASE,
     claim_due_deliveries,
+    count_waiting,
     dead_alerts,
     deliveries,
     hold_channel,
@@ -31,9 +32,11 @@ from newswatch.store.outbox import (
     mark_sent,
     oldest_pending_at,
     pending_alerts,
+    renew_claims,
     requeue_dead,
     retry_delay,
     sent_since,
+    waiting_alerts,
 )
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
     "articles_between",
     "claim_due_deliveries",
     "count_rows",
+    "count_waiting",
     "cycle_feeds",
     "cycle_matches",
     "dead_alerts",
@@ -61,6 +65,7 @@ __all__ = [
     "recent_articles",
     "recent_matches",
     "record_feed_outcomes",
+    "renew_claims",
     "requeue_dead",
     "retry_delay",
     "sent_since",
@@ -69,4 +74,5 @@ __all__ = [
     "store_matches",
     "sync_feeds",
     "sync_rules",
+    "waiting_alerts",
 ]

@@ -117,6 +117,7 @@ def store_matches(
                 rule_id=m.rule_id,
                 terms=m.terms,
                 highlights=m.highlights,
+                words=m.words,
                 matched_at=now,
             )
             .on_conflict_do_nothing()

@@ -21,7 +21,11 @@ from newswatch.models import (
     Rule,
 )
 
-CLAIM_LEASE = timedelta(minutes=5)
+# How long a claim keeps other senders off a delivery. It covers one send, renewed before
+# each (`renew_claims`): Apprise's slowest default is SMTP's 15 s socket timeout per
+# command, about 90 s for a server that stalls at every step, plus a margin. A sender that
+# dies mid-send frees its deliveries this long after, in time for the next monitor run.
+CLAIM_LEASE = timedelta(minutes=2)
 
 
 def claim_due_deliveries(
@@ -63,6 +67,32 @@ def claim_due_deliveries(
     return pending_alerts(session, delivery_ids=[row[0] for row in ordered])
 
 
+def renew_claims(
+    session: Session,
+    *,
+    delivery_ids: Sequence[int],
+    claimed_until: datetime,
+    until: datetime,
+) -> set[int]:
+    """Extend this sender's claim on deliveries it is about to send; the ones returned are
+    still its own.
+
+    A row whose lease no longer reads `claimed_until` was held back (its channel failed or
+    hit its rate limit) or, its lease lapsed, taken by another sender: it is left alone.
+    """
+    if not delivery_ids:
+        return set()
+    renewed = session.execute(
+        update(Delivery)
+        .where(col(Delivery.id).in_(list(delivery_ids)))
+        .where(col(Delivery.status) == DeliveryStatus.PENDING.value)
+        .where(col(Delivery.next_attempt_at) == claimed_until)
+        .values(next_attempt_at=until)
+        .returning(col(Delivery.id))
+    ).all()
+    return {row[0] for row in renewed}
+
+
 def pending_alerts(session: Session, *, delivery_ids: Sequence[int]) -> list[PendingAlert]:
     """Deliveries with their match, article, rule and other outlets, in the order given."""
     if not delivery_ids:
@@ -83,6 +113,7 @@ def pending_alerts(session: Session, *, delivery_ids: Sequence[int]) -> list[Pen
             delivery_id=delivery.id,
             channel=delivery.channel,
             attempts=delivery.attempts,
+            article_id=article.id,
             rule_id=rule.id,
             rule_name=rule.name or rule.id,
             terms=list(match.terms),
@@ -94,6 +125,7 @@ def pending_alerts(session: Session, *, delivery_ids: Sequence[int]) -> list[Pen
             also_reported_by=others.get(article.id, []),
             highlights=dict(match.highlights or {}),
             created_at=delivery.created_at,
+            words=dict(match.words or {}),
         )
     return [by_id[d] for d in delivery_ids if d in by_id]
 
@@ -207,6 +239,33 @@ def dead_alerts(session: Session) -> list[tuple[Delivery, PendingAlert]]:
         a.delivery_id: a for a in pending_alerts(session, delivery_ids=[d.id for d in rows if d.id])
     }
     return [(d, alerts[d.id]) for d in rows if d.id in alerts]
+
+
+def waiting_alerts(
+    session: Session, *, statuses: Sequence[DeliveryStatus] = (DeliveryStatus.PENDING,)
+) -> list[tuple[Delivery, PendingAlert]]:
+    """Deliveries in these states with what they are about, oldest first."""
+    rows = session.exec(
+        select(Delivery)
+        .where(col(Delivery.status).in_([s.value for s in statuses]))
+        .order_by(col(Delivery.created_at), col(Delivery.id))
+    ).all()
+    alerts = {
+        a.delivery_id: a for a in pending_alerts(session, delivery_ids=[d.id for d in rows if d.id])
+    }
+    return [(d, alerts[d.id]) for d in rows if d.id in alerts]
+
+
+def count_waiting(session: Session, *, kind: DeliveryKind | None = None) -> dict[str, int]:
+    """Deliveries not sent, by status ("pending", "dead"); digests only when `kind` says."""
+    stmt = (
+        select(Delivery.status, func.count())
+        .where(col(Delivery.status) != DeliveryStatus.SENT.value)
+        .group_by(col(Delivery.status))
+    )
+    if kind is not None:
+        stmt = stmt.where(Delivery.kind == kind.value)
+    return {str(status): int(n) for status, n in session.exec(stmt).all()}
 
 
 def requeue_dead(session: Session, *, now: datetime, channel: str | None = None) -> int:

@@ -67,7 +67,7 @@ def seed(engine: Engine, config: Config, titles: Sequence[str], *, at: datetime 
                 published_at=at - timedelta(minutes=i),
                 fetched_at=at,
             )
-            items.append((article, [matcher.to_store(h) for h in matcher.match(article)]))
+            items.append((article, [matcher.to_store(h, article) for h in matcher.match(article)]))
         counts = store.store_articles(s, feed_id=feed.id or 0, articles=items, now=at)
         s.commit()
     return counts.matches
