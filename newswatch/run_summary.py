@@ -45,6 +45,8 @@ class RunSummary:
     new_articles: int = 0
     alerts_sent: int = 0
     alerts_failed: int = 0
+    alerts_dead: int = 0
+    alerts_pending: int = 0  # still in the outbox after the run: failed, held or not yet due
     dry_run: bool = False
     title: str = "newswatch monitor run"
     notes: list[str] = field(default_factory=list)  # shard outcomes, delivery problems
@@ -86,6 +88,8 @@ def from_cycle(report: CycleReport, *, title: str = "newswatch monitor run") -> 
         new_articles=report.new_articles,
         alerts_sent=report.delivery.sent,
         alerts_failed=report.delivery.failed,
+        alerts_dead=report.delivery.dead,
+        alerts_pending=report.delivery.pending,
         dry_run=report.dry_run,
         title=title,
     )
@@ -98,6 +102,8 @@ def from_store(
     timings: Mapping[str, float],
     alerts_sent: int = 0,
     alerts_failed: int = 0,
+    alerts_dead: int = 0,
+    alerts_pending: int = 0,
     dry_run: bool = False,
     title: str = "newswatch monitor run",
     notes: Iterable[str] = (),
@@ -121,6 +127,8 @@ def from_store(
         new_articles=sum(f.new_articles for f in feeds),
         alerts_sent=alerts_sent,
         alerts_failed=alerts_failed,
+        alerts_dead=alerts_dead,
+        alerts_pending=alerts_pending,
         dry_run=dry_run,
         title=title,
         notes=list(notes),
@@ -166,7 +174,10 @@ def summary_markdown(summary: RunSummary) -> str:
         f"- feeds polled: {len(summary.feeds)} ({len(summary.failed_feeds)} failed)",
         f"- new articles: {summary.new_articles}",
         f"- matches: {len(summary.matches)}",
-        f"- alerts sent: {summary.alerts_sent}, failed: {summary.alerts_failed}",
+        (
+            f"- alerts sent: {summary.alerts_sent}, failed: {summary.alerts_failed}, "
+            f"gave up: {summary.alerts_dead}, pending: {summary.alerts_pending}"
+        ),
     ]
     lines += [f"- {_cell(note)}" for note in summary.notes]
     lines += ["", "## Matches per rule", ""]

@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import click
 import pytest
+import typer.main
 from apprise.plugins.slack import NotifySlack
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -21,7 +23,7 @@ from sqlmodel import Session
 from newswatch import store
 from newswatch.notify import deliver, send_digests
 from tests.support.alerts_data import LAMMY, NOW, make_config, seed
-from tests.support.smtp import SmtpServer
+from tests.support.smtp import SmtpServer, free_port, running_smtp_server
 from tests.support.webhook import Reply, WebhookReceiver, running_receiver
 
 
@@ -273,3 +275,63 @@ def test_alerts_cli_test_failed_and_retry(
     assert "alerts sent: 1" in sent.stdout
     assert receiver.accepted()[-1].payload["title"] == f"[UK-China visits] {LAMMY}"
     assert "no failed alerts" in run_cli("alerts", "failed", cwd=tmp_path, env=env).stdout
+
+
+def test_alerts_status_failed_and_send_show_what_waits_while_smtp_is_down_then_up(
+    engine: Engine, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()  # nothing listens: the mail server is down
+    url = (
+        f"mailto://alerts:${{SMTP_PASSWORD}}@127.0.0.1:{port}"
+        "?from=nw@example.org&to=desk@example.org"
+    )
+    secret = "s3cret-smtp-pass"  # noqa: S105 (a fake credential that must never show)
+    env = {"NEWSWATCH_DATABASE_URL": database_url, "SMTP_PASSWORD": secret}
+    monkeypatch.setenv("SMTP_PASSWORD", secret)
+    config = make_config(tmp_path, {"mail": f"url: '{url}'"})
+    (tmp_path / "newswatch.yaml").rename(tmp_path / "desk.yaml")
+    seed(engine, config, [LAMMY])
+    first = deliver(engine, config, environ={"SMTP_PASSWORD": secret}, now=NOW)
+    assert (first.sent, first.failed, first.pending) == (0, 1, 1)
+
+    down = {
+        args[1]: run_cli(*args, "-c", "desk.yaml", cwd=tmp_path, env=env)
+        for args in (("alerts", "status"), ("alerts", "failed"), ("alerts", "send"))
+    }
+    with running_smtp_server(port) as smtp:
+        not_yet = run_cli("alerts", "send", "-c", "desk.yaml", cwd=tmp_path, env=env)
+        now = run_cli("alerts", "send", "--now", "-c", "desk.yaml", cwd=tmp_path, env=env)
+        after = run_cli("alerts", "status", "-c", "desk.yaml", cwd=tmp_path, env=env)
+        received = smtp.inbox.subjects()
+
+    for done in [*down.values(), not_yet, now, after]:
+        assert done.returncode == 0, done.stderr
+        assert secret not in done.stdout + done.stderr
+    status = down["status"].stdout
+    assert "1 alert waiting: 1 pending, 0 gave up" in status
+    assert "mail  pending  attempts=1  next try 2024-10-18 12:01:00 UTC" in status
+    assert LAMMY in status
+    assert "last error: " in status
+    assert "last error: -" not in status
+    assert "mail  pending  attempts=1" in down["failed"].stdout
+    assert "no failed alerts" not in down["failed"].stdout
+    assert "alerts sent: 0 (failed: 1, dead: 0, still pending: 1)" in down["send"].stdout
+    assert "alerts sent: 0 (failed: 0, dead: 0, still pending: 1)" in not_yet.stdout
+    assert "1 alert wait for their next try" in not_yet.stdout
+    assert "alerts sent: 1 (failed: 0, dead: 0, still pending: 0)" in now.stdout
+    assert received == [f"[UK-China visits] {LAMMY}"]
+    assert "no alerts waiting" in after.stdout
+
+
+def test_every_alerts_command_takes_a_config_and_shows_an_example() -> None:
+    from flows.cli import app
+
+    group = typer.main.get_group(app)
+    alerts = group.get_command(click.Context(group), "alerts")
+    assert isinstance(alerts, click.Group)
+    for name in alerts.list_commands(click.Context(alerts)):
+        command = alerts.get_command(click.Context(alerts), name)
+        assert command is not None
+        options = {o for p in command.params for o in getattr(p, "opts", [])}
+        assert {"-c", "--config"} <= options, name
+        assert f"Example: newswatch alerts {name}" in (command.help or ""), name

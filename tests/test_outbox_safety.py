@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -10,10 +11,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from newswatch import store
+from newswatch import run_summary, store
 from newswatch.notify import deliver
 from tests.support.alerts_data import make_config, seed
-from tests.support.crash_trials import MATCHING, POINTS, peers, run_trial
+from tests.support.crash_trials import (
+    DELIVERY_POINTS,
+    EXPECTED,
+    MATCHING,
+    POINTS,
+    peers,
+    run_trial,
+)
 from tests.support.cycles import cycle
 from tests.support.feedserver import FeedServer, Route
 from tests.support.smtp import free_port, running_smtp_server
@@ -34,6 +42,22 @@ def test_sigkill_at_each_point_of_a_cycle_loses_no_alert(point: str) -> None:
     assert trial.duplicates == (1 if point == "after-send-before-mark" else 0)
 
 
+@pytest.mark.parametrize("point", DELIVERY_POINTS)
+def test_crash_mid_send_is_resent_on_next_run(point: str) -> None:
+    """A sender SIGKILLed while sending (before its 2nd alert, or after the server took it
+    but before the store recorded it): a run three minutes later sends what was cut off.
+    The one duplicate possible, in the second case, has the first one's Message-ID."""
+    with peers() as (feeds, smtp):
+        trial = run_trial(feeds, smtp, point, k=1, next_run=NOW + timedelta(minutes=3))
+
+    assert trial.killed, trial.stderr
+    assert trial.lost == 0
+    assert trial.duplicates == (1 if point == "after-send-before-mark" else 0)
+    assert sorted(trial.message_ids) == sorted(EXPECTED)
+    assert all(len(ids) == 1 for ids in trial.message_ids.values())  # a resend keeps its ID
+    assert len(set().union(*trial.message_ids.values())) == len(EXPECTED)
+
+
 def rss(titles: list[str]) -> bytes:
     items = "".join(
         f"<item><title>{t}</title><link>https://example.org/{t[-1]}</link><guid>{t}</guid></item>"
@@ -45,7 +69,7 @@ def rss(titles: list[str]) -> bytes:
 
 
 def test_smtp_down_for_three_cycles_then_every_alert_arrives_once_oldest_first(
-    engine: Engine, feed_server: FeedServer, tmp_path: Path
+    engine: Engine, feed_server: FeedServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     port = free_port()  # nothing listens: the mail server is down
     url = f"mailto://127.0.0.1:{port}?from=nw@example.org&to=desk@example.org&format=text"
@@ -59,20 +83,35 @@ def test_smtp_down_for_three_cycles_then_every_alert_arrives_once_oldest_first(
     )
     titles: list[str] = []
     failed = []
+    summaries = []
+    caplog.set_level(logging.WARNING, logger="newswatch")
     for n in range(3):  # a new matching story every cycle while the server is down
         titles.insert(0, f"UK to visit China: update {n}")
         feed_server.routes["/feed.xml"] = Route(body=rss(titles))
         report = cycle(engine, config, NOW + timedelta(minutes=15 * n))
-        failed.append((report.matches, report.delivery.sent, report.delivery.failed))
+        failed.append(
+            (report.matches, report.delivery.sent, report.delivery.failed, report.delivery.pending)
+        )
+        summaries.append(run_summary.summary_markdown(run_summary.from_cycle(report)))
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("newswatch") and r.levelno == logging.WARNING
+    ]
 
     with running_smtp_server(port) as smtp:
         back = cycle(engine, config, NOW + timedelta(minutes=45))
         quiet = cycle(engine, config, NOW + timedelta(minutes=60))
         subjects = smtp.inbox.subjects()
 
-    # One attempt per cycle while down (the queue waits behind it), none sent.
-    assert failed == [(1, 0, 1), (1, 0, 1), (1, 0, 1)]
+    # One attempt per cycle while down (the queue waits behind it), none sent, and the
+    # run's summary (the Prefect artifact) and log say so.
+    assert failed == [(1, 0, 1, 1), (1, 0, 1, 2), (1, 0, 1, 3)]
+    assert "- alerts sent: 0, failed: 1, gave up: 0, pending: 3" in summaries[2]
+    assert len(warnings) == 3
+    assert all(w.startswith("alert to channel 'mail' failed (attempt ") for w in warnings)
     assert (back.delivery.sent, quiet.delivery.sent) == (3, 0)
+    assert (back.delivery.pending, quiet.delivery.pending) == (0, 0)
     assert subjects == [f"[uk-china-visit] UK to visit China: update {n}" for n in range(3)]
     assert Counter(subjects).most_common(1)[0][1] == 1
 

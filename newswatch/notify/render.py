@@ -93,12 +93,12 @@ def _shorten(text: str, limit: int) -> tuple[str, int]:
 def matched_words(alerts: Sequence[PendingAlert]) -> list[str]:
     """The article's words that matched, each once, a list's name beside its words:
     "Britain (@uk)", "China", "visited"."""
-    shown: dict[str, None] = {}
+    shown: dict[str, str] = {}  # a word, case-folded -> how it is shown
     for alert in alerts:
         for term in alert.terms:
             for word in alert.words.get(term) or [term]:
-                shown.setdefault(f"{word} ({term})" if term.startswith("@") else word)
-    return list(shown)
+                shown.setdefault(word.casefold(), f"{word} ({term})" if term[0] == "@" else word)
+    return list(shown.values())
 
 
 def message_key(alerts: Sequence[PendingAlert]) -> str:
@@ -125,12 +125,14 @@ def render_alert(alerts: Sequence[PendingAlert], *, fmt: Format, zone: str) -> M
 
 
 def _render_alert(alerts: Sequence[PendingAlert], *, fmt: Format, zone: str) -> Message:
+    alerts = sorted(alerts, key=lambda a: (a.rule_name, a.rule_id))
     alert = alerts[0]
     rules = list(dict.fromkeys((a.rule_name, a.rule_id) for a in alerts))
     words = matched_words(alerts)
-    title_line = highlight(alert.article_title, alert.highlights.get("title", []), fmt)
+    spans = {f: [s for a in alerts for s in a.highlights.get(f, [])] for f in ("title", "summary")}
+    title_line = highlight(alert.article_title, spans["title"], fmt)
     summary, cut = _shorten(alert.article_summary, SUMMARY_CHARS)
-    summary_spans = [s for s in alert.highlights.get("summary", []) if s[1] <= cut]
+    summary_spans = [s for s in spans["summary"] if s[1] <= cut]
     published = local_time(alert.published_at, zone)
     facts = [
         ("Outlet", escape(alert.source, fmt)),

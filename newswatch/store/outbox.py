@@ -197,6 +197,18 @@ def hold_channel(session: Session, *, channel: str, until: datetime) -> None:
     )
 
 
+def release_held(session: Session, *, now: datetime) -> int:
+    """Make every pending instant delivery due now (a user asked to try them at once)."""
+    result = session.execute(
+        update(Delivery)
+        .where(col(Delivery.kind) == DeliveryKind.INSTANT.value)
+        .where(col(Delivery.status) == DeliveryStatus.PENDING.value)
+        .where(col(Delivery.next_attempt_at) > now)
+        .values(next_attempt_at=now)
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
 def sent_since(session: Session, *, channel: str, since: datetime) -> int:
     """Messages a channel was sent since a moment, for its rate limit."""
     return int(

@@ -21,12 +21,20 @@ NOW = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)
 LAMMY = "Lammy visits Beijing as UK and China seek a reset"
 
 
-def make_config(tmp_path: Path, channels: dict[str, str], *, extra: str = "") -> Config:
-    """A config whose one rule alerts every channel given (name -> YAML body of the channel)."""
+SUMMARY = "Wang Yi said ties stand at a new starting point after the UK visit."
+
+
+def make_config(
+    tmp_path: Path, channels: dict[str, str], *, extra: str = "", more: str = ""
+) -> Config:
+    """A config whose one rule alerts every channel given (name -> YAML body of the channel);
+    `more` is YAML added at the top level (lists, say) and under `rules:` after it."""
+    rules = more.split("rules:\n", 1)
     lines = [
         "monitor:",
         "  timezone: Europe/London",
         *([extra] if extra else []),
+        *([rules[0].rstrip()] if rules[0].strip() else []),
         "feeds:",
         "  - name: Harbour Gazette",
         "    url: http://127.0.0.1:9/feed.xml",
@@ -35,6 +43,7 @@ def make_config(tmp_path: Path, channels: dict[str, str], *, extra: str = "") ->
         "    name: UK-China visits",
         "    query: UK AND China AND visit",
         f"    channels: [{', '.join(channels)}]",
+        *([rules[1].rstrip()] if len(rules) > 1 else []),
         "channels:",
     ]
     for name, body in channels.items():
@@ -45,7 +54,14 @@ def make_config(tmp_path: Path, channels: dict[str, str], *, extra: str = "") ->
     return load_config(path, environ=dict(os.environ))
 
 
-def seed(engine: Engine, config: Config, titles: Sequence[str], *, at: datetime = NOW) -> int:
+def seed(
+    engine: Engine,
+    config: Config,
+    titles: Sequence[str],
+    *,
+    at: datetime = NOW,
+    summary: str = SUMMARY,
+) -> int:
     """Store articles with these titles through the real matcher; returns matches stored."""
     prepare(engine, config, now=at)
     matcher = Matcher(config)
@@ -60,7 +76,7 @@ def seed(engine: Engine, config: Config, titles: Sequence[str], *, at: datetime 
                 feed_url=feed.url,
                 source="Harbour Gazette",
                 title=title,
-                summary="Wang Yi said ties stand at a new starting point after the UK visit.",
+                summary=summary,
                 body="",
                 url=f"https://harbourgazette.example/{at:%H%M}/{i}?a=1&b=2",
                 author=None,

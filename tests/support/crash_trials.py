@@ -64,6 +64,7 @@ class Trial:
     lost: int  # matching stories never alerted
     duplicates: int  # alerts sent more than once, counted beyond the first
     stderr: str  # the child's last words, for when it was not killed
+    message_ids: dict[str, set[str]]  # subject -> the Message-IDs it arrived with
 
 
 def feed_xml() -> bytes:
@@ -153,8 +154,16 @@ def child(config_path: Path, database_url: str, point: str, k: int) -> None:
     notify.deliver(engine, config, environ={}, now=NOW, notifier=KillingNotifier(point, k))
 
 
-def run_trial(feeds: FeedServer, smtp: SmtpServer, point: str, k: int) -> Trial:
-    """Kill a cycle at `point` (after `k` sends, for the delivery points), then recover."""
+def run_trial(
+    feeds: FeedServer,
+    smtp: SmtpServer,
+    point: str,
+    k: int,
+    *,
+    next_run: datetime = NOW + store.CLAIM_LEASE + timedelta(minutes=1),
+) -> Trial:
+    """Kill a cycle at `point` (after `k` sends, for the delivery points), then recover
+    with a normal cycle at `next_run` (by default once the dead sender's claims lapsed)."""
     smtp.inbox.messages.clear()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -172,12 +181,15 @@ def run_trial(feeds: FeedServer, smtp: SmtpServer, point: str, k: int) -> Trial:
         engine = store.make_engine(database_url)
         with Session(engine) as session:
             outbox_rows = store.count_rows(session, Delivery)
-        # A normal cycle after the crash, once the dead sender's claims have lapsed.
         config = load_config(config_path, environ={})
-        later = NOW + store.CLAIM_LEASE + timedelta(minutes=1)
-        pipeline.run_cycle(engine, config, environ={}, now=later)
+        pipeline.run_cycle(engine, config, environ={}, now=next_run)
         engine.dispose()
     got = Counter(smtp.inbox.subjects())
+    message_ids: dict[str, set[str]] = {}
+    for message in smtp.inbox.messages:
+        message_ids.setdefault(str(message["Subject"]), set()).update(
+            message.get_all("Message-ID") or []
+        )
     return Trial(
         point=point,
         k=k,
@@ -186,6 +198,7 @@ def run_trial(feeds: FeedServer, smtp: SmtpServer, point: str, k: int) -> Trial:
         lost=len(EXPECTED - set(got)),
         duplicates=sum(n - 1 for n in got.values() if n > 1),
         stderr=proc.stderr[-3000:],
+        message_ids=message_ids,
     )
 
 

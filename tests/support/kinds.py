@@ -22,6 +22,7 @@ UNIT, INTEGRATION, E2E = "unit", "integration", "e2e"
 ORDER = (UNIT, INTEGRATION, E2E)
 
 MODULES = {
+    "test_alert_messages": INTEGRATION,
     "test_alerts": INTEGRATION,
     "test_backtest": INTEGRATION,
     "test_bench_crash_trials": INTEGRATION,
@@ -76,6 +77,7 @@ MARKERS = {"prefect": E2E}
 SLOW = {
     "test_outbox_safety::test_sigkill_at_each_point_of_a_cycle_loses_no_alert",
     "test_alerts::test_alerts_cli_test_failed_and_retry",
+    "test_alerts::test_alerts_status_failed_and_send_show_what_waits_while_smtp_is_down_then_up",
     "test_backtest::test_backtest_cli_prints_matches_and_exits_2_on_mistakes",
     "test_bench_crash_trials",
     "test_bench_rules",

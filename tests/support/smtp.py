@@ -12,6 +12,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 def free_port() -> int:
@@ -37,11 +38,23 @@ class Inbox:
             return [str(m["Subject"]) for m in self.messages]
 
 
+def accept_any_login(*_args: Any) -> AuthResult:
+    return AuthResult(success=True)
+
+
 class SmtpServer:
+    """Takes any login over plain SMTP (the tests' channel URLs may carry a password)."""
+
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.inbox = Inbox()
-        self._controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(
+            self.inbox,
+            hostname="127.0.0.1",
+            port=self.port,
+            authenticator=accept_any_login,
+            auth_require_tls=False,
+        )
 
     def channel_url(self) -> str:
         return (
