@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import click
 import pytest
 import typer.main
 from apprise.plugins.slack import NotifySlack
@@ -298,7 +297,7 @@ def test_alerts_status_failed_and_send_show_what_waits_while_smtp_is_down_then_u
         args[1]: run_cli(*args, "-c", "desk.yaml", cwd=tmp_path, env=env)
         for args in (("alerts", "status"), ("alerts", "failed"), ("alerts", "send"))
     }
-    with running_smtp_server(port) as smtp:
+    with running_smtp_server(port, accept_login=True) as smtp:
         not_yet = run_cli("alerts", "send", "-c", "desk.yaml", cwd=tmp_path, env=env)
         now = run_cli("alerts", "send", "--now", "-c", "desk.yaml", cwd=tmp_path, env=env)
         after = run_cli("alerts", "status", "-c", "desk.yaml", cwd=tmp_path, env=env)
@@ -324,14 +323,60 @@ def test_alerts_status_failed_and_send_show_what_waits_while_smtp_is_down_then_u
 
 
 def test_every_alerts_command_takes_a_config_and_shows_an_example() -> None:
-    from flows.cli import app
+    from newswatch.cli.alerts import app
 
-    group = typer.main.get_group(app)
-    alerts = group.get_command(click.Context(group), "alerts")
-    assert isinstance(alerts, click.Group)
-    for name in alerts.list_commands(click.Context(alerts)):
-        command = alerts.get_command(click.Context(alerts), name)
-        assert command is not None
+    commands = typer.main.get_group(app).commands
+    assert sorted(commands) == ["failed", "retry", "send", "status", "test"]
+    for name, command in commands.items():
         options = {o for p in command.params for o in getattr(p, "opts", [])}
         assert {"-c", "--config"} <= options, name
         assert f"Example: newswatch alerts {name}" in (command.help or ""), name
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_alerts_commands() -> list[str]:
+    """The commands of the README's "Channels and alerts" section, as a user would paste them."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Channels and alerts", 1)[1].split("\n### ", 1)[0]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_the_readme_alerts_commands_work_verbatim(
+    engine: Engine, database_url: str, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    config = make_config(tmp_path, {"desk-email": f"url: '{smtp_server.channel_url()}'"})
+    seed(engine, config, [LAMMY])  # one alert waits in the outbox, not tried yet
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
+    env["NEWSWATCH_DATABASE_URL"] = database_url
+    commands = readme_alerts_commands()
+
+    done = [
+        subprocess.run(
+            ["bash", "-c", command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        for command in commands
+    ]
+
+    assert [c.split()[2] for c in commands] == ["test", "status", "failed", "send", "retry"]
+    for command, result in zip(commands, done, strict=True):
+        assert result.returncode == 0, (command, result.stderr)
+    test, status, failed, send, retry = (d.stdout for d in done)
+    assert "the service accepted the test message" in test
+    assert "1 alert waiting: 1 pending, 0 gave up" in status
+    assert "1 alert not tried yet" in failed
+    assert "alerts sent: 1 (failed: 0, dead: 0, still pending: 0)" in send
+    assert "queued 0 failed alerts again" in retry
+    assert smtp_server.inbox.subjects() == [
+        "newswatch test message",
+        f"[UK-China visits] {LAMMY}",
+    ]

@@ -4,9 +4,11 @@ alerts leave in once a failing channel recovers."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -18,17 +20,24 @@ PASSWORD = "hunter2-very-secret"  # noqa: S105 (a fake credential that must neve
 CHANNEL = f"url: 'json://alerts:{PASSWORD}@127.0.0.1:9/hook'"
 
 
-def test_an_error_that_repeats_the_password_is_stored_and_reported_without_it(
-    engine: Engine, tmp_path: Path
+def test_an_error_that_repeats_the_password_is_stored_logged_and_reported_without_it(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = make_config(tmp_path, {"hook": CHANNEL})
     seed(engine, config, ["UK minister to visit China"])
     notifier = InMemoryNotifier(failing={"hook"}, error=f"login alerts:{PASSWORD} refused")
+    caplog.set_level(logging.WARNING, logger="newswatch")
 
     report = deliver(engine, config, environ={}, now=NOW, notifier=notifier)
 
-    assert (report.sent, report.failed) == (0, 1)
+    assert (report.sent, report.failed, report.pending) == (0, 1, 1)
     assert PASSWORD not in " ".join(report.errors)
+    (warning,) = [r for r in caplog.records if r.name.startswith("newswatch")]
+    assert warning.levelno == logging.WARNING
+    assert warning.getMessage() == (
+        "alert to channel 'hook' failed (attempt 1 of 8, next try 2024-10-18T12:01:00+00:00): "
+        "login ***:*** refused"
+    )
     with Session(engine) as session:
         (delivery,) = store.deliveries(session)
     assert delivery.status == "pending"

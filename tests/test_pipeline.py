@@ -48,7 +48,7 @@ def test_worked_example_is_alerted_once_and_near_misses_are_not(
     assert "Published: 2024-10-18 09:00 UTC" in body
     assert "Also reported by: Northern Ledger, Continental Wire" in body
     for term in ("UK", "China", "visit"):
-        assert term in body.split("Matched terms:", 1)[1].splitlines()[0]
+        assert term in body.split("Matched:", 1)[1].splitlines()[0]
     for near_miss in ("ukulele", "Indochina", "Japan"):
         assert near_miss not in body
 

@@ -77,6 +77,7 @@ MARKERS = {"prefect": E2E}
 SLOW = {
     "test_outbox_safety::test_sigkill_at_each_point_of_a_cycle_loses_no_alert",
     "test_alerts::test_alerts_cli_test_failed_and_retry",
+    "test_alerts::test_the_readme_alerts_commands_work_verbatim",
     "test_alerts::test_alerts_status_failed_and_send_show_what_waits_while_smtp_is_down_then_up",
     "test_backtest::test_backtest_cli_prints_matches_and_exits_2_on_mistakes",
     "test_bench_crash_trials",

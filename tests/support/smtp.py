@@ -43,18 +43,16 @@ def accept_any_login(*_args: Any) -> AuthResult:
 
 
 class SmtpServer:
-    """Takes any login over plain SMTP (the tests' channel URLs may carry a password)."""
+    """Offers no AUTH (a login fails the send), or with `accept_login` takes any login over
+    plain SMTP (for channel URLs that carry a password)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, accept_login: bool = False) -> None:
         self.port = port or free_port()
         self.inbox = Inbox()
-        self._controller = Controller(
-            self.inbox,
-            hostname="127.0.0.1",
-            port=self.port,
-            authenticator=accept_any_login,
-            auth_require_tls=False,
+        login: dict[str, Any] = (
+            {"authenticator": accept_any_login, "auth_require_tls": False} if accept_login else {}
         )
+        self._controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, **login)
 
     def channel_url(self) -> str:
         return (
@@ -71,8 +69,10 @@ class SmtpServer:
 
 
 @contextmanager
-def running_smtp_server(port: int | None = None) -> Iterator[SmtpServer]:
-    server = SmtpServer(port).start()
+def running_smtp_server(
+    port: int | None = None, *, accept_login: bool = False
+) -> Iterator[SmtpServer]:
+    server = SmtpServer(port, accept_login=accept_login).start()
     try:
         yield server
     finally:
