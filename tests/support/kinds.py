@@ -24,6 +24,7 @@ ORDER = (UNIT, INTEGRATION, E2E)
 MODULES = {
     "test_alert_messages": INTEGRATION,
     "test_alerts": INTEGRATION,
+    "test_alerts_docs": UNIT,
     "test_backtest": INTEGRATION,
     "test_bench_crash_trials": INTEGRATION,
     "test_bench_rules": INTEGRATION,
