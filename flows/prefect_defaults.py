@@ -3,11 +3,14 @@
 One list for every place Prefect starts: in-process flows (flows/__init__.py), the children
 of `newswatch up`, and the end-to-end test stack. Offline, Prefect's telemetry prints
 tracebacks; a fresh PREFECT_HOME's first start (database migrations) can outlast the
-default 20 s start-up timeout; and the UI is not needed to run flows.
+default 20 s start-up timeout; and the UI is not needed to run flows. The core logs under
+`newswatch` (a failed delivery's WARNING line, say): Prefect sends those lines to the run's log
+only for loggers it is told about.
 """
 
 QUIET_PREFECT_DEFAULTS: dict[str, str] = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     "PREFECT_UI_ENABLED": "false",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "newswatch",
 }

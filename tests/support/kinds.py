@@ -36,6 +36,7 @@ MODULES = {
     "test_connectors_http": INTEGRATION,
     "test_connectors_opml": UNIT,
     "test_connectors_parserpool": INTEGRATION,
+    "test_delivery_run_log": E2E,
     "test_demo": E2E,
     "test_digest_flow": E2E,
     "test_e2e_prefect": E2E,
