@@ -293,11 +293,6 @@ class DeliveryReport:
     pending: int = 0
     errors: list[str] = field(default_factory=list)
 
-    @property
-    def all_failed(self) -> bool:
-        """Alerts were tried and none got through: the run is not healthy."""
-        return self.sent == 0 and (self.failed > 0 or self.dead > 0)
-
 
 @dataclass
 class CycleReport:

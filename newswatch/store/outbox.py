@@ -198,7 +198,12 @@ def hold_channel(session: Session, *, channel: str, until: datetime) -> None:
 
 
 def release_held(session: Session, *, now: datetime) -> int:
-    """Make every pending instant delivery due now (a user asked to try them at once)."""
+    """Make every pending instant delivery due now (a user asked to try them at once).
+
+    It also frees a delivery another sender has claimed and is sending at this very moment,
+    which could then go out twice: the same window as a crash mid-send, as rare, and folded
+    by the mail client the same way (the Message-ID does not change).
+    """
     result = session.execute(
         update(Delivery)
         .where(col(Delivery.kind) == DeliveryKind.INSTANT.value)
@@ -240,19 +245,6 @@ def oldest_pending_at(session: Session, *, channel: str, kind: DeliveryKind) -> 
     ).one()
 
 
-def dead_alerts(session: Session) -> list[tuple[Delivery, PendingAlert]]:
-    """Deliveries that gave up, with what they were about, oldest first."""
-    rows = session.exec(
-        select(Delivery)
-        .where(Delivery.status == DeliveryStatus.DEAD.value)
-        .order_by(col(Delivery.created_at), col(Delivery.id))
-    ).all()
-    alerts = {
-        a.delivery_id: a for a in pending_alerts(session, delivery_ids=[d.id for d in rows if d.id])
-    }
-    return [(d, alerts[d.id]) for d in rows if d.id in alerts]
-
-
 def waiting_alerts(
     session: Session, *, statuses: Sequence[DeliveryStatus] = (DeliveryStatus.PENDING,)
 ) -> list[tuple[Delivery, PendingAlert]]:
@@ -269,7 +261,7 @@ def waiting_alerts(
 
 
 def count_waiting(session: Session, *, kind: DeliveryKind | None = None) -> dict[str, int]:
-    """Deliveries not sent, by status ("pending", "dead"); digests only when `kind` says."""
+    """Deliveries not sent, by status ("pending", "dead"), of one kind when `kind` is given."""
     stmt = (
         select(Delivery.status, func.count())
         .where(col(Delivery.status) != DeliveryStatus.SENT.value)
