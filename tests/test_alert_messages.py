@@ -6,6 +6,7 @@ speaks its webhook contract. One article that two rules matched is one message p
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -134,3 +135,21 @@ def test_slack_gets_the_same_facts(
     assert f"<{LINK.replace('&', '&amp;')}|" in text
     for fact in ("Harbour Gazette", "2024-10-18 13:00 BST", RULES, MATCHED):
         assert fact in text
+
+
+def test_a_rate_limit_counts_messages_not_the_rules_they_list(
+    engine: Engine, receiver: WebhookReceiver, tmp_path: Path
+) -> None:
+    config = make_config(
+        tmp_path,
+        {"hook": f"url: {receiver.json_url()}\nrate_limit_per_minute: 2"},
+        more=BOTH_RULES.format(channel="hook"),
+    )
+    titles = [f"UK minister visits Beijing to meet China's leaders, day {i}" for i in range(3)]
+    assert seed(engine, config, titles, summary=SUMMARY) == 6  # two rules each
+
+    first = deliver(engine, config, environ={}, now=NOW)
+    second = deliver(engine, config, environ={}, now=NOW + timedelta(seconds=61))
+
+    assert (first.sent, first.deferred, second.sent) == (4, 2, 2)  # deliveries, 2 per message
+    assert [r.payload["headline"] for r in receiver.accepted()] == titles

@@ -215,12 +215,15 @@ def release_held(session: Session, *, now: datetime) -> int:
 
 
 def sent_since(session: Session, *, channel: str, since: datetime) -> int:
-    """Messages a channel was sent since a moment, for its rate limit."""
+    """Alert messages a channel was sent since a moment, for its rate limit: one per
+    article, however many of its matches (rules) the message listed."""
     return int(
         session.exec(
-            select(func.count())
+            select(func.count(func.distinct(Match.article_id)))
             .select_from(Delivery)
+            .join(Match, col(Match.id) == col(Delivery.match_id))
             .where(Delivery.channel == channel)
+            .where(Delivery.kind == DeliveryKind.INSTANT.value)
             .where(Delivery.status == DeliveryStatus.SENT.value)
             .where(col(Delivery.sent_at) > since)
         ).one()
