@@ -43,9 +43,12 @@ def _plural(n: int, word: str) -> str:
 
 
 def _print_delivery(delivery: Delivery, alert: PendingAlert, redact: Callable[[str], str]) -> None:
-    state = (
-        "gave up" if delivery.status == "dead" else f"next try {_when(delivery.next_attempt_at)}"
-    )
+    if delivery.status == "dead":
+        state = "gave up"
+    elif delivery.kind == "digest" and delivery.attempts == 0:
+        state = "in the channel's next digest"
+    else:
+        state = f"next try {_when(delivery.next_attempt_at)}"
     typer.echo(
         f"#{delivery.id}  {delivery.channel}  {delivery.status}  "
         f"attempts={delivery.attempts}  {state}  rule={alert.rule_id}  {alert.article_title}"
