@@ -5,7 +5,8 @@ of `newswatch up`, and the end-to-end test stack. Offline, Prefect's telemetry p
 tracebacks; a fresh PREFECT_HOME's first start (database migrations) can outlast the
 default 20 s start-up timeout; and the UI is not needed to run flows. The core logs under
 `newswatch` (a failed delivery's WARNING line, say): Prefect sends those lines to the run's log
-only for loggers it is told about.
+only for loggers it is told about, and outside a run (a plain `deliver` in a process that
+imported Prefect) they stay on the console, without Prefect warning that there is no run.
 """
 
 QUIET_PREFECT_DEFAULTS: dict[str, str] = {
@@ -13,4 +14,5 @@ QUIET_PREFECT_DEFAULTS: dict[str, str] = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     "PREFECT_UI_ENABLED": "false",
     "PREFECT_LOGGING_EXTRA_LOGGERS": "newswatch",
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
 }
