@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import threading
-from contextlib import nullcontext
+from contextlib import nullcontext, redirect_stdout
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -64,7 +64,10 @@ def run(
     # a second back: the database keeps the cycle's own clock, which may round down
     started = utcnow() - timedelta(seconds=1)
     watch = RunProgress(engine, since=started, config_urls=urls, stream=sys.stderr)
-    with watch if not dry_run else nullcontext():
+    # with --json, stdout carries the JSON alone: what the run prints (console alerts) goes
+    # to stderr with the progress
+    quiet = redirect_stdout(sys.stderr) if as_json else nullcontext()
+    with quiet, watch if not dry_run else nullcontext():
         report = monitor(config_path=str(path), feeds=feed, dry_run=dry_run, due_only=due_only)
     engine.dispose()
     summary = run_summary.from_cycle(report)

@@ -28,10 +28,20 @@ class Counts:
     alerts_sent: int = 0
 
     def line(self, total: int) -> str:
-        return (
-            f"feeds {self.feeds_done}/{total} done, {self.new_articles} new articles, "
-            f"{self.matches} matches, {self.alerts_sent} alerts sent"
+        return f"feeds {self.feeds_done}/{total} done, {self.found()}"
+
+    def found(self) -> str:
+        return ", ".join(
+            [
+                _count(self.new_articles, "new article"),
+                _count(self.matches, "match", "matches"),
+                _count(self.alerts_sent, "alert sent", "alerts sent"),
+            ]
         )
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def read_counts(engine: Engine, *, since: datetime, config_urls: Sequence[str]) -> Counts:
@@ -120,11 +130,7 @@ class RunProgress:
         self._shown = counts
         if self._bar is not None:
             bar, task = self._bar
-            extra = (
-                f"{counts.new_articles} new articles, {counts.matches} matches, "
-                f"{counts.alerts_sent} alerts sent"
-            )
-            bar.update(task, completed=counts.feeds_done, counts=extra)
+            bar.update(task, completed=counts.feeds_done, counts=counts.found())
         else:
             self._stream.write(f"progress: {counts.line(self._total)}\n")
             self._stream.flush()
