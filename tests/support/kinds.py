@@ -24,6 +24,7 @@ ORDER = (UNIT, INTEGRATION, E2E)
 MODULES = {
     "test_alerts": INTEGRATION,
     "test_backtest": INTEGRATION,
+    "test_bench_cli": INTEGRATION,
     "test_bench_crash_trials": INTEGRATION,
     "test_bench_rules": INTEGRATION,
     "test_boundaries": UNIT,
