@@ -49,6 +49,7 @@ MODULES = {
     "test_polling_cycle": INTEGRATION,
     "test_prefect_yaml": UNIT,
     "test_redaction": UNIT,
+    "test_quickstart": E2E,
     "test_refresh": UNIT,
     "test_rule_testing": UNIT,
     "test_rules_analyze": UNIT,
