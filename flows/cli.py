@@ -72,7 +72,7 @@ def run(
     engine.dispose()
     summary = run_summary.from_cycle(report)
     if as_json:
-        typer.echo(json.dumps(run_summary.summary_json(summary), indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(run_summary.summary_json(summary), ensure_ascii=False))
     else:
         _print_summary(report, summary)
     raise typer.Exit(_exit_code(report))
