@@ -12,7 +12,9 @@ from newswatch.cli.exit_codes import ExitCode
 
 def matches(
     limit: Annotated[int, typer.Option(help="how many, newest first")] = 20,
-    rule: Annotated[str | None, typer.Option(help="only this rule's (an id in the config)")] = None,
+    rule: Annotated[
+        str | None, typer.Option(help="only this rule's (checked against the config)")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """List stored matches, newest first.
@@ -23,11 +25,12 @@ def matches(
 
     from newswatch import store
 
-    path, cfg = load_or_exit(config)
-    if rule is not None and rule not in {r.id for r in cfg.rules}:
-        known = ", ".join(r.id for r in cfg.rules) or "none"
-        typer.echo(f"error: {path}: no rule {rule!r} (rules: {known})", err=True)
-        raise typer.Exit(ExitCode.CONFIG_ERROR)
+    if rule is not None or config is not None:  # the matches need no config; a rule id does
+        path, cfg = load_or_exit(config)
+        if rule is not None and rule not in {r.id for r in cfg.rules}:
+            known = ", ".join(r.id for r in cfg.rules) or "none"
+            typer.echo(f"error: {path}: no rule {rule!r} (rules: {known})", err=True)
+            raise typer.Exit(ExitCode.CONFIG_ERROR)
     with Session(open_database()) as session:
         rows = store.recent_matches(session, limit=limit, rule_id=rule)
     if not rows:
