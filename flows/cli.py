@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from newswatch.cli import CORE_COMMANDS, ConfigOption, ExitCode, Lazy, build_app, load_or_exit
+from newswatch.cli.exit_codes import EXIT_CODES_HELP
 
 if TYPE_CHECKING:
     from newswatch.models import CycleReport
@@ -183,6 +184,7 @@ COMMANDS: dict[str, Lazy] = {
     "run": Lazy(
         "flows.cli:run",
         "Run one monitor cycle now (through Prefect; a temporary server when none is running).",
+        epilog=EXIT_CODES_HELP,
     ),
     "up": Lazy(
         "flows.cli:up",

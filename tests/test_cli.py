@@ -123,6 +123,9 @@ def test_every_commands_help_shows_an_example() -> None:
         result = runner.invoke(app, [*path, "--help"])
         assert result.exit_code == 0, (path, result.output)
         assert "Example" in result.output, f"newswatch {' '.join(path)} --help has no example"
+    run_help = runner.invoke(app, ["run", "--help"]).output
+    assert "Exit codes: 0 all well" in run_help
+    assert "3 some feeds failed; 4 alerts failed" in " ".join(run_help.split())
 
 
 def test_version(tmp_path: Path) -> None:
@@ -147,7 +150,8 @@ def test_init_writes_a_commented_config_that_checks_and_never_overwrites(tmp_pat
     written = (tmp_path / "newswatch.yaml").read_text(encoding="utf-8")
     assert written.count("#") > 10
     config = load_config(tmp_path / "newswatch.yaml", environ={})
-    assert config.feeds
+    assert config.feeds == []  # `newswatch feeds add URL` is the next step the README shows
+    assert "newswatch feeds add URL" in written
     assert config.rules
     assert config.channels
     assert newswatch("rules", "check", cwd=tmp_path).returncode == 0

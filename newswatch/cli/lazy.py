@@ -28,6 +28,7 @@ class Lazy:
 
     target: str
     help: str
+    epilog: str | None = None  # for a function: shown under its --help
 
     def load(self, name: str) -> Command:
         module, _, attribute = self.target.partition(":")
@@ -36,7 +37,7 @@ class Lazy:
             command = typer.main.get_command(found)
         else:
             single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-            single.command(name=name)(found)
+            single.command(name=name, epilog=self.epilog)(found)
             command = typer.main.get_command(single)
         command.name = name
         return cast(Command, command)
