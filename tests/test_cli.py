@@ -319,3 +319,33 @@ def test_matches_lists_one_rules_matches_and_checks_the_rule_id(
     assert "Ukulele" in only.stdout
     assert unknown.returncode == 2
     assert "no rule 'nope' (rules: uk-china-visit, ukulele)" in unknown.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        pytest.param(
+            {"NEWSWATCH_DATABASE_URL": f"postgresql+pg8000://u:{LOGIN_WORD}@127.0.0.1/x"},
+            "cannot use the database postgresql+pg8000://u:***@127.0.0.1/x: No module named",
+            id="a-driver-not-installed",
+        ),
+        pytest.param(
+            {"NEWSWATCH_DATABASE_URL": "not a url"},
+            "cannot use the database (an unreadable database URL)",
+            id="not-a-url",
+        ),
+        pytest.param(
+            {"NEWSWATCH_DATA_DIR": "/proc/newswatch"},
+            "cannot open the database sqlite:////proc/newswatch/newswatch.db",
+            id="a-folder-that-cannot-be-made",
+        ),
+    ],
+)
+def test_other_databases_that_cannot_be_used_are_one_line_too(
+    tmp_path: Path, env: dict[str, str], says: str
+) -> None:
+    done = newswatch("matches", cwd=tmp_path, env=env)
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"error: {says}")
+    assert LOGIN_WORD not in line

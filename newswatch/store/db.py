@@ -69,6 +69,10 @@ def open_database(url: str) -> Engine:
             f"cannot use the database {shown}: {_first_line(exc)} "
             "(PostgreSQL URLs look like postgresql+psycopg://user:password@host/dbname)"
         ) from None
+    except OSError as exc:  # the SQLite file's folder cannot be made
+        raise DatabaseUnavailable(
+            f"cannot open the database {shown}: {exc.strerror or exc}: {exc.filename or ''}"
+        ) from None
     except DBAPIError as exc:
         reason = _first_line(exc.orig if exc.orig is not None else exc)
         password = _password(url)
