@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from newswatch.cli import CORE_COMMANDS, ConfigOption, ExitCode, Lazy, build_app, load_or_exit
+from newswatch.cli import (
+    CORE_COMMANDS,
+    ConfigOption,
+    ExitCode,
+    Lazy,
+    build_app,
+    load_or_exit,
+    open_database,
+)
 from newswatch.cli.exit_codes import EXIT_CODES_HELP
 
 if TYPE_CHECKING:
@@ -53,7 +61,6 @@ def run(
     """
     path, cfg = load_or_exit(config)
     from newswatch import pipeline, run_summary
-    from newswatch.cli import open_database
     from newswatch.cli.progress import RunProgress
     from newswatch.models import utcnow
 
