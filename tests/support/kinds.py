@@ -37,7 +37,7 @@ MODULES = {
     "test_connectors_parserpool": INTEGRATION,
     "test_demo": E2E,
     "test_digest_flow": E2E,
-    "test_docs_commands": UNIT,
+    "test_docs_commands": INTEGRATION,
     "test_docs_rules": INTEGRATION,
     "test_dry_run": INTEGRATION,
     "test_e2e_prefect": E2E,
