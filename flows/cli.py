@@ -22,13 +22,12 @@ import typer
 from newswatch.cli import (
     CORE_COMMANDS,
     ConfigOption,
-    ExitCode,
     Lazy,
     build_app,
+    exit_codes,
     load_or_exit,
     open_database,
 )
-from newswatch.cli.exit_codes import EXIT_CODES_HELP
 
 if TYPE_CHECKING:
     from newswatch.models import CycleReport
@@ -77,13 +76,16 @@ def run(
     quiet = redirect_stdout(sys.stderr) if as_json else nullcontext()
     with quiet, watch if not dry_run else nullcontext():
         report = monitor(config_path=str(path), feeds=feed, dry_run=dry_run, due_only=due_only)
+    waiting = 0 if dry_run else exit_codes.alerts_waiting_for_retry(engine)
     engine.dispose()
     summary = run_summary.from_cycle(report)
     if as_json:
         typer.echo(json.dumps(run_summary.summary_json(summary), ensure_ascii=False))
     else:
         _print_summary(report, summary)
-    raise typer.Exit(_exit_code(report))
+        if waiting:
+            typer.echo(f"  alerts waiting: {waiting} failed before; the next run retries them")
+    raise typer.Exit(exit_codes.run_exit_code(report, alerts_waiting=waiting))
 
 
 def _print_summary(report: CycleReport, summary: RunSummary) -> None:
@@ -106,16 +108,6 @@ def _print_summary(report: CycleReport, summary: RunSummary) -> None:
         typer.echo(f"  feed problem:  {failed.name}: {failed.health}")
     for error in report.delivery.errors:
         typer.echo(f"  alert problem: {error}")
-
-
-def _exit_code(report: CycleReport) -> ExitCode:
-    """The worst outcome wins: a lost alert matters more than a feed that failed this time."""
-    delivery = report.delivery
-    if delivery.failed or delivery.dead:
-        return ExitCode.ALERTS_FAILED
-    if report.failed_feeds:
-        return ExitCode.FEEDS_FAILED
-    return ExitCode.OK
 
 
 def _explain_server() -> None:
@@ -191,7 +183,7 @@ COMMANDS: dict[str, Lazy] = {
     "run": Lazy(
         "flows.cli:run",
         "Run one monitor cycle now (through Prefect; a temporary server when none is running).",
-        epilog=EXIT_CODES_HELP,
+        epilog=exit_codes.EXIT_CODES_HELP,
     ),
     "up": Lazy(
         "flows.cli:up",

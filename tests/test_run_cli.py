@@ -107,3 +107,10 @@ def test_an_alert_that_cannot_be_sent_exits_4(
     assert "alerts sent:   0 (failed: 1)" in done.stdout
     assert "alert problem: " in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
+
+    # the next run finds nothing new and the alert not yet due again: it still waits, so 4
+    again = run(tmp_path, prefect_home)
+
+    assert again.returncode == 4, again.stderr[-3000:]
+    assert "new articles:  0" in again.stdout
+    assert "alerts waiting: 1 failed before; the next run retries them" in again.stdout

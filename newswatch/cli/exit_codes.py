@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from newswatch.models import CycleReport
 
 
 class ExitCode(IntEnum):
@@ -25,3 +31,26 @@ EXIT_CODES_HELP = (
     "3 some feeds failed; 4 alerts failed or pending after retries; 1 a crash (a bug)."
 )
 """One paragraph for `--help`."""
+
+
+def run_exit_code(report: CycleReport, *, alerts_waiting: int) -> ExitCode:
+    """A run's code; the worst outcome wins: an alert that did not go out matters more than
+    a feed that failed this time (it will be polled again)."""
+    delivery = report.delivery
+    if delivery.failed or delivery.dead or alerts_waiting:
+        return ExitCode.ALERTS_FAILED
+    if report.failed_feeds:
+        return ExitCode.FEEDS_FAILED
+    return ExitCode.OK
+
+
+def alerts_waiting_for_retry(engine: Engine) -> int:
+    """Deliveries that failed at least once and still wait for their next attempt."""
+    from sqlmodel import Session
+
+    from newswatch import store
+    from newswatch.models import DeliveryStatus
+
+    with Session(engine) as session:
+        pending = store.deliveries(session, status=DeliveryStatus.PENDING.value)
+    return sum(1 for delivery in pending if delivery.attempts > 0)
