@@ -134,6 +134,12 @@ def test_version(tmp_path: Path) -> None:
     assert re.fullmatch(r"newswatch \d+\.\d+\.\d+\S*\n", done.stdout)
 
 
+def test_a_mistyped_command_is_told_the_right_one(tmp_path: Path) -> None:
+    done = newswatch("rulez", "check", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "No such command 'rulez'. Did you mean 'rules'?" in done.stderr
+
+
 def test_a_missing_config_says_how_to_start_one(tmp_path: Path) -> None:
     done = newswatch("rules", "check", cwd=tmp_path)
     assert done.returncode == 2

@@ -56,14 +56,11 @@ class LazyGroup(TyperGroup):
 
     lazy: ClassVar[Mapping[str, Lazy]] = {}
 
-    def list_commands(self, ctx: Any) -> list[str]:
-        return [*super().list_commands(ctx), *(n for n in self.lazy if n not in self.commands)]
-
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        command = super().get_command(ctx, cmd_name)
-        if command is not None or cmd_name not in self.lazy:
-            return command
-        return _Placeholder(cmd_name, help=self.lazy[cmd_name].help)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # placeholders in `commands`: listed in order, and "did you mean" knows their names
+        for name, lazy in self.lazy.items():
+            self.commands.setdefault(name, _Placeholder(name, help=lazy.help))
 
     def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
         name, command, rest = super().resolve_command(ctx, args)
@@ -72,7 +69,7 @@ class LazyGroup(TyperGroup):
         return name, command, rest
 
     def load(self, name: str) -> Command:
-        """The real command (imports its module); a test uses it to walk every --help."""
+        """The real command, its module imported now; it replaces the placeholder."""
         command = self.lazy[name].load(name)
         self.commands[name] = command
         return command
