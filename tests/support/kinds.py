@@ -61,6 +61,7 @@ MODULES = {
     "test_rules_query": UNIT,
     "test_rules_reference": UNIT,
     "test_run_cli": E2E,
+    "test_run_progress": INTEGRATION,
     "test_sharding": UNIT,
     "test_store": INTEGRATION,
     "test_suite_layout": UNIT,
