@@ -29,7 +29,8 @@ def main() -> int:
         print(f"demo: cannot serve the sample feeds on 127.0.0.1:{PORT}: {exc}", file=sys.stderr)
         return 1
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    os.environ.setdefault("NEWSWATCH_DATA_DIR", "data")
+    # its own folder: what a user's newswatch.yaml matches in data/ never mixes with the demo's
+    os.environ.setdefault("NEWSWATCH_DATA_DIR", "data/demo")
     print(f"demo: serving {HERE / 'feeds'} on http://127.0.0.1:{PORT}/")
     from flows.cli import app
 

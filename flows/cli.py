@@ -2,19 +2,36 @@
 
 newswatch/ never imports flows, so the whole app is composed here: `run` (one monitor cycle
 through Prefect) and `up` (server, pool, deployments, worker) join the core's commands.
-Each imports what it drives only when it runs, so `newswatch --help` stays fast.
+Every command imports what it drives only when it runs (Prefect alone costs seconds), so
+`newswatch --help` imports typer and little else; tests/test_cli.py checks it.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 import threading
+from contextlib import nullcontext, redirect_stdout
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from newswatch.cli import ConfigOption, build_app, load_or_exit
-from newswatch.settings import get_settings
+from newswatch.cli import (
+    CORE_COMMANDS,
+    ConfigOption,
+    Lazy,
+    build_app,
+    exit_codes,
+    load_or_exit,
+    open_database,
+)
+
+if TYPE_CHECKING:
+    from newswatch.models import CycleReport
+    from newswatch.run_summary import RunSummary
 
 
 def run(
@@ -29,33 +46,86 @@ def run(
         bool,
         typer.Option("--due-only", help="poll only feeds whose next poll time has come"),
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the run summary as one JSON object")
+    ] = False,
 ) -> None:
-    """Run one monitor cycle now (through Prefect; ephemeral when no server is set).
+    """Run one monitor cycle now (through Prefect; a temporary server when none is running).
 
     A manual run polls every feed (conditional GET keeps that cheap for the servers);
-    scheduled runs poll only the due ones.
+    scheduled runs poll only the due ones. Progress goes to stderr: a bar on a terminal,
+    plain lines when piped.
+
+    Example: newswatch run --dry-run -c newswatch.yaml
     """
-    path, _ = load_or_exit(config)
+    path, cfg = load_or_exit(config)
+    from newswatch import pipeline, run_summary
+    from newswatch.cli.progress import RunProgress
+    from newswatch.models import utcnow
+
+    engine = open_database()  # an unreachable database is one line and exit 2, before Prefect
+    urls = [f.url for f in pipeline.selected_feeds(cfg, feed)]
+    _explain_server()
     from flows.monitor import monitor  # imports Prefect: only when a flow really runs
 
-    report = monitor(config_path=str(path), feeds=feed, dry_run=dry_run, due_only=due_only)
-    if dry_run:
+    # a second back: the database keeps the cycle's own clock, which may round down
+    started = utcnow() - timedelta(seconds=1)
+    watch = RunProgress(engine, since=started, config_urls=urls, stream=sys.stderr)
+    # with --json, stdout carries the JSON alone: what the run prints (console alerts) goes
+    # to stderr with the progress
+    quiet = redirect_stdout(sys.stderr) if as_json else nullcontext()
+    with quiet, watch if not dry_run else nullcontext():
+        report = monitor(config_path=str(path), feeds=feed, dry_run=dry_run, due_only=due_only)
+    waiting = 0 if dry_run else exit_codes.alerts_waiting_for_retry(engine)
+    engine.dispose()
+    summary = run_summary.from_cycle(report)
+    if as_json:
+        typer.echo(json.dumps(run_summary.summary_json(summary), ensure_ascii=False))
+    else:
+        _print_summary(report, summary)
+        if waiting:
+            typer.echo(f"  alerts waiting: {waiting} failed before; the next run retries them")
+    raise typer.Exit(exit_codes.run_exit_code(report, alerts_waiting=waiting))
+
+
+def _print_summary(report: CycleReport, summary: RunSummary) -> None:
+    """The cycle as counted for its artifact (run_summary), so both always agree."""
+    if summary.dry_run:
         for feed_report in report.feeds:
             for m in feed_report.matched:
                 rules = ", ".join(f"{h.rule_id} ({', '.join(h.matched_terms)})" for h in m.hits)
                 typer.echo(f"[dry run] {m.article.source}: {m.article.title}  -> {rules}")
     typer.echo("")
     typer.echo(
-        "newswatch cycle summary" + (" (dry run: nothing stored or sent)" if dry_run else "")
+        "newswatch cycle summary"
+        + (" (dry run: nothing stored or sent)" if summary.dry_run else "")
     )
-    typer.echo(f"  feeds polled:  {len(report.feeds)} ({len(report.failed_feeds)} failed)")
-    typer.echo(f"  new articles:  {report.new_articles}")
-    typer.echo(f"  matches:       {report.matches}")
-    typer.echo(f"  alerts sent:   {report.delivery.sent} (failed: {report.delivery.failed})")
-    for failed in report.failed_feeds:
+    typer.echo(f"  feeds polled:  {len(summary.feeds)} ({len(summary.failed_feeds)} failed)")
+    typer.echo(f"  new articles:  {summary.new_articles}")
+    typer.echo(f"  matches:       {len(summary.matches)}")
+    typer.echo(
+        f"  alerts sent:   {summary.alerts_sent} (failed: {summary.alerts_failed}, "
+        f"gave up: {summary.alerts_dead}, pending: {summary.alerts_pending})"
+    )
+    for failed in summary.failed_feeds:
         typer.echo(f"  feed problem:  {failed.name}: {failed.health}")
     for error in report.delivery.errors:
         typer.echo(f"  alert problem: {error}")
+
+
+def _explain_server() -> None:
+    """Say in one line why the run waits when Prefect must start a temporary server."""
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        return
+    typer.echo(
+        "no Prefect server running: starting a temporary one for this run "
+        "(10-40 s; `newswatch up` in another terminal keeps one running)",
+        err=True,
+    )
 
 
 def up(
@@ -81,11 +151,14 @@ def up(
     """Start (or reuse) a Prefect server, create the pool, deploy, run a worker until stopped.
 
     Ctrl-C or SIGTERM stops the worker, then the server (unless it was already running).
+
+    Example: newswatch up -c newswatch.yaml --port 4200
     """
     path, _ = load_or_exit(config)
     # httpx, YAML and SQLAlchemy's URL parsing: only when the stack really starts
     from flows.processes import stop_on_signals
     from flows.up import ServiceError, Stack, UpOptions, find_project_dir, newswatch_environment
+    from newswatch.settings import get_settings
 
     try:
         options = UpOptions(
@@ -108,7 +181,21 @@ def up(
     raise typer.Exit(code)
 
 
-app = build_app(run=run, up=up)
+COMMANDS: dict[str, Lazy] = {
+    **CORE_COMMANDS,
+    "run": Lazy(
+        "flows.cli:run",
+        "Run one monitor cycle now (through Prefect; a temporary server when none is running).",
+        epilog=exit_codes.EXIT_CODES_HELP,
+    ),
+    "up": Lazy(
+        "flows.cli:up",
+        "Start (or reuse) a Prefect server, create the pool, deploy, run a worker until stopped.",
+    ),
+}
+ORDER = ("init", "run", "matches", "backtest", "up", "rules", "alerts", "feeds")
+
+app = build_app(COMMANDS, order=ORDER)
 
 
 def main() -> None:

@@ -173,6 +173,12 @@ class Problem:
         return f"{where}: {self.message}"
 
 
+MISSING_CONFIG = (
+    "config file not found: start one with `newswatch init` "
+    "(or copy examples/newswatch.yaml), or point -c/--config or NEWSWATCH_CONFIG at yours"
+)
+
+
 class ConfigError(Exception):
     """The config cannot be used; `problems` lists every reason found."""
 
@@ -188,7 +194,7 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Conf
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([Problem(name, None, "config file not found")]) from None
+        raise ConfigError([Problem(name, None, MISSING_CONFIG)]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(name, None, f"cannot read the config: {exc}")]) from None
     return parse_config(text, name=name, environ=env)

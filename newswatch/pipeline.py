@@ -329,7 +329,9 @@ class _Writer:
                 report.matched = [m for m in matched if m.hits]
                 if self.options.dry_run:
                     outcome = self._outcome(target, polled, new_entries=len(new))
-                    report.new_articles, report.matches = len(new), len(report.matched)
+                    report.new_articles = len(new)
+                    # one per (article, rule), as store_articles counts the real run's
+                    report.matches = sum(len(m.hits) for m in report.matched)
                     report.health, report.ok = outcome.health, outcome.ok
                     session.rollback()
                     return

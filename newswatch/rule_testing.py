@@ -10,7 +10,10 @@ CLI stays a thin wrapper and tests need no subprocess. The contract other tools 
   matched terms highlighted. Exit 0; 2 for bad rules or a file that cannot be read, with
   every message on ``err`` and never a traceback. A bad article line is reported as
   ``file:line`` on ``err`` and the other lines go on.
-* ``run_query_test`` tries one query on one text: 0 matched, 1 not matched, 2 bad query.
+* ``run_query_test`` tries one query on one text: 0 matched, 1 not matched, 2 bad query;
+  ``lists`` (the config's) make ``@name`` known.
+* ``run_config_test`` tries the rules of a loaded config (or one of them) on articles or on
+  one text, with the config's lists: the rules exactly as the monitor will run them.
 """
 
 from __future__ import annotations
@@ -19,12 +22,11 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 import yaml
 
-from newswatch.config import line_of
 from rules import (
     DEFAULT_FIELDS,
     Document,
@@ -39,7 +41,10 @@ from rules import (
     parse,
 )
 
-__all__ = ["run_query_test", "run_rules_test"]
+if TYPE_CHECKING:  # the config module pulls in the models and SQLAlchemy: --query needs neither
+    from newswatch.config import Config
+
+__all__ = ["run_config_test", "run_query_test", "run_rules_test"]
 
 TEXT_FIELDS = ("title", "summary", "body", "source")
 SNIPPET = 70  # characters of context either side of the first hit in a long field
@@ -64,6 +69,8 @@ class _Failed(Exception):
 
 def _load_rules(path: Path) -> tuple[list[RuleSpec], dict[str, list[str]], dict[str, int]]:
     """Rules, lists and each rule's line; raises _Failed with every problem found."""
+    from newswatch.config import line_of
+
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -143,8 +150,21 @@ def _compile(path: Path) -> tuple[RuleIndex, int]:
 # --------------------------------------------------------------------------- reading articles
 
 
+class _Unreadable(Exception):
+    def __init__(self, path: Path, cause: OSError) -> None:
+        super().__init__(str(path))
+        self.path, self.cause = path, cause
+
+
 def _articles(path: Path, err: TextIO) -> Iterator[_Article]:
     """Articles from a JSON-lines file; bad lines are reported and skipped."""
+    try:
+        yield from _read_articles(path, err)
+    except OSError as exc:
+        raise _Unreadable(path, exc) from None
+
+
+def _read_articles(path: Path, err: TextIO) -> Iterator[_Article]:
     with path.open(encoding="utf-8", errors="replace") as lines:
         for number, raw in enumerate(lines, start=1):
             if not raw.strip():
@@ -258,9 +278,16 @@ def _count(n: int, one: str, many: str) -> str:
 
 
 def run_rules_test(
-    *, rules_path: Path, articles_path: Path, fmt: str | None, out: TextIO, err: TextIO
+    *,
+    rules_path: Path,
+    articles_path: Path | None,
+    fmt: str | None,
+    out: TextIO,
+    err: TextIO,
+    text: str | None = None,
 ) -> int:
-    """Match every article against every rule; see the module docstring for the contract."""
+    """Match every article (or ``text`` as one article's body) against every rule; see the
+    module docstring for the contract."""
     if fmt not in (None, "jsonl"):
         err.write(f"error: unknown format {fmt!r} (use jsonl, or none for a table)\n")
         return 2
@@ -270,10 +297,38 @@ def run_rules_test(
         for message in failed.messages:
             err.write(message + "\n")
         return 2
+    return _match_source(index, rule_count, articles_path, text, fmt, out, err)
+
+
+def _match_source(
+    index: RuleIndex,
+    rule_count: int,
+    articles_path: Path | None,
+    text: str | None,
+    fmt: str | None,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Articles from a file (exit 0), or one text as a body (0 matched, 1 not)."""
+    if articles_path is not None:
+        return _match_articles(index, rule_count, _articles(articles_path, err), fmt, out, err)
+    one = _Article("--text", Document(body=text or ""))
+    code = _match_articles(index, rule_count, iter([one]), fmt, out, err)
+    return code if code else (0 if index.match(one.doc) else 1)
+
+
+def _match_articles(
+    index: RuleIndex,
+    rule_count: int,
+    articles: Iterator[_Article],
+    fmt: str | None,
+    out: TextIO,
+    err: TextIO,
+) -> int:
     results: list[tuple[_Article, list[Hit]]] = []
     count = 0
     try:
-        for article in _articles(articles_path, err):
+        for article in articles:
             count += 1
             hits = index.match(article.doc)
             if fmt == "jsonl":
@@ -286,8 +341,8 @@ def run_rules_test(
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")
             else:
                 results.append((article, hits))
-    except OSError as exc:
-        err.write(f"error: cannot read articles file {articles_path}: {_reason(exc)}\n")
+    except _Unreadable as exc:
+        err.write(f"error: cannot read articles file {exc.path}: {_reason(exc.cause)}\n")
         return 2
     if fmt is None:
         _write_table(out, results, count, rule_count)
@@ -303,17 +358,30 @@ def _reason(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- one query
 
 
-def run_query_test(*, query: str, text: str, out: TextIO, err: TextIO, field: str = "body") -> int:
+def run_query_test(
+    *,
+    query: str,
+    text: str,
+    out: TextIO,
+    err: TextIO,
+    field: str = "body",
+    lists: Mapping[str, Sequence[str]] | None = None,
+) -> int:
     """Try ``query`` on ``text`` (put in ``field``): 0 matched, 1 not matched, 2 bad query."""
     if field not in TEXT_FIELDS:
         err.write(f"error: unknown field {field!r} (use one of {', '.join(TEXT_FIELDS)})\n")
         return 2
     try:
-        node = parse(query)
+        node = parse(query, lists=lists or {})
     except QuerySyntaxError as exc:
         err.write(exc.render() + "\n")
         return 2
-    index = compile_rules([RuleSpec("query", query)])
+    try:
+        index = compile_rules([RuleSpec("query", query)], lists)
+    except RuleErrors as exc:
+        for error in exc.errors:
+            err.write(error.render() + "\n")
+        return 2
     doc = Document(**{field: text})
     marks = _highlighter(out)
     hits = index.match(doc)
@@ -331,7 +399,7 @@ def run_query_test(*, query: str, text: str, out: TextIO, err: TextIO, field: st
     missing: list[str] = []
     for leaf in iter_terms(node):
         scope = "" if leaf.fields == DEFAULT_FIELDS else f"{next(iter(leaf.fields))}:"
-        alone = compile_rules([RuleSpec("term", scope + leaf.text)])
+        alone = compile_rules([RuleSpec("term", scope + leaf.text)], lists)
         (found if alone.match(doc) else missing).append(scope + leaf.text)
     if found:
         out.write(f"  found: {', '.join(dict.fromkeys(found))}\n")
@@ -342,3 +410,31 @@ def run_query_test(*, query: str, text: str, out: TextIO, err: TextIO, field: st
             "  (the text is tried as the body; title:, summary: and source: see none of it)\n"
         )
     return 1
+
+
+# --------------------------------------------------------------------------- the config's rules
+
+
+def run_config_test(
+    *,
+    config: Config,
+    config_name: str,
+    rule_id: str | None,
+    articles_path: Path | None,
+    text: str | None,
+    fmt: str | None,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """The config's rules (or only ``rule_id``) with its lists, on articles or one text.
+
+    One text is tried as an article's body: 0 when a rule matched, 1 when none did.
+    """
+    specs = [s for s in config.rule_specs() if rule_id is None or s.id == rule_id]
+    if not specs:
+        known = ", ".join(r.id for r in config.rules) or "none"
+        what = f"no rule {rule_id!r}" if rule_id is not None else "no rules"
+        err.write(f"error: {config_name}: {what} (rules: {known})\n")
+        return 2
+    index = compile_rules(specs, config.lists)  # load_config checked every query
+    return _match_source(index, len(specs), articles_path, text, fmt, out, err)

@@ -205,6 +205,27 @@ def summary_markdown(summary: RunSummary) -> str:
     return "\n".join(lines)
 
 
+def summary_json(summary: RunSummary) -> dict[str, Any]:
+    """The run as one JSON object (`newswatch run --json`): the counts the markdown shows,
+    then the matches and the polled feeds as their artifact tables list them."""
+    return {
+        "title": summary.title,
+        "dry_run": summary.dry_run,
+        "feeds_polled": len(summary.feeds),
+        "feeds_failed": len(summary.failed_feeds),
+        "new_articles": summary.new_articles,
+        "matches": len(summary.matches),
+        "alerts_sent": summary.alerts_sent,
+        "alerts_failed": summary.alerts_failed,
+        "alerts_dead": summary.alerts_dead,
+        "alerts_pending": summary.alerts_pending,
+        "matches_per_rule": dict(summary.per_rule()),
+        "notes": list(summary.notes),
+        "new_matches": match_rows(summary),
+        "feeds": feed_rows(summary),
+    }
+
+
 def match_rows(summary: RunSummary) -> list[dict[str, str]]:
     """One row per new match for the table artifact, the link as a plain URL."""
     return [

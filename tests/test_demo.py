@@ -50,4 +50,5 @@ def test_demo_alerts_the_worked_example_once_then_nothing(tmp_path: Path) -> Non
     # A manual run polls every feed again; the unchanged ones answer 304.
     assert "feeds polled:  3 (0 failed)" in second.stdout
     assert "new articles:  0" in second.stdout
-    assert (tmp_path / "data" / "newswatch.db").exists()
+    assert (tmp_path / "data" / "demo" / "newswatch.db").exists()
+    assert not (tmp_path / "data" / "newswatch.db").exists()  # the user's own, kept apart

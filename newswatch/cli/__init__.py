@@ -1,38 +1,44 @@
-"""The `newswatch` command's core: one module per group of subcommands.
+"""The `newswatch` command's core: one module per group of subcommands, imported when used.
 
 The two commands that drive Prefect, `run` and `up`, live in flows.cli (the core never
 imports flows), which hands them to build_app(); the console script is flows.cli:main.
+Each command is known by name and one line of help until it runs: `newswatch --help` then
+imports typer and nothing else of weight (Apprise, SQLModel and Prefect cost seconds).
 User mistakes end in a message and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import typer
-
-from newswatch.cli import alerts, backtest, feeds, matches, rules
 from newswatch.cli.common import ConfigOption, load_or_exit, open_database
+from newswatch.cli.exit_codes import ExitCode
+from newswatch.cli.lazy import Lazy, LazyGroup, build_app
 
-__all__ = ["Command", "ConfigOption", "build_app", "load_or_exit", "open_database"]
+__all__ = [
+    "CORE_COMMANDS",
+    "ConfigOption",
+    "ExitCode",
+    "Lazy",
+    "LazyGroup",
+    "build_app",
+    "load_or_exit",
+    "open_database",
+]
 
-Command = Callable[..., None]
-"""A typer command: its parameters' annotations are its options."""
-
-
-def build_app(*, run: Command, up: Command) -> typer.Typer:
-    """The whole `newswatch` app, commands in their help order, with flows' `run` and `up`."""
-    app = typer.Typer(
-        help="Watch news feeds for the stories you care about.",
-        no_args_is_help=True,
-        pretty_exceptions_enable=False,
-        add_completion=False,
-    )
-    app.command()(run)
-    app.command()(matches.matches)
-    app.command()(backtest.backtest)
-    app.command()(up)
-    app.add_typer(rules.app, name="rules")
-    app.add_typer(alerts.app, name="alerts")
-    app.add_typer(feeds.app, name="feeds")
-    return app
+CORE_COMMANDS: dict[str, Lazy] = {
+    "init": Lazy(
+        "newswatch.cli.init:init",
+        "Write a commented starter config to edit; an existing file is never overwritten.",
+    ),
+    "matches": Lazy("newswatch.cli.matches:matches", "List stored matches, newest first."),
+    "backtest": Lazy(
+        "newswatch.cli.backtest:backtest",
+        "Run a rule (or --query) over stored articles and print what it matches.",
+    ),
+    "rules": Lazy("newswatch.cli.rules:app", "Check and try keyword rules."),
+    "alerts": Lazy(
+        "newswatch.cli.alerts:app",
+        "Test channels; see, send and retry the alerts waiting in the outbox.",
+    ),
+    "feeds": Lazy("newswatch.cli.feeds:app", "See each feed's health; add feeds to the config."),
+}
+"""The core's commands; flows.cli adds `run` and `up` and says the help order."""

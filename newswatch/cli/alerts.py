@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     help="Test channels; see, send and retry the alerts waiting in the outbox.",
+    epilog="Example: newswatch alerts status -c newswatch.yaml",
     no_args_is_help=True,
 )
 

@@ -7,10 +7,8 @@ from typing import Annotated
 
 import typer
 
-from newswatch.backtest import BacktestError, describe, run_backtest, window
 from newswatch.cli.common import ConfigOption, load_or_exit, open_database
-from newswatch.models import utcnow
-from newswatch.notify import deliver
+from newswatch.cli.exit_codes import ExitCode
 
 
 def backtest(
@@ -23,7 +21,14 @@ def backtest(
     ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Run a rule (or --query) over stored articles and print what it matches."""
+    """Run a rule (or --query) over stored articles and print what it matches.
+
+    Example: newswatch backtest uk-china-visit --since 7d -c newswatch.yaml
+    """
+    from newswatch.backtest import BacktestError, describe, run_backtest, window
+    from newswatch.models import utcnow
+    from newswatch.notify import deliver
+
     _, cfg = load_or_exit(config)
     now = utcnow()
     try:
@@ -40,7 +45,7 @@ def backtest(
         )
     except BacktestError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.CONFIG_ERROR) from None
     typer.echo(describe(report))
     if notify and report.alerts_queued:
         sent = deliver(open_database(), cfg, environ=os.environ, now=utcnow())

@@ -1,40 +1,68 @@
-"""What every command shares: the --config option, loading it without a traceback, the DB."""
+"""What every command shares: the --config option, loading it without a traceback, the DB.
+
+The config (pydantic, YAML, the rule engine) and the database (SQLAlchemy, Alembic) are
+imported inside the functions: a command pays for them when it uses them, `--help` never.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import Engine
 
-from newswatch import store
-from newswatch.config import Config, ConfigError, load_config
-from newswatch.settings import get_settings
+from newswatch.cli.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from newswatch.config import Config
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="the YAML config (default: $NEWSWATCH_CONFIG)"),
+    typer.Option(
+        "--config",
+        "-c",
+        help="the YAML config (default: $NEWSWATCH_CONFIG, else newswatch.yaml)",
+        show_default=False,
+    ),
 ]
 
 
 def config_path(config: Path | None) -> Path:
-    return config if config is not None else get_settings().config
+    if config is not None:
+        return config
+    from newswatch.settings import get_settings
+
+    return get_settings().config
 
 
 def load_or_exit(config: Path | None) -> tuple[Path, Config]:
     """The config, or every problem on stderr and exit code 2."""
+    from newswatch.config import ConfigError, load_config
+
     path = config_path(config)
     try:
         return path, load_config(path)
     except ConfigError as exc:
         for problem in exc.problems:
             typer.echo(f"error: {problem}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.CONFIG_ERROR) from None
+
+
+def database_url() -> str:
+    from newswatch.settings import get_settings
+
+    return get_settings().resolved_database_url()
 
 
 def open_database() -> Engine:
-    """The configured database, migrated to the current schema."""
-    engine = store.make_engine(get_settings().resolved_database_url())
-    store.migrate(engine)
-    return engine
+    """The configured database, migrated to the current schema; one line and exit 2 when
+    it cannot be opened (unreachable, missing, no driver)."""
+    from newswatch import store
+
+    try:
+        return store.open_database(database_url())
+    except store.DatabaseUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(ExitCode.CONFIG_ERROR) from None

@@ -10,17 +10,19 @@ from typing import Annotated
 
 import typer
 
-from newswatch import feeds_admin
 from newswatch.cli.common import ConfigOption, load_or_exit, open_database
-from newswatch.feeds_admin import FeedsAdminError
-from newswatch.pipeline import poll_options
+from newswatch.cli.exit_codes import ExitCode
 
-app = typer.Typer(help="See each feed's health; add feeds to the config.", no_args_is_help=True)
+app = typer.Typer(
+    help="See each feed's health; add feeds to the config.",
+    epilog="Example: newswatch feeds status -c newswatch.yaml",
+    no_args_is_help=True,
+)
 
 
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
+    return typer.Exit(ExitCode.CONFIG_ERROR)
 
 
 def _when(value: datetime | None) -> str:
@@ -32,7 +34,12 @@ def status(
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON array, for scripts")] = False,
 ) -> None:
-    """Each configured feed's health: what its last poll said and when it is polled next."""
+    """Each configured feed's health: what its last poll said and when it is polled next.
+
+    Example: newswatch feeds status -c newswatch.yaml --json
+    """
+    from newswatch import feeds_admin
+
     _, cfg = load_or_exit(config)
     statuses = feeds_admin.feed_statuses(open_database(), cfg)
     if as_json:
@@ -68,7 +75,13 @@ def import_opml(
     file: Annotated[Path, typer.Argument(help="a feed reader's OPML export")],
     config: ConfigOption = None,
 ) -> None:
-    """Add an OPML file's feeds to the config, skipping URLs already there."""
+    """Add an OPML file's feeds to the config, skipping URLs already there.
+
+    Example: newswatch feeds import subscriptions.opml -c newswatch.yaml
+    """
+    from newswatch import feeds_admin
+    from newswatch.feeds_admin import FeedsAdminError
+
     path, cfg = load_or_exit(config)
     try:
         result = feeds_admin.import_opml(path, cfg, file, environ=os.environ)
@@ -92,7 +105,14 @@ def add(
     ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Probe URL and add its feed to the config; for a web page, find the feed it links."""
+    """Probe URL and add its feed to the config; for a web page, find the feed it links.
+
+    Example: newswatch feeds add https://example.org/ --name "Example News"
+    """
+    from newswatch import feeds_admin
+    from newswatch.feeds_admin import FeedsAdminError
+    from newswatch.pipeline import poll_options
+
     path, cfg = load_or_exit(config)
     try:
         result = feeds_admin.add_feed(

@@ -11,7 +11,16 @@ from newswatch.store.articles import (
     store_articles,
     store_matches,
 )
-from newswatch.store.db import count_rows, engine_at, make_engine, migrate, session_scope
+from newswatch.store.db import (
+    DatabaseUnavailable,
+    count_rows,
+    engine_at,
+    make_engine,
+    migrate,
+    open_database,
+    redacted_url,
+    session_scope,
+)
 from newswatch.store.feeds import (
     due_feeds,
     list_feeds,
@@ -19,7 +28,7 @@ from newswatch.store.feeds import (
     sync_feeds,
     sync_rules,
 )
-from newswatch.store.history import cycle_feeds, cycle_matches, recent_matches
+from newswatch.store.history import alerts_sent_since, cycle_feeds, cycle_matches, recent_matches
 from newswatch.store.outbox import (
     CLAIM_LEASE,
     claim_due_deliveries,
@@ -41,7 +50,9 @@ from newswatch.store.outbox import (
 
 __all__ = [
     "CLAIM_LEASE",
+    "DatabaseUnavailable",
     "add_sources",
+    "alerts_sent_since",
     "articles_between",
     "claim_due_deliveries",
     "count_rows",
@@ -60,10 +71,12 @@ __all__ = [
     "mark_sent",
     "migrate",
     "oldest_pending_at",
+    "open_database",
     "pending_alerts",
     "recent_articles",
     "recent_matches",
     "record_feed_outcomes",
+    "redacted_url",
     "release_held",
     "renew_claims",
     "requeue_dead",

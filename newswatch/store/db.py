@@ -13,6 +13,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, event, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlmodel import Session, create_engine, select
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -38,7 +39,59 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True)
+    # a host that drops packets must not hang a command: psycopg waits forever by default
+    connect_args = {"connect_timeout": 10} if parsed.get_driver_name() == "psycopg" else {}
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be opened; the message is one line naming the URL without its
+    password, for a user to act on (no traceback)."""
+
+
+def redacted_url(url: str) -> str:
+    """The URL as a user may see it: the password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(an unreadable database URL)"
+
+
+def open_database(url: str) -> Engine:
+    """An engine on a reachable database migrated to the current schema, or
+    DatabaseUnavailable saying why in one line (unreachable, missing, no driver)."""
+    shown = redacted_url(url)
+    try:
+        engine = make_engine(url)
+        migrate(engine)
+    except (ArgumentError, NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise DatabaseUnavailable(
+            f"cannot use the database {shown}: {_first_line(exc)} "
+            "(PostgreSQL URLs look like postgresql+psycopg://user:password@host/dbname)"
+        ) from None
+    except OSError as exc:  # the SQLite file's folder cannot be made
+        raise DatabaseUnavailable(
+            f"cannot open the database {shown}: {exc.strerror or exc}: {exc.filename or ''}"
+        ) from None
+    except DBAPIError as exc:
+        reason = _first_line(exc.orig if exc.orig is not None else exc)
+        password = _password(url)
+        if password:
+            reason = reason.replace(password, "***")
+        raise DatabaseUnavailable(f"cannot open the database {shown}: {reason}") from None
+    return engine
+
+
+def _password(url: str) -> str | None:
+    try:
+        return make_url(url).password
+    except ArgumentError:
+        return None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 @contextmanager

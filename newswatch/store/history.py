@@ -1,5 +1,5 @@
-"""What was stored when: recent matches for the CLI, and a fanned-out cycle read back by
-the run that started its shards."""
+"""What was stored when: recent matches for the CLI, a run's progress, and a fanned-out
+cycle read back by the run that started its shards."""
 
 from __future__ import annotations
 
@@ -9,15 +9,17 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from newswatch.models import Article, CycleFeed, CycleMatch, Feed, Match, MatchRow
+from newswatch.models import Article, CycleFeed, CycleMatch, Delivery, Feed, Match, MatchRow
 
 
-def recent_matches(session: Session, *, limit: int = 20) -> list[MatchRow]:
+def recent_matches(
+    session: Session, *, limit: int = 20, rule_id: str | None = None
+) -> list[MatchRow]:
+    stmt = select(Match, Article).join(Article, col(Article.id) == col(Match.article_id))
+    if rule_id is not None:
+        stmt = stmt.where(col(Match.rule_id) == rule_id)
     rows = session.exec(
-        select(Match, Article)
-        .join(Article, col(Article.id) == col(Match.article_id))
-        .order_by(col(Match.matched_at).desc(), col(Match.id).desc())
-        .limit(limit)
+        stmt.order_by(col(Match.matched_at).desc(), col(Match.id).desc()).limit(limit)
     ).all()
     return [
         MatchRow(
@@ -95,3 +97,12 @@ def cycle_matches(
         )
         for m, a in rows
     ]
+
+
+def alerts_sent_since(session: Session, *, since: datetime) -> int:
+    """Deliveries marked sent at or after `since`: a run's alerts so far, for its progress."""
+    return int(
+        session.exec(
+            select(func.count()).select_from(Delivery).where(col(Delivery.sent_at) >= since)
+        ).one()
+    )
