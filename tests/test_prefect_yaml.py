@@ -26,7 +26,6 @@ def test_monitor_runs_every_ten_minutes_one_at_a_time_on_a_process_pool() -> Non
     assert monitor["enforce_parameter_schema"] is True
 
 
-@pytest.mark.parametrize("name", ["monitor", "monitor-shard", "digest", "backtest"])
 def test_manual_monitor_runs_poll_every_feed_and_scheduled_runs_only_the_due_ones() -> None:
     """Issue 15: `prefect deployment run 'monitor/monitor'` polled 0 feeds (none was due)."""
     monitor = deployment("monitor")
@@ -43,6 +42,7 @@ def test_the_monitor_schedule_has_a_fixed_anchor_so_redeploying_keeps_its_times(
     assert schedule["timezone"] == "UTC"
 
 
+@pytest.mark.parametrize("name", ["monitor", "monitor-shard", "digest", "backtest"])
 def test_entrypoints_and_parameters_match_the_flows(name: str) -> None:
     spec = deployment(name)
     module_path, func_name = spec["entrypoint"].split(":")
