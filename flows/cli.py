@@ -7,6 +7,7 @@ Each imports what it drives only when it runs, so `newswatch --help` stays fast.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -36,6 +37,11 @@ def run(
     scheduled runs poll only the due ones.
     """
     path, _ = load_or_exit(config)
+    from flows.up import running_up_server
+
+    if (server := running_up_server()) is not None:  # `newswatch up` runs: use its server
+        os.environ["PREFECT_API_URL"] = server
+        typer.echo(f"using the Prefect server of `newswatch up` at {server}")
     from flows.monitor import monitor  # imports Prefect: only when a flow really runs
 
     report = monitor(config_path=str(path), feeds=feed, dry_run=dry_run, due_only=due_only)

@@ -49,6 +49,7 @@ MODULES = {
     "test_redaction": UNIT,
     "test_refresh": UNIT,
     "test_rule_testing": UNIT,
+    "test_run_cleanup": UNIT,
     "test_rules_analyze": UNIT,
     "test_rules_compiled": INTEGRATION,
     "test_rules_engine": UNIT,
