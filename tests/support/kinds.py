@@ -60,6 +60,7 @@ MODULES = {
     "test_store": INTEGRATION,
     "test_suite_layout": UNIT,
     "test_up": INTEGRATION,
+    "test_up_restart": E2E,
 }
 
 # Fixtures that make a test at least this kind, wherever it lives.
@@ -81,6 +82,7 @@ SLOW = {
     "test_bench_crash_trials",
     "test_bench_rules",
     "test_rules_compiled",
+    "test_up_restart",
 }
 
 
