@@ -528,8 +528,13 @@ class Stack:
                 f"note: the server at {self.url} does not answer; the next start ends its runs"
             )
             return
+        why = (
+            "`newswatch up` stopped while it ran"
+            if self.stop_event.is_set()
+            else "its worker exited while it ran"
+        )
         try:
-            self.end_orphaned_runs("CANCELLED", "`newswatch up` stopped while it ran", "cancelled")
+            self.end_orphaned_runs("CANCELLED", why, "cancelled")
         except httpx.HTTPError as exc:
             self.warn(f"error: could not end the worker's runs at {self.url}: {exc}")
 

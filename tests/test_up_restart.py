@@ -8,40 +8,40 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sqlite3
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from tests.support.examples import serve_examples, write_config
 from tests.support.feedserver import FeedServer
 from tests.support.smtp import SmtpServer, free_port
 from tests.support.up_stack import (
+    LAMMY,
     NEWSWATCH,
+    QUICK,
     ROOT,
     START_TIMEOUT_S,
     StartUp,
-    Up,
-    api,
+    assert_completed,
+    deliveries,
+    flow_run,
+    monitor_runs,
+    pause_schedule,
     ready,
+    scheduled_times,
+    start_next_scheduled_run,
+    stop,
     up_environment,
     up_starter,
+    wait_final,
+    wait_for,
 )
 
 pytestmark = [pytest.mark.prefect, pytest.mark.timeout(600)]
 
-# Workers that look for runs every second, and a scheduler that makes the schedule's runs
-# within seconds of a deploy (its default loop is a minute).
-QUICK = {"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "3"}
-FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-RUN_TIMEOUT_S = 180
-LAMMY = "[UK-China visits] Lammy visits Beijing as UK and China seek a reset"
 ENVOY = "[UK-China visits] UK envoy to visit China again in spring"
 ENVOY_ITEM = (
     "<item><title>UK envoy to visit China again in spring</title>"
@@ -70,115 +70,6 @@ def up_env(prefect_home: Path, newswatch_db: Path) -> dict[str, str]:
 def start_up(tmp_path: Path) -> Iterator[StartUp]:
     with up_starter(tmp_path) as start:
         yield start
-
-
-# ---------------------------------------------------------------- the server, read by the test
-
-
-def post(port: int, path: str, body: dict[str, Any]) -> Any:
-    response = httpx.post(f"{api(port)}{path}", json=body, timeout=30)
-    response.raise_for_status()
-    return response.json()
-
-
-def flow_run(port: int, run_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{api(port)}/flow_runs/{run_id}", timeout=30)
-    response.raise_for_status()
-    found: dict[str, Any] = response.json()
-    return found
-
-
-def monitor_runs(port: int, *states: str) -> list[dict[str, Any]]:
-    """The monitor deployment's runs (in those states), earliest expected start first."""
-    body: dict[str, Any] = {
-        "deployments": {"name": {"any_": ["monitor"]}},
-        "sort": "EXPECTED_START_TIME_ASC",
-    }
-    if states:
-        body["flow_runs"] = {"state": {"type": {"any_": list(states)}}}
-    found: list[dict[str, Any]] = post(port, "/flow_runs/filter", body)
-    return found
-
-
-def scheduled_times(port: int) -> list[datetime]:
-    """When the schedule's coming monitor runs start."""
-    runs = [r for r in monitor_runs(port, "SCHEDULED") if r["auto_scheduled"]]
-    return [datetime.fromisoformat(r["expected_start_time"]) for r in runs]
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = RUN_TIMEOUT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"no {what} after {timeout} s"
-        time.sleep(1)
-    return result
-
-
-def start_next_scheduled_run(port: int) -> dict[str, Any]:
-    """The schedule's next monitor run, made due now (the test cannot wait 10 minutes).
-
-    It stays the run the scheduler made: auto-scheduled, with the schedule's parameters.
-    One that has started on its own by now is taken as it is.
-    """
-    run = wait_for(
-        lambda: [
-            r for r in monitor_runs(port, "SCHEDULED", "PENDING", "RUNNING") if r["auto_scheduled"]
-        ],
-        "scheduled monitor run",
-    )[0]
-    if run["state_type"] == "SCHEDULED":
-        now = datetime.now(UTC).isoformat()
-        state = {"type": "SCHEDULED", "name": "Scheduled", "state_details": {"scheduled_time": now}}
-        post(port, f"/flow_runs/{run['id']}/set_state", {"state": state, "force": True})
-    return dict(run)
-
-
-def pause_schedule(port: int) -> None:
-    """No scheduled run from here on, so none can collide with the runs started by hand."""
-    response = httpx.get(f"{api(port)}/deployments/name/monitor/monitor", timeout=30)
-    response.raise_for_status()
-    deployment = response.json()
-    for schedule in deployment["schedules"]:
-        httpx.patch(
-            f"{api(port)}/deployments/{deployment['id']}/schedules/{schedule['id']}",
-            json={"active": False},
-            timeout=30,
-        ).raise_for_status()
-    for run in monitor_runs(port, "SCHEDULED"):
-        httpx.delete(f"{api(port)}/flow_runs/{run['id']}", timeout=30).raise_for_status()
-
-
-def wait_final(port: int, run_id: str) -> dict[str, Any]:
-    run = flow_run(port, run_id)
-    return dict(
-        wait_for(
-            lambda: (r := flow_run(port, run_id))["state_type"] in FINAL and r,
-            f"final state of {run['name']}",
-        )
-    )
-
-
-def assert_completed(run: dict[str, Any]) -> None:
-    state = run["state"] or {}
-    assert run["state_type"] == "COMPLETED", f"{run['name']}: {run['state_name']}: {state}"
-
-
-def deliveries(db: Path) -> list[tuple[str]]:
-    if not db.exists():
-        return []
-    with sqlite3.connect(db) as conn:
-        try:
-            return conn.execute("SELECT status FROM delivery").fetchall()
-        except sqlite3.OperationalError:  # the first run has not made the tables yet
-            return []
-
-
-def stop(up: Up, signum: int = signal.SIGINT) -> str:
-    os.kill(up.process.pid, signum)
-    assert up.wait_exit() == 0, up.output()
-    output = up.output()
-    assert "Traceback" not in output
-    return output
 
 
 # ---------------------------------------------------------------- the README, run verbatim

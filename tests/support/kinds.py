@@ -37,6 +37,7 @@ MODULES = {
     "test_demo": E2E,
     "test_digest_flow": E2E,
     "test_e2e_prefect": E2E,
+    "test_faults": E2E,
     "test_feeds_cli": INTEGRATION,
     "test_flow": E2E,
     "test_hostile_cycle": INTEGRATION,
@@ -83,6 +84,7 @@ SLOW = {
     "test_bench_rules",
     "test_rules_compiled",
     "test_up_restart",
+    "test_faults",
 }
 
 
