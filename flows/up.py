@@ -378,7 +378,12 @@ class Stack:
                 "Prefect server; choose another --port",
                 exit_code=2,
             )
-        extra: dict[str, str] = {}
+        # Only the server: libraries below Prefect (SQLAlchemy's pool, aiosqlite) print a
+        # CancelledError traceback when a stop cuts one of its database calls short. Prefect's
+        # own loggers have their levels and still print; a value set by the user wins.
+        extra = {
+            "PREFECT_LOGGING_ROOT_LEVEL": self.env.get("PREFECT_LOGGING_ROOT_LEVEL", "CRITICAL")
+        }
         database = "SQLite in PREFECT_HOME"
         if self.options.prefect_database_url:
             db_url = prefect_database_url(self.options.prefect_database_url)

@@ -30,6 +30,7 @@ from tests.support.up_stack import (
     flow_run,
     monitor_runs,
     pause_schedule,
+    post,
     ready,
     scheduled_times,
     start_next_scheduled_run,
@@ -164,6 +165,25 @@ def test_a_run_cut_by_stopping_up_blocks_nothing_and_its_alert_goes_out_once(
     assert smtp_server.inbox.subjects() == [LAMMY, ENVOY]  # each story alerted once
     cancelled = [r for r in monitor_runs(port, "CANCELLED") if r["id"] != cut["id"]]
     assert cancelled == [], [r["state"]["message"] for r in cancelled]
+
+    # `newswatch run` in that terminal runs on up's server, not on a temporary one.
+    terminal["NEWSWATCH_DATABASE_URL"] = f"sqlite:///{newswatch_db}"
+    result = subprocess.run(
+        [str(NEWSWATCH), "run", "--config", str(config)],
+        cwd=tmp_path,
+        env=terminal,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Starting temporary server" not in result.stdout + result.stderr
+    by_hand = post(port, "/flow_runs/filter", {"flow_runs": {"deployment_id": {"is_null_": True}}})
+    assert [(r["state_type"], r["parameters"]["config_path"]) for r in by_hand] == [
+        ("COMPLETED", str(config))
+    ]
+    assert smtp_server.inbox.subjects() == [LAMMY, ENVOY]
     stop(up)
 
 
