@@ -61,7 +61,6 @@ MODULES = {
     "test_store": INTEGRATION,
     "test_suite_layout": UNIT,
     "test_up": INTEGRATION,
-    "test_up_restart": E2E,
 }
 
 # Fixtures that make a test at least this kind, wherever it lives.
@@ -83,7 +82,6 @@ SLOW = {
     "test_bench_crash_trials",
     "test_bench_rules",
     "test_rules_compiled",
-    "test_up_restart",
     "test_faults",
 }
 
