@@ -199,7 +199,12 @@ def up_environment(prefect_home: Path, database_url: str) -> dict[str, str]:
 
 
 def post(port: int, path: str, body: dict[str, Any]) -> Any:
-    response = httpx.post(f"{api(port)}{path}", json=body, timeout=30)
+    """POST to the server; a 503 (its SQLite database busy, seen under load) is tried again."""
+    for _ in range(5):
+        response = httpx.post(f"{api(port)}{path}", json=body, timeout=30)
+        if response.status_code != 503:
+            break
+        time.sleep(2)
     response.raise_for_status()
     return response.json()
 
