@@ -59,12 +59,16 @@ def run(
     Example: newswatch run --dry-run -c newswatch.yaml
     """
     path, cfg = load_or_exit(config)
+    from flows.up import running_up_server
     from newswatch import pipeline, run_summary
     from newswatch.cli.progress import RunProgress
     from newswatch.models import utcnow
 
     engine = open_database()  # an unreachable database is one line and exit 2, before Prefect
     urls = [f.url for f in pipeline.selected_feeds(cfg, feed)]
+    if (server := running_up_server()) is not None:  # `newswatch up` runs: use its server
+        os.environ["PREFECT_API_URL"] = server
+        typer.echo(f"using the Prefect server of `newswatch up` at {server}", err=True)
     _explain_server()
     from flows.monitor import monitor  # imports Prefect: only when a flow really runs
 

@@ -1,15 +1,18 @@
 """`newswatch up` on one machine: a Prefect server, the work pool, the deployments, a worker.
 
-The core (newswatch/) never imports Prefect, and this module does not either: it drives the
-`prefect` command of the same environment as child processes (flows.processes keeps them in
-their own process groups) and stops them in order, worker first, then the server.
+It drives the `prefect` command of the same environment as child processes (flows.processes
+keeps them in their own process groups) and stops them in order, worker first, then the
+server. The server's REST API tells it which runs were left in flight (flows.run_cleanup),
+and Prefect's own profile functions make the `prefect` CLI of other terminals use its server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -26,9 +29,11 @@ from sqlalchemy.exc import ArgumentError
 
 from flows.prefect_defaults import QUIET_PREFECT_DEFAULTS
 from flows.processes import Child
+from flows.run_cleanup import PrefectApi, orphaned_runs
 from newswatch.settings import get_settings
 
 POOL = "newswatch"
+PROFILE = "newswatch"
 POLL_S = 0.5
 OUTPUT_TAIL = 20  # lines of a failed prefect command's output to show
 
@@ -56,6 +61,66 @@ def prefect_command() -> list[str]:
     if script.is_file():
         return [str(script)]
     return [sys.executable, "-m", "prefect"]
+
+
+def worker_name(project_dir: Path, host: str | None = None) -> str:
+    """The worker's name, the same at every start on this host from this checkout.
+
+    A restarted `up` then shows as the same worker in the pool (not one more
+    "ProcessWorker <uuid>"), and the runs it left behind are known by the name on them.
+    """
+    digest = hashlib.sha256(str(project_dir.resolve()).encode("utf-8")).hexdigest()[:8]
+    return f"newswatch-{host or socket.gethostname()}-{digest}"
+
+
+def activate_profile(url: str) -> str | None:
+    """Make the Prefect profile `newswatch` point at url and be the active one.
+
+    Every `prefect` command (and `newswatch run`) in another terminal then talks to this
+    server instead of starting a temporary one on a database the server holds. Returns the
+    profile that was active before, to restore at stop. Auth strings are never written.
+    """
+    from prefect.settings import PREFECT_API_URL
+    from prefect.settings.profiles import load_profiles, save_profiles
+
+    profiles = load_profiles()
+    previous = profiles.active_name
+    profiles.update_profile(PROFILE, {PREFECT_API_URL: url})
+    profiles.set_active(PROFILE)
+    save_profiles(profiles)
+    return previous if previous != PROFILE else None
+
+
+def restore_profile(previous: str | None) -> None:
+    """Make `previous` the active profile again, if `newswatch` is still the active one."""
+    from prefect.settings.profiles import load_profiles, save_profiles
+
+    profiles = load_profiles()
+    if profiles.active_name != PROFILE:
+        return
+    profiles.set_active(previous if previous in profiles.names else None)
+    save_profiles(profiles)
+
+
+def running_up_server(environ: Mapping[str, str] | None = None) -> str | None:
+    """The API URL of the server a running `newswatch up` serves, else None.
+
+    That is the server the active `newswatch` profile names, when it answers; an explicit
+    PREFECT_API_URL or PREFECT_PROFILE in the environment wins, and then this is None.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("PREFECT_API_URL") or env.get("PREFECT_PROFILE", PROFILE) != PROFILE:
+        return None
+    from prefect.settings import PREFECT_API_URL
+    from prefect.settings.profiles import load_profiles
+
+    profiles = load_profiles()
+    if (env.get("PREFECT_PROFILE") or profiles.active_name) != PROFILE:
+        return None
+    url = profiles[PROFILE].settings.get(PREFECT_API_URL)
+    if not isinstance(url, str) or probe_server(url) != "prefect":
+        return None
+    return url
 
 
 def api_url(host: str, port: int) -> str:
@@ -257,6 +322,11 @@ class Stack:
             project_dir=options.project_dir,
             newswatch_env=options.newswatch_env,
         )
+        self.worker_name = worker_name(options.project_dir)
+        self.worker: Child | None = None
+        self.api = PrefectApi(self.url, self.env.get("PREFECT_API_AUTH_STRING"))
+        self.profile_taken = False
+        self.previous_profile: str | None = None
 
     def say(self, line: str) -> None:
         self.echo(f"newswatch up: {line}")
@@ -271,8 +341,17 @@ class Stack:
             self.start_server()
             self.ensure_pool()
             self.deploy()
-            worker = self.spawn("worker", ["worker", "start", "--pool", POOL])
-            self.say(f"worker polling pool {POOL!r} (pid {worker.pid}); Ctrl-C stops everything")
+            self.end_orphaned_runs(
+                "CRASHED", "its worker is gone (found by `newswatch up` at start)", "crashed"
+            )
+            self.take_profile()
+            self.worker = self.spawn(
+                "worker", ["worker", "start", "--pool", POOL, "--name", self.worker_name]
+            )
+            self.say(
+                f"worker {self.worker_name!r} polling pool {POOL!r} (pid {self.worker.pid}); "
+                "Ctrl-C stops everything"
+            )
             self.supervise()
         except Stopped:
             pass
@@ -299,7 +378,12 @@ class Stack:
                 "Prefect server; choose another --port",
                 exit_code=2,
             )
-        extra: dict[str, str] = {}
+        # Only the server: libraries below Prefect (SQLAlchemy's pool, aiosqlite) print a
+        # CancelledError traceback when a stop cuts one of its database calls short. Prefect's
+        # own loggers have their levels and still print; a value set by the user wins.
+        extra = {
+            "PREFECT_LOGGING_ROOT_LEVEL": self.env.get("PREFECT_LOGGING_ROOT_LEVEL", "CRITICAL")
+        }
         database = "SQLite in PREFECT_HOME"
         if self.options.prefect_database_url:
             db_url = prefect_database_url(self.options.prefect_database_url)
@@ -326,10 +410,7 @@ class Stack:
         self.say(f"Prefect server ready (pid {server.pid})")
 
     def ensure_pool(self) -> None:
-        auth_string = self.env.get("PREFECT_API_AUTH_STRING")
-        user, _, password = (auth_string or "").partition(":")
-        auth = httpx.BasicAuth(user, password) if auth_string else None
-        response = httpx.get(f"{self.url}/work_pools/{POOL}", timeout=10, auth=auth)
+        response = self.api.work_pool(POOL)
         if response.status_code == 200:
             kind = response.json().get("type")
             self.say(f"work pool {POOL!r} exists (type {kind})")
@@ -406,11 +487,62 @@ class Stack:
                 how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
                 raise ServiceError(f"the {child.name} exited unexpectedly ({how})")
 
+    def end_orphaned_runs(self, state_type: str, why: str, verb: str) -> None:
+        """Force the pool's runs that no live worker will finish into a final state.
+
+        One line each. Their concurrency slot is free again; what a monitor run stored
+        before it stopped is delivered by the next run (the outbox keeps it).
+        """
+        online = self.api.online_workers(POOL)
+        runs = self.api.in_flight_runs(POOL)
+        for run in orphaned_runs(runs, own_worker=self.worker_name, online_workers=online):
+            self.api.end_run(run, state_type=state_type, message=f"ended: {why}")
+            self.say(f"{verb} flow run {run.name!r} ({run.id}), left {run.state}: {why}")
+
+    def take_profile(self) -> None:
+        self.previous_profile = activate_profile(self.url)
+        self.profile_taken = True
+        self.say(
+            f"Prefect profile {PROFILE!r} is active (PREFECT_API_URL={self.url}): `prefect` "
+            "commands in other terminals use this server until `newswatch up` stops"
+        )
+
     def stop_all(self) -> None:
-        """Worker first (it may be running flows), then whatever else we started, reversed."""
+        """Worker first (it may be running flows), then whatever else we started, reversed.
+
+        Runs the stopped worker had in flight are cancelled while the server still answers,
+        so no run is left holding the monitor's concurrency slot.
+        """
         if self.stop_event.is_set():
             self.say("stopping")
+        if self.worker is not None and self.worker in self.children:
+            self.children.remove(self.worker)
+            self.stop_child(self.worker)
+            self.cancel_runs_of_stopped_worker()
         while self.children:
-            child = self.children.pop()
-            how = child.stop(self.options.stop_timeout)
-            self.say(f"{how} the {child.name} (pid {child.pid})")
+            self.stop_child(self.children.pop())
+        if self.profile_taken:
+            restore_profile(self.previous_profile)
+            self.say(f"Prefect profile {self.previous_profile or 'default'!r} is active again")
+        self.api.close()
+
+    def cancel_runs_of_stopped_worker(self) -> None:
+        """What the worker had in flight ends Cancelled (the next start ends what this missed)."""
+        if probe_server(self.url) != "prefect":
+            self.warn(
+                f"note: the server at {self.url} does not answer; the next start ends its runs"
+            )
+            return
+        why = (
+            "`newswatch up` stopped while it ran"
+            if self.stop_event.is_set()
+            else "its worker exited while it ran"
+        )
+        try:
+            self.end_orphaned_runs("CANCELLED", why, "cancelled")
+        except httpx.HTTPError as exc:
+            self.warn(f"error: could not end the worker's runs at {self.url}: {exc}")
+
+    def stop_child(self, child: Child) -> None:
+        how = child.stop(self.options.stop_timeout)
+        self.say(f"{how} the {child.name} (pid {child.pid})")

@@ -31,11 +31,18 @@ from newswatch.config import load_config
 from newswatch.models import CycleReport, FeedReport
 from newswatch.sharding import ShardError
 from tests.support.examples import serve_examples, write_config
-from tests.support.feedserver import FeedServer
-from tests.support.smtp import SmtpServer
+from tests.support.feedserver import FeedServer, Route
+from tests.support.smtp import SmtpServer, free_port
 
 pytestmark = pytest.mark.prefect
 ROOT = Path(__file__).resolve().parent.parent
+ENVOY_FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>Continental Wire</title>
+<link>https://continentalwire.example/</link><description>News</description>
+<item><title>UK envoy to visit China in spring</title>
+<link>https://continentalwire.example/world/2024/10/19/envoy</link>
+<guid>cw-envoy</guid><description>Plans for a return trip.</description></item>
+</channel></rss>
+"""
 
 
 async def _artifact_markdown(key: str) -> str:
@@ -58,7 +65,7 @@ def test_monitor_flow_alerts_once_and_records_a_summary(
     monkeypatch.setenv("NEWSWATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'nw.db'}")
 
     first = monitor(config_path=str(config))
-    second = monitor(config_path=str(config))
+    second = monitor(config_path=str(config), due_only=True)  # as the schedule's runs do
 
     assert (first.new_articles, first.matches, first.delivery.sent) == (28, 1, 1)
     assert len(first.feeds) == 3
@@ -70,6 +77,52 @@ def test_monitor_flow_alerts_once_and_records_a_summary(
     summary = asyncio.run(_artifact_markdown("monitor-summary"))
     assert "feeds polled: 0" in summary  # the latest run's
     assert "alerts sent: 0" in summary
+
+
+def test_a_manual_run_polls_every_feed_even_those_not_due(
+    prefect_api: None,
+    feed_server: FeedServer,
+    smtp_server: SmtpServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 15: a run started by hand polled 0 feeds (none was due) and missed a new story."""
+    serve_examples(feed_server)
+    config = write_config(tmp_path, feed_server, smtp_server.channel_url())
+    monkeypatch.setenv("NEWSWATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'nw.db'}")
+    monitor(config_path=str(config))
+    assert len(smtp_server.inbox.messages) == 1
+
+    feed_server.routes["/continental-wire.xml"] = Route(
+        body=ENVOY_FEED.encode("utf-8"), content_type="application/rss+xml"
+    )
+    scheduled = monitor(config_path=str(config), due_only=True)
+    manual = monitor(config_path=str(config))
+
+    assert len(scheduled.feeds) == 0  # nothing was due yet
+    assert len(manual.feeds) == 3
+    assert (manual.new_articles, manual.delivery.sent) == (1, 1)
+    assert smtp_server.inbox.subjects()[-1] == "[UK-China visits] UK envoy to visit China in spring"
+
+
+def test_a_run_whose_alerts_all_failed_ends_in_a_state_named_alerts_failed(
+    prefect_api: None, feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: with the SMTP server down the run ended plain Completed, as if all was well."""
+    serve_examples(feed_server)
+    down = f"mailto://127.0.0.1:{free_port()}?from=nw@example.org&to=desk@example.org"
+    config = write_config(tmp_path, feed_server, down)
+    monkeypatch.setenv("NEWSWATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'nw.db'}")
+
+    state = monitor(config_path=str(config), return_state=True)
+
+    assert state.is_completed()  # the feeds were polled and the match stored
+    assert state.name == "Alerts failed"
+    assert state.message is not None
+    assert state.message.startswith("Alerts failed: 0 sent, 1 failed (retried by the next run)")
+    report = state.result()
+    assert isinstance(report, CycleReport)
+    assert (report.matches, report.delivery.sent, report.delivery.failed) == (1, 0, 1)
 
 
 def test_monitor_flow_dry_run_sends_nothing(

@@ -26,6 +26,22 @@ def test_monitor_runs_every_ten_minutes_one_at_a_time_on_a_process_pool() -> Non
     assert monitor["enforce_parameter_schema"] is True
 
 
+def test_manual_monitor_runs_poll_every_feed_and_scheduled_runs_only_the_due_ones() -> None:
+    """Issue 15: `prefect deployment run 'monitor/monitor'` polled 0 feeds (none was due)."""
+    monitor = deployment("monitor")
+    assert monitor["parameters"]["due_only"] is False
+    assert monitor["parameters"]["dry_run"] is False
+    (schedule,) = monitor["schedules"]
+    assert schedule["parameters"] == {"due_only": True}
+
+
+def test_the_monitor_schedule_has_a_fixed_anchor_so_redeploying_keeps_its_times() -> None:
+    """Issue 16: each deploy restarted the interval from the moment of deploying."""
+    (schedule,) = deployment("monitor")["schedules"]
+    assert schedule["anchor_date"] == "2024-01-01T00:00:00+00:00"
+    assert schedule["timezone"] == "UTC"
+
+
 @pytest.mark.parametrize("name", ["monitor", "monitor-shard", "digest", "backtest"])
 def test_entrypoints_and_parameters_match_the_flows(name: str) -> None:
     spec = deployment(name)

@@ -44,6 +44,7 @@ MODULES = {
     "test_docs_rules": INTEGRATION,
     "test_dry_run": INTEGRATION,
     "test_e2e_prefect": E2E,
+    "test_faults": E2E,
     "test_feeds_cli": INTEGRATION,
     "test_flow": E2E,
     "test_hostile_cycle": INTEGRATION,
@@ -57,6 +58,7 @@ MODULES = {
     "test_quickstart": E2E,
     "test_refresh": UNIT,
     "test_rule_testing": UNIT,
+    "test_run_cleanup": UNIT,
     "test_rules_analyze": UNIT,
     "test_rules_compiled": INTEGRATION,
     "test_rules_engine": UNIT,
@@ -92,6 +94,7 @@ SLOW = {
     "test_bench_crash_trials",
     "test_bench_rules",
     "test_rules_compiled",
+    "test_faults",
 }
 
 

@@ -1,0 +1,102 @@
+"""Flow runs left in flight by a worker that is gone, and ending them so their slot is free.
+
+A monitor run holds the monitor deployment's one concurrency slot from Pending until it
+ends. Prefect 3.9 keeps that slot's lease in the server's memory: a run whose process died
+(with `up` stopped, or the server restarted) stays Running for good, and every later run is
+Cancelled with "Deployment concurrency limit reached". Forcing the run into a final state
+releases the slot (Prefect's ReleaseFlowConcurrencySlots runs on forced transitions too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+WORKER_LABEL = "prefect.worker.name"  # the label a Prefect worker puts on each run it starts
+IN_FLIGHT = ("PENDING", "RUNNING", "CANCELLING")  # the states that hold a deployment's slot
+
+
+@dataclass(frozen=True)
+class InFlightRun:
+    """A flow run of the pool in a state that holds its deployment's concurrency slot."""
+
+    id: str
+    name: str
+    state: str
+    worker: str | None  # None before a worker has taken it
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> InFlightRun:
+        labels = data.get("labels") or {}
+        worker = labels.get(WORKER_LABEL)
+        return cls(
+            id=str(data["id"]),
+            name=str(data.get("name")),
+            state=str(data.get("state_name") or data.get("state_type")),
+            worker=str(worker) if worker else None,
+        )
+
+
+def orphaned_runs(
+    runs: Iterable[InFlightRun], *, own_worker: str, online_workers: Iterable[str]
+) -> list[InFlightRun]:
+    """The runs no live worker will finish, seen from the worker about to (re)start.
+
+    Ours (a run of our worker's name: that process is gone, we are starting it anew), a
+    run of a worker that is not online, and a run no worker has taken while no other
+    worker is online. Runs of another live worker are left alone.
+    """
+    others = set(online_workers) - {own_worker}
+    return [
+        run
+        for run in runs
+        if run.worker == own_worker
+        or (run.worker is not None and run.worker not in others)
+        or (run.worker is None and not others)
+    ]
+
+
+class PrefectApi:
+    """The few calls of the Prefect server's REST API that `newswatch up` makes."""
+
+    def __init__(self, url: str, auth_string: str | None = None, timeout: float = 10.0) -> None:
+        user, _, password = (auth_string or "").partition(":")
+        self.url = url
+        self.client = httpx.Client(
+            base_url=url,
+            timeout=timeout,
+            auth=httpx.BasicAuth(user, password) if auth_string else None,
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def work_pool(self, pool: str) -> httpx.Response:
+        return self.client.get(f"/work_pools/{pool}")
+
+    def online_workers(self, pool: str) -> set[str]:
+        response = self.client.post(f"/work_pools/{pool}/workers/filter", json={})
+        if response.status_code == 404:
+            return set()
+        response.raise_for_status()
+        return {w["name"] for w in response.json() if w.get("status") == "ONLINE"}
+
+    def in_flight_runs(self, pool: str) -> list[InFlightRun]:
+        body = {
+            "flow_runs": {"state": {"type": {"any_": list(IN_FLIGHT)}}},
+            "work_pools": {"name": {"any_": [pool]}},
+            "limit": 200,
+        }
+        response = self.client.post("/flow_runs/filter", json=body)
+        response.raise_for_status()
+        return [InFlightRun.from_api(run) for run in response.json()]
+
+    def end_run(self, run: InFlightRun, *, state_type: str, message: str) -> None:
+        """Force the run into a final state: that releases its concurrency slot."""
+        name = state_type.capitalize()
+        body = {"state": {"type": state_type, "name": name, "message": message}, "force": True}
+        response = self.client.post(f"/flow_runs/{run.id}/set_state", json=body)
+        response.raise_for_status()
