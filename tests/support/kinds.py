@@ -25,6 +25,7 @@ MODULES = {
     "test_alerts": INTEGRATION,
     "test_backtest": INTEGRATION,
     "test_bench_crash_trials": INTEGRATION,
+    "test_bench_cycle": E2E,
     "test_bench_rules": INTEGRATION,
     "test_boundaries": UNIT,
     "test_cli": INTEGRATION,
