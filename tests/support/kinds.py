@@ -40,6 +40,7 @@ MODULES = {
     "test_e2e_prefect": E2E,
     "test_feeds_cli": INTEGRATION,
     "test_flow": E2E,
+    "test_head_of_line": INTEGRATION,
     "test_hostile_cycle": INTEGRATION,
     "test_normalize": UNIT,
     "test_notify_outbox": INTEGRATION,
