@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
+from sqlalchemy import or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from newswatch.models import (
@@ -29,21 +31,26 @@ from newswatch.store.db import insert
 def known_articles(
     session: Session, *, fingerprints: Sequence[str], canonical_urls: Sequence[str]
 ) -> dict[str, int]:
-    """Map each already-stored fingerprint or canonical URL to its article id."""
-    found: dict[str, int] = {}
-    if fingerprints:
-        rows = session.exec(
-            select(Article.id, Article.fingerprint).where(
-                col(Article.fingerprint).in_(list(fingerprints))
-            )
-        ).all()
-        found.update({fp: aid for aid, fp in rows if aid is not None})
+    """Map each already-stored fingerprint or canonical URL to its article id.
+
+    One Core query for both keys: run once per polled feed, the ORM's per-query work cost
+    more than the lookup.
+    """
     urls = [u for u in canonical_urls if u]
-    if urls:
-        rows_u = session.exec(
-            select(Article.id, Article.canonical_url).where(col(Article.canonical_url).in_(urls))
-        ).all()
-        found.update({u: aid for aid, u in rows_u if aid is not None and u})
+    if not fingerprints and not urls:
+        return {}
+    table = Article.metadata.tables["article"]
+    c = table.c
+    query = sa_select(c.id, c.fingerprint, c.canonical_url).where(
+        or_(c.fingerprint.in_(list(fingerprints)), c.canonical_url.in_(urls))
+    )
+    wanted_fps, wanted_urls = set(fingerprints), set(urls)
+    found: dict[str, int] = {}
+    for article_id, fingerprint, url in session.connection().execute(query):
+        if fingerprint in wanted_fps:
+            found[fingerprint] = article_id
+        if url and url in wanted_urls:
+            found[url] = article_id
     return found
 
 
