@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import replace
@@ -47,12 +48,14 @@ def poll_feeds(
     """One batch of feeds; retrying is safe because the store dedupes. With `config_path`,
     alerts go out while the batch runs (a stalled feed holds back no other's alerts)."""
     sent: list[DeliveryReport] = []
+    config = functools.cache(lambda: load_config(Path(str(config_path))))  # read once, if at all
     with store.engine_at(database_url) as engine:
 
         def send_alerts() -> None:
-            config = load_config(Path(str(config_path)))
             sent.append(
-                deliver(engine, config, environ=os.environ, now=utcnow(), secrets=read_secret_block)
+                deliver(
+                    engine, config(), environ=os.environ, now=utcnow(), secrets=read_secret_block
+                )
             )
 
         feeds = pipeline.poll_batch(
