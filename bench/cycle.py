@@ -14,7 +14,8 @@ its peak memory is its own:
 
 Peak RSS is the largest sum of resident memory over the measured process and everything it
 started (forkserver, parser workers), sampled every 50 ms; the feed farm and the Prefect
-server are not part of it (the server's own is `prefect_server_rss_mb`). Prints a few human
+server are not part of it (the server's own is `prefect_server_rss_mb`); `tree_cpu_s` is the
+CPU that tree used, imports and start-up included. Prints a few human
 lines on stderr, then one JSON object on the last line of stdout.
 
     .venv/bin/python bench/cycle.py                                  # 1,000 x 20, 1,000 rules
@@ -203,15 +204,15 @@ def run_floor(args: argparse.Namespace) -> dict[str, float]:
     import feedparser
 
     bodies = [feed_document(i, args.entries, args.rules) for i in range(args.feeds)]
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for body in bodies:
         feedparser.parse(io.BytesIO(body))
-    floor = time.perf_counter() - began
+    floor, cpu = time.perf_counter() - began, time.process_time() - cpu
     began = time.perf_counter()
     for body in bodies:
         feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
     floor_unsanitised = time.perf_counter() - began
-    return {"seconds": floor, "unsanitised_s": floor_unsanitised}
+    return {"seconds": floor, "cpu_s": cpu, "unsanitised_s": floor_unsanitised}
 
 
 def run_first_parse(args: argparse.Namespace) -> dict[str, float]:
@@ -232,15 +233,16 @@ def run_plain(args: argparse.Namespace) -> dict[str, float]:
 
     config = load_config(Path(args.config))
     engine = store.make_engine(args.db)
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     report = pipeline.run_cycle(engine, config, environ={}, now=datetime.now(UTC), due_only=False)
-    seconds = time.perf_counter() - began
+    seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
     engine.dispose()
     failed = [f"{f.url}: {f.health}" for f in report.feeds if not f.ok]
     if failed:
         print(f"{len(failed)} feeds failed, first: {failed[0]}", file=sys.stderr)
     return {
         "seconds": seconds,
+        "main_cpu_s": cpu,  # this process, all its threads; the parser workers are apart
         "feeds": len(report.feeds),
         "new_articles": report.new_articles,
         "matches": report.matches,
@@ -252,11 +254,12 @@ def run_plain(args: argparse.Namespace) -> dict[str, float]:
 def run_prefect(args: argparse.Namespace) -> dict[str, float]:
     from flows.monitor import monitor
 
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     report = monitor(config_path=args.config, due_only=False)
-    seconds = time.perf_counter() - began
+    seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
     return {
         "seconds": seconds,
+        "main_cpu_s": cpu,
         "feeds": len(report.feeds),
         "new_articles": report.new_articles,
         "matches": report.matches,
@@ -303,24 +306,38 @@ def tree(root: int) -> list[int]:
     return sorted(mine)
 
 
+def cpu_s(pid: int) -> float:
+    """User and system CPU a process has used so far, in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class TreeWatch(threading.Thread):
-    """The peak of the summed resident memory of a process and its descendants."""
+    """The peak of the summed resident memory of a process and its descendants, and the CPU
+    they used (the last reading of each: a CPU figure that a loaded machine shifts less
+    than the clock)."""
 
     def __init__(self, root: int) -> None:
         super().__init__(daemon=True)
         self.root = root
         self.peak_mb = 0.0
+        self.cpu: dict[int, float] = {}
         self._halt = threading.Event()
 
     def run(self) -> None:
         while not self._halt.wait(0.05):
-            total = sum(rss_kb(pid) for pid in tree(self.root)) / 1024
-            self.peak_mb = max(self.peak_mb, total)
+            pids = tree(self.root)
+            self.peak_mb = max(self.peak_mb, sum(rss_kb(pid) for pid in pids) / 1024)
+            for pid in pids:
+                self.cpu[pid] = max(self.cpu.get(pid, 0.0), cpu_s(pid))
 
-    def stop(self) -> float:
+    def stop(self) -> tuple[float, float]:
         self._halt.set()
         self.join()
-        return self.peak_mb
+        return self.peak_mb, sum(self.cpu.values())
 
 
 def measure(
@@ -335,11 +352,12 @@ def measure(
     watch = TreeWatch(child.pid)
     watch.start()
     out, _ = child.communicate()
-    peak = watch.stop()
+    peak, cpu = watch.stop()
     if child.returncode != 0:
         raise SystemExit(f"the {kind} run failed (exit {child.returncode})")
     figures: dict[str, Any] = json.loads(out.splitlines()[-1])
     figures["peak_rss_mb"] = round(peak, 1)
+    figures["tree_cpu_s"] = round(cpu, 2)  # the whole child: start-up and imports included
     return figures
 
 
@@ -480,6 +498,18 @@ def main() -> int:
             "pipeline_prefect": flow["peak_rss_mb"],
         },
         "prefect_server_rss_mb": round(server_mb, 1),
+        "cpu_s": {
+            "parse_floor": round(floor["cpu_s"], 3),
+            "pipeline_plain_main": round(plain["main_cpu_s"], 3),
+            "idle_main": round(idle["main_cpu_s"], 3),
+            "pipeline_prefect_main": round(flow["main_cpu_s"], 3),
+        },
+        "tree_cpu_s": {
+            "parse_floor": floor["tree_cpu_s"],
+            "pipeline_plain": plain["tree_cpu_s"],
+            "idle": idle["tree_cpu_s"],
+            "pipeline_prefect": flow["tree_cpu_s"],
+        },
         "new_articles": plain["new_articles"],
         "matches": plain["matches"],
         "alerts_sent": {"pipeline_plain": plain["sent"], "pipeline_prefect": flow["sent"]},
