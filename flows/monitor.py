@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import replace
@@ -41,13 +42,34 @@ class ShardRunsFailed(RuntimeError):
 
 @task(name="poll-feeds", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def poll_feeds(
-    targets: list[FeedTarget], database_url: str, matcher: Matcher, options: PollOptions
-) -> list[FeedReport]:
-    """One batch of feeds; retrying is safe because the store dedupes."""
+    targets: list[FeedTarget],
+    database_url: str,
+    matcher: Matcher,
+    options: PollOptions,
+    config_path: str | None = None,
+) -> tuple[list[FeedReport], DeliveryReport]:
+    """One batch of feeds; retrying is safe because the store dedupes. With `config_path`,
+    alerts go out while the batch runs (a stalled feed holds back no other's alerts)."""
+    sent: list[DeliveryReport] = []
+    config = functools.cache(lambda: load_config(Path(str(config_path))))  # read once, if at all
     with store.engine_at(database_url) as engine:
-        return pipeline.poll_batch(
-            targets, engine=engine, matcher=matcher, options=options, now=utcnow()
+
+        def send_alerts() -> None:
+            sent.append(
+                deliver(
+                    engine, config(), environ=os.environ, now=utcnow(), secrets=read_secret_block
+                )
+            )
+
+        feeds = pipeline.poll_batch(
+            targets,
+            engine=engine,
+            matcher=matcher,
+            options=options,
+            now=utcnow(),
+            send_alerts=send_alerts if config_path else None,
         )
+    return feeds, pipeline.merged(sent)
 
 
 @task(name="deliver-alerts", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -81,9 +103,10 @@ def monitor(
     if shards > 1:
         return _final_state(_fan_out(config_path, feeds, dry_run, due_only, shards))
     path, config, database_url, cycle = _plan(config_path, feeds, due_only, dry_run)
-    report = _poll(cycle, config, database_url)
+    report = _poll(cycle, config, database_url, None if dry_run else str(path))
     if not dry_run:
-        report.delivery = deliver_alerts(database_url, str(path))
+        rest = deliver_alerts(database_url, str(path))
+        report.delivery = pipeline.merged([report.delivery, rest])
     _record(run_summary.from_cycle(report), prefix="monitor")
     return _final_state(report)
 
@@ -169,15 +192,21 @@ def _plan(
     return path, config, database_url, cycle
 
 
-def _poll(cycle: CyclePlan, config: Config, database_url: str) -> CycleReport:
+def _poll(
+    cycle: CyclePlan, config: Config, database_url: str, alerts_config: str | None = None
+) -> CycleReport:
     """A task per batch of feeds; one run-logger line per feed problem."""
     futures = [
-        poll_feeds.submit(batch, database_url, cycle.matcher, cycle.options)
+        poll_feeds.submit(batch, database_url, cycle.matcher, cycle.options, alerts_config)
         for batch in pipeline.batches(cycle.targets, config.monitor.batch_size)
     ]
     report = CycleReport(dry_run=cycle.options.dry_run)
+    sent: list[DeliveryReport] = []
     for future in futures:
-        report.feeds.extend(future.result())
+        feeds, delivery = future.result()
+        report.feeds.extend(feeds)
+        sent.append(delivery)
+    report.delivery = pipeline.merged(sent)
     logger = get_run_logger()
     for feed in report.failed_feeds:
         logger.warning("feed %s (%s): %s", feed.name, feed.url, feed.health)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import logging
+import math
 import os
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
@@ -37,6 +39,7 @@ from newswatch.matching import Matcher, matcher_for
 from newswatch.models import (
     CleanArticle,
     CycleReport,
+    DeliveryReport,
     FeedOutcome,
     FeedReport,
     FeedTarget,
@@ -62,6 +65,10 @@ class PollOptions:
     fetch: FetchSettings
     dry_run: bool = False
     parser_workers: int | None = None
+    # How long a feed that is done waits for a slower one listed before it (so the first
+    # feed listed owns a story several carry), and new alerts for the rest of the batch
+    # (so they name every outlet that carried the story), before going on without them.
+    patience_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -192,9 +199,56 @@ def poll_batch(
     matcher: Matcher,
     options: PollOptions,
     now: datetime,
+    send_alerts: Callable[[], object] | None = None,
 ) -> list[FeedReport]:
-    """Poll a batch of feeds and store what is new; one feed's failure stays its own."""
-    return asyncio.run(_poll(targets, engine, _Writer(engine, matcher, options, now), options))
+    """Poll a batch of feeds and store what is new; one feed's failure stays its own.
+
+    With `send_alerts`, the outbox is sent while the batch goes on: a feed that stalls for
+    its whole timeout holds back no other feed's alerts (the caller sends what is left
+    once the batch is done).
+    """
+    alerter = _Alerter(send_alerts, options.patience_s) if send_alerts else None
+    writer = _Writer(engine, matcher, options, now, alerter)
+    try:
+        return asyncio.run(_poll(targets, engine, writer, options))
+    finally:
+        if alerter is not None:
+            alerter.close()
+
+
+class _Alerter:
+    """Sends the outbox from a thread of its own whenever a stored feed added alerts.
+
+    An alert waits up to `patience_s` for the rest of the batch (it then names every
+    outlet that carried its story), never for a feed that does not answer.
+    """
+
+    def __init__(self, send: Callable[[], object], patience_s: float) -> None:
+        self._send = send
+        self._patience_s = patience_s
+        self._due = threading.Event()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="alerts", daemon=True)
+        self._thread.start()
+
+    def stored(self) -> None:
+        self._due.set()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._due.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            self._due.wait()
+            if self._closed.wait(None if math.isinf(self._patience_s) else self._patience_s):
+                return  # the batch is done: its caller sends what is left
+            self._due.clear()
+            try:
+                self._send()
+            except Exception:  # the caller sends again at the end of the batch
+                log.exception("sending alerts during the batch failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +277,9 @@ async def _poll(
                 return await _fetch_and_parse(target, fetcher, parser)
 
             window = max(4 * options.fetch.max_concurrency, 8)
-            async for ready in in_order(targets, fetch_and_parse, window=window):
+            async for ready in in_order(
+                targets, fetch_and_parse, window=window, patience_s=options.patience_s
+            ):
                 if writer.has_work(ready):
                     await asyncio.to_thread(writer.write, ready)
                 else:  # nothing to write yet: not worth a trip to a thread
@@ -260,11 +316,19 @@ class _Writer:
     """The store stage of a batch: each parsed feed in one transaction with its articles,
     matches and outbox rows; feeds with nothing new gathered and written together."""
 
-    def __init__(self, engine: Engine, matcher: Matcher, options: PollOptions, now: datetime):
+    def __init__(
+        self,
+        engine: Engine,
+        matcher: Matcher,
+        options: PollOptions,
+        now: datetime,
+        alerter: _Alerter | None = None,
+    ):
         self.engine = engine
         self.matcher = matcher
         self.options = options
         self.now = now
+        self.alerter = alerter
         self.reports: list[FeedReport] = []
         self._unchanged: list[tuple[FeedTarget, FeedOutcome, FeedReport]] = []
         self._dry_run_seen: set[str] = set()  # a dry run stores nothing: it remembers here
@@ -347,6 +411,8 @@ class _Writer:
                 store.record_feed_outcomes(session, outcomes=[(target.id, outcome)], now=self.now)
             report.new_articles, report.matches = counts.new_articles, counts.matches
             report.health, report.ok = outcome.health, outcome.ok
+            if counts.deliveries and self.alerter is not None:
+                self.alerter.stored()
         except Exception as exc:  # a store error for one feed leaves the others to go on
             log.exception("feed %s: could not store its entries", target.url)
             report.ok, report.health = False, f"internal error: {type(exc).__name__}: {exc}"
@@ -414,13 +480,38 @@ def run_cycle(
     """One whole cycle without Prefect: the same steps as the monitor flow.
 
     All due feeds go through one fetcher and one parser pool, so the per-host limit holds
-    for the whole cycle and the pool starts once.
+    for the whole cycle and the pool starts once. Alerts go out while feeds are still
+    being polled, and once more at the end.
     """
     cycle = plan(engine, config, now=now, only=only, due_only=due_only, dry_run=dry_run)
     report = CycleReport(dry_run=dry_run)
+    sent: list[DeliveryReport] = []
+
+    def send_alerts() -> None:
+        sent.append(notify.deliver(engine, config, environ=environ, now=now))
+
     report.feeds = poll_batch(
-        cycle.targets, engine=engine, matcher=cycle.matcher, options=cycle.options, now=now
+        cycle.targets,
+        engine=engine,
+        matcher=cycle.matcher,
+        options=cycle.options,
+        now=now,
+        send_alerts=None if dry_run else send_alerts,
     )
     if not dry_run:
-        report.delivery = notify.deliver(engine, config, environ=environ, now=now)
+        send_alerts()  # what is left, and earlier failures now due
+        report.delivery = merged(sent)
     return report
+
+
+def merged(reports: Sequence[DeliveryReport]) -> DeliveryReport:
+    """Several sends of one cycle, in the order they ran, as one report (a channel's problem
+    said once); what still waits is what the last of them left."""
+    total = DeliveryReport(pending=reports[-1].pending if reports else 0)
+    for part in reports:
+        total.sent += part.sent
+        total.failed += part.failed
+        total.dead += part.dead
+        total.deferred += part.deferred
+        total.errors += [e for e in part.errors if e not in total.errors]
+    return total

@@ -215,3 +215,83 @@ def test_workers_exit_when_the_monitor_is_killed() -> None:
     pids = [int(p) for p in done.stdout.split()]
     assert pids  # workers start on demand: at least the one that parsed
     assert not any(is_running(pid) for pid in pids)
+
+
+def test_the_limit_grows_with_the_document_so_a_big_honest_feed_is_not_rejected() -> None:
+    """A fixed limit rejected big feeds the size cap admits; the limit now scales with size."""
+    with (
+        ParserPool(workers=1, timeout_s=0.2, timeout_s_per_mib=0.0) as fixed,
+        pytest.raises(ParseTimeout),
+    ):
+        parse(fixed, BIG)
+    with ParserPool(workers=1, timeout_s=0.2, timeout_s_per_mib=600.0) as scaled:
+        assert scaled.time_limit(len(BIG)) > 60
+        assert len(parse(scaled, BIG).entries) == 10_000
+    default = ParserPool()
+    assert default.time_limit(0) == 30.0
+    assert default.time_limit(15 * 1024 * 1024) == 120.0  # the default body cap
+
+
+# What a parser worker must never hold: the CLI and everything the monitor process loads.
+NOT_FOR_PARSING = ("typer", "sqlmodel", "sqlalchemy", "apprise", "prefect", "pydantic", "httpx")
+NOT_FOR_PARSING += ("flows", "newswatch", "pytest", "_pytest")
+
+WORKER_MODULES = """
+import json, runpy, sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+if sys.argv[1] == "console-script":
+    # The main module of `newswatch ...` is this script; its import line loads the whole CLI.
+    script = str(Path(sys.executable).parent / "newswatch")
+    runpy.run_path(script, run_name="console_script")
+    sys.modules["__main__"].__file__ = script
+
+from connectors.parser_pool import worker_context
+from tests.support.worker_probe import loaded_modules
+
+assert "typer" in sys.modules or sys.argv[1] != "console-script"
+with ProcessPoolExecutor(max_workers=1, mp_context=worker_context()) as pool:
+    print(json.dumps(pool.submit(loaded_modules).result()))
+"""
+
+
+def unwanted(modules: list[str]) -> list[str]:
+    """The modules a worker should not hold; tests.support.worker_probe is what asks."""
+    return [m for m in modules if m.split(".")[0] in NOT_FOR_PARSING or m == "tests.conftest"]
+
+
+@pytest.mark.parametrize("parent", ["console-script", "python"])
+def test_a_worker_holds_only_what_parsing_needs_whatever_started_the_parent(parent: str) -> None:
+    """Under the console script every worker used to import the whole CLI (105 MB, seconds)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER_MODULES, parent],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    modules = json.loads(done.stdout)
+    assert "feedparser" in modules
+    assert unwanted(modules) == []
+
+
+def test_a_worker_of_this_pytest_run_holds_only_what_parsing_needs(pool: ParserPool) -> None:
+    """pytest is this process's main script: its workers must not import pytest either."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from connectors.parser_pool import worker_context
+    from tests.support.worker_probe import loaded_modules
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=worker_context()) as probe:
+        modules = probe.submit(loaded_modules).result()
+    assert "feedparser" in modules
+    assert unwanted(modules) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from newswatch import models, store
 from newswatch.models import Article, ArticleSource, CleanArticle, Delivery, Feed, Match
@@ -201,3 +201,18 @@ def test_the_migrations_build_exactly_the_models_schema(database_url: str) -> No
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_syncing_rules_adds_new_ones_and_follows_an_edited_query(engine: Engine) -> None:
+    with store.session_scope(engine) as s:
+        store.sync_rules(s, rules=[("a", "UK AND visit", "A"), ("b", "volcano", "")], now=NOW)
+    later = NOW + timedelta(minutes=10)
+    with store.session_scope(engine) as s:
+        store.sync_rules(s, rules=[("a", "UK AND China AND visit", "Visits")], now=later)
+    with Session(engine) as s:
+        found = s.exec(select(models.Rule)).all()
+        rows = {r.id: (r.query, r.name, r.updated_at) for r in found}
+    assert rows == {
+        "a": ("UK AND China AND visit", "Visits", later),
+        "b": ("volcano", "", NOW),  # dropped from the config: kept for its old matches
+    }

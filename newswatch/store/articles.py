@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
+from sqlalchemy import or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from newswatch.models import (
@@ -29,21 +31,26 @@ from newswatch.store.db import insert
 def known_articles(
     session: Session, *, fingerprints: Sequence[str], canonical_urls: Sequence[str]
 ) -> dict[str, int]:
-    """Map each already-stored fingerprint or canonical URL to its article id."""
-    found: dict[str, int] = {}
-    if fingerprints:
-        rows = session.exec(
-            select(Article.id, Article.fingerprint).where(
-                col(Article.fingerprint).in_(list(fingerprints))
-            )
-        ).all()
-        found.update({fp: aid for aid, fp in rows if aid is not None})
+    """Map each already-stored fingerprint or canonical URL to its article id.
+
+    One Core query for both keys: run once per polled feed, the ORM's per-query work cost
+    more than the lookup.
+    """
     urls = [u for u in canonical_urls if u]
-    if urls:
-        rows_u = session.exec(
-            select(Article.id, Article.canonical_url).where(col(Article.canonical_url).in_(urls))
-        ).all()
-        found.update({u: aid for aid, u in rows_u if aid is not None and u})
+    if not fingerprints and not urls:
+        return {}
+    table = Article.metadata.tables["article"]
+    c = table.c
+    query = sa_select(c.id, c.fingerprint, c.canonical_url).where(
+        or_(c.fingerprint.in_(list(fingerprints)), c.canonical_url.in_(urls))
+    )
+    wanted_fps, wanted_urls = set(fingerprints), set(urls)
+    found: dict[str, int] = {}
+    for article_id, fingerprint, url in session.connection().execute(query):
+        if fingerprint in wanted_fps:
+            found[fingerprint] = article_id
+        if url and url in wanted_urls:
+            found[url] = article_id
     return found
 
 
@@ -57,48 +64,58 @@ def store_articles(
     """Insert new articles with their matches and outbox rows, skipping ones already stored
     (another feed carried them: this feed is noted as one more source).
 
-    One statement, bound per article: building an ORM INSERT per row cost more than
-    running it.
+    A few statements for the whole feed, however many articles: one batched INSERT for the
+    articles, one for their matches, one for the outbox rows. A statement per article
+    cost more than everything else the cycle does outside parsing.
     """
     counts = StoreCounts()
+    if not articles:
+        return counts
     table = Article.metadata.tables["article"]
-    insert_article = insert(session, table).on_conflict_do_nothing().returning(table.c.id)
-    connection = session.connection()
-    carried: list[int] = []  # articles this feed carried, new or stored before
-    for article, matches in articles:
-        article_id = connection.execute(
-            insert_article,
-            {
-                "fingerprint": article.fingerprint,
-                "canonical_url": article.canonical_url,
-                "story_key": article.story_key,
-                "feed_id": feed_id,
-                "source": article.source,
-                "title": article.title,
-                "summary": article.summary,
-                "body": article.body,
-                "url": article.url,
-                "author": article.author,
-                "published_at": article.published_at,
-                "fetched_at": article.fetched_at,
-            },
-        ).scalar()
-        if article_id is None:
-            existing = known_articles(
-                session,
-                fingerprints=[article.fingerprint],
-                canonical_urls=[article.canonical_url] if article.canonical_url else [],
-            )
+    rows = [
+        {
+            "fingerprint": article.fingerprint,
+            "canonical_url": article.canonical_url,
+            "story_key": article.story_key,
+            "feed_id": feed_id,
+            "source": article.source,
+            "title": article.title,
+            "summary": article.summary,
+            "body": article.body,
+            "url": article.url,
+            "author": article.author,
+            "published_at": article.published_at,
+            "fetched_at": article.fetched_at,
+        }
+        for article, _ in articles
+    ]
+    statement = (
+        insert(session, table).on_conflict_do_nothing().returning(table.c.id, table.c.fingerprint)
+    )
+    inserted: dict[str, int] = {
+        fingerprint: article_id
+        for article_id, fingerprint in session.connection().execute(statement, rows)
+    }
+    counts.new_articles = len(inserted)
+    lost = [article for article, _ in articles if article.fingerprint not in inserted]
+    carried = list(inserted.values())
+    if lost:  # stored by another process since this feed's entries were looked up
+        existing = known_articles(
+            session,
+            fingerprints=[a.fingerprint for a in lost],
+            canonical_urls=[a.canonical_url for a in lost if a.canonical_url],
+        )
+        for article in lost:
             stored = existing.get(article.fingerprint) or existing.get(article.canonical_url or "")
             if stored is not None:
                 carried.append(stored)
-            continue
-        counts.new_articles += 1
-        carried.append(article_id)
-        if matches:
-            added = store_matches(session, article_id=article_id, matches=matches, now=now)
-            counts.matches += added.matches
-            counts.deliveries += added.deliveries
+    matched = [
+        (inserted[article.fingerprint], matches)
+        for article, matches in articles
+        if matches and article.fingerprint in inserted
+    ]
+    added = _store_matches(session, matched, now=now)
+    counts.matches, counts.deliveries = added.matches, added.deliveries
     add_sources(session, article_ids=carried, feed_id=feed_id, now=now)
     return counts
 
@@ -108,25 +125,43 @@ def store_matches(
 ) -> StoreCounts:
     """Matches of one stored article and one outbox row per (match, channel); a match that
     exists already (same article and rule) is left alone, so nothing is alerted twice."""
+    return _store_matches(session, [(article_id, matches)], now=now)
+
+
+def _store_matches(
+    session: Session,
+    matched: Sequence[tuple[int, Sequence[MatchToStore]]],
+    *,
+    now: datetime,
+) -> StoreCounts:
+    """Matches of stored articles, and their outbox rows, in one batched INSERT each."""
     counts = StoreCounts()
-    for m in matches:
-        match_id = session.execute(
-            insert(session, Match)
-            .values(
-                article_id=article_id,
-                rule_id=m.rule_id,
-                terms=m.terms,
-                highlights=m.highlights,
-                words=m.words,
-                matched_at=now,
-            )
-            .on_conflict_do_nothing()
-            .returning(Match.id)
-        ).scalar()
-        if match_id is None:
-            continue
+    wanted = {(article_id, m.rule_id): m for article_id, matches in matched for m in matches}
+    if not wanted:
+        return counts
+    table = Match.metadata.tables["match"]
+    statement = (
+        insert(session, table)
+        .on_conflict_do_nothing()
+        .returning(table.c.id, table.c.article_id, table.c.rule_id)
+    )
+    rows = [
+        {
+            "article_id": article_id,
+            "rule_id": rule_id,
+            "terms": m.terms,
+            "highlights": m.highlights,
+            "words": m.words,
+            "matched_at": now,
+        }
+        for (article_id, rule_id), m in wanted.items()
+    ]
+    connection = session.connection()
+    deliveries = []
+    for match_id, article_id, rule_id in connection.execute(statement, rows):
         counts.matches += 1
-        rows = [
+        m = wanted[(article_id, rule_id)]
+        deliveries += [
             {
                 "match_id": match_id,
                 "channel": channel,
@@ -142,9 +177,10 @@ def store_matches(
             }
             for channel in m.channels
         ]
-        if rows:
-            session.execute(insert(session, Delivery).values(rows).on_conflict_do_nothing())
-            counts.deliveries += len(rows)
+    if deliveries:
+        outbox = Delivery.metadata.tables["delivery"]
+        connection.execute(insert(session, outbox).on_conflict_do_nothing(), deliveries)
+        counts.deliveries = len(deliveries)
     return counts
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -46,13 +47,25 @@ def sync_feeds(session: Session, *, feeds: Iterable[tuple[str, str]]) -> None:
 
 
 def sync_rules(session: Session, *, rules: Iterable[tuple[str, str, str]], now: datetime) -> None:
-    """Upsert (id, query, name) rows so matches keep pointing at a known rule."""
-    for rule_id, query, name in rules:
-        stmt = insert(session, Rule).values(id=rule_id, query=query, name=name, updated_at=now)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["id"], set_={"query": query, "name": name, "updated_at": now}
-        )
-        session.execute(stmt)
+    """Upsert (id, query, name) rows so matches keep pointing at a known rule.
+
+    One statement run for all the rules: a statement per rule was a third of a cycle in
+    which no feed had changed, at 1,000 rules.
+    """
+    rows = [{"id": i, "query": q, "name": n, "updated_at": now} for i, q, n in rules]
+    if not rows:
+        return
+    table = Rule.metadata.tables["rule"]
+    stmt = insert(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={
+            "query": stmt.excluded.query,
+            "name": stmt.excluded.name,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+    session.connection().execute(stmt, rows)
 
 
 def due_feeds(
@@ -87,19 +100,51 @@ def record_feed_outcomes(
     """
     if not outcomes:
         return
+    rows: list[dict[str, Any]] = []
+    for feed_id, outcome in outcomes:
+        good = outcome.ok
+        rows.append(
+            {
+                "b_now": now,
+                "b_id": feed_id,
+                "b_ok": good,
+                "b_last_status": outcome.status,
+                "b_health": outcome.health,
+                "b_next_poll_at": outcome.next_poll_at,
+                "b_gone": outcome.gone,
+                "b_last_error": outcome.error,
+                "b_entries": outcome.entries if good else 0,
+                "b_title": outcome.title if good and outcome.title else None,
+                "b_set_validators": good
+                and (outcome.etag is not None or outcome.last_modified is not None),
+                "b_etag": outcome.etag,
+                "b_last_modified": outcome.last_modified,
+                "b_body_hash": outcome.body_hash if good else None,
+                "b_ttl_minutes": outcome.ttl_minutes,
+                "b_new_url": outcome.new_url,
+            }
+        )
+    session.connection().execute(_outcomes_statement(), rows)
+
+
+@functools.cache
+def _outcomes_statement() -> Any:
+    """The UPDATE of record_feed_outcomes, built once: building it took longer than running
+    it for one feed."""
     table = Feed.metadata.tables["feed"]
     c = table.c
 
     def bound(name: str, column: Any) -> Any:
         return bindparam(f"b_{name}", type_=column.type)
 
+    now = bound("now", c.last_polled_at)
     ok = bindparam("b_ok", type_=c.gone.type)
     set_validators = bindparam("b_set_validators", type_=c.gone.type)
     body_hash = bound("body_hash", c.body_hash)
     new_url = bound("new_url", c.url)
     other = aliased(table)
     url_taken = exists().where(and_(other.c.url == new_url, other.c.id != c.id))
-    stmt = (
+    return (
         update(table)
         .where(c.id == bindparam("b_id", type_=c.id.type))
         .values(
@@ -125,27 +170,3 @@ def record_feed_outcomes(
             url=case((and_(new_url.is_not(None), ~url_taken), new_url), else_=c.url),
         )
     )
-    rows: list[dict[str, Any]] = []
-    for feed_id, outcome in outcomes:
-        good = outcome.ok
-        rows.append(
-            {
-                "b_id": feed_id,
-                "b_ok": good,
-                "b_last_status": outcome.status,
-                "b_health": outcome.health,
-                "b_next_poll_at": outcome.next_poll_at,
-                "b_gone": outcome.gone,
-                "b_last_error": outcome.error,
-                "b_entries": outcome.entries if good else 0,
-                "b_title": outcome.title if good and outcome.title else None,
-                "b_set_validators": good
-                and (outcome.etag is not None or outcome.last_modified is not None),
-                "b_etag": outcome.etag,
-                "b_last_modified": outcome.last_modified,
-                "b_body_hash": outcome.body_hash if good else None,
-                "b_ttl_minutes": outcome.ttl_minutes,
-                "b_new_url": outcome.new_url,
-            }
-        )
-    session.connection().execute(stmt, rows)
