@@ -112,7 +112,11 @@ def start_ready(start_up: StartUp, args: list[str], env: dict[str, str]) -> Up:
 def run_in_flight(
     start_up: StartUp, args: list[str], env: dict[str, str], db: Path, feeds: FeedServer
 ) -> tuple[Up, dict[str, Any]]:
-    """`up` with a monitor run that has stored the story and not yet sent its alert."""
+    """`up` with a monitor run in flight that has stored the story.
+
+    Its alert may have gone out already: alerts leave during the batch, while the slow feed
+    is still being fetched. Either way the story must reach the desk once.
+    """
     feeds.routes[SLOW_FEED].delay_s = 12
     up = start_ready(start_up, args, env)
     port = port_of(args)
@@ -186,7 +190,7 @@ def test_a_run_cut_by_stopping_up_blocks_nothing_and_its_alert_goes_out_once(
     output = stop(up)
 
     assert f"newswatch up: cancelled flow run '{cut['name']}'" in output, output
-    assert smtp_server.inbox.subjects() == []  # the cut run delivered nothing
+    assert smtp_server.inbox.subjects() in ([], [LAMMY])  # sent by the cut run, or not yet
 
     feed_server.routes[SLOW_FEED].delay_s = 0
     up = start_ready(start_up, up_args, up_env)
@@ -198,7 +202,7 @@ def test_a_run_cut_by_stopping_up_blocks_nothing_and_its_alert_goes_out_once(
     scheduled = wait_final(port, start_next_scheduled_run(port)["id"])
     assert_completed(scheduled)
     assert scheduled["parameters"]["due_only"] is True
-    assert smtp_server.inbox.subjects() == [LAMMY]  # the cut run's alert, on the next run
+    assert smtp_server.inbox.subjects() == [LAMMY]  # the cut run's alert, once
     pause_schedule(port)
 
     # A new story in a feed that is not due: a run by hand must still find it.
@@ -283,7 +287,7 @@ def test_worker_killed_mid_run_its_run_ends_and_the_next_up_alerts_once(
 
     assert up.wait_exit() == 1
     assert "error: the worker exited unexpectedly (killed by SIGKILL)" in up.output()
-    assert smtp_server.inbox.subjects() == []
+    assert smtp_server.inbox.subjects() in ([], [LAMMY])
 
     again = start_ready(start_up, up_args, up_env)
     port = port_of(up_args)
@@ -308,7 +312,7 @@ def test_flow_run_process_killed_the_run_ends_crashed_and_the_next_run_alerts_on
     port = port_of(up_args)
     ended = wait_final(port, cut["id"])
     assert ended["state_type"] == "CRASHED", ended["state"]  # the worker saw its process die
-    assert smtp_server.inbox.subjects() == []
+    assert smtp_server.inbox.subjects() in ([], [LAMMY])
     next_run_alerts_once(port, feed_server, smtp_server)
     stop(up)
 
@@ -330,7 +334,7 @@ def test_server_killed_mid_run_the_next_up_ends_the_stale_run_and_alerts_once(
     output = up.output()
     assert "error: the Prefect server exited unexpectedly (killed by SIGKILL)" in output
     assert "the next start ends its runs" in output
-    assert smtp_server.inbox.subjects() == []
+    assert smtp_server.inbox.subjects() in ([], [LAMMY])
 
     again = start_ready(start_up, up_args, up_env)
     port = port_of(up_args)

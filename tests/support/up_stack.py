@@ -198,21 +198,24 @@ def up_environment(prefect_home: Path, database_url: str) -> dict[str, str]:
 # ---------------------------------------------------------------- runs, read and moved by the test
 
 
-def post(port: int, path: str, body: dict[str, Any]) -> Any:
-    """POST to the server; a 503 (its SQLite database busy, seen under load) is tried again."""
-    for _ in range(5):
-        response = httpx.post(f"{api(port)}{path}", json=body, timeout=30)
+def call(port: int, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """One API call; a 503 (the server's SQLite database busy, seen under load) is tried
+    again, whatever the method."""
+    for _ in range(8):
+        response = httpx.request(method, f"{api(port)}{path}", json=body, timeout=30)
         if response.status_code != 503:
             break
         time.sleep(2)
     response.raise_for_status()
-    return response.json()
+    return response.json() if response.content else None
+
+
+def post(port: int, path: str, body: dict[str, Any]) -> Any:
+    return call(port, "POST", path, body)
 
 
 def flow_run(port: int, run_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{api(port)}/flow_runs/{run_id}", timeout=30)
-    response.raise_for_status()
-    found: dict[str, Any] = response.json()
+    found: dict[str, Any] = call(port, "GET", f"/flow_runs/{run_id}")
     return found
 
 
@@ -263,17 +266,12 @@ def start_next_scheduled_run(port: int) -> dict[str, Any]:
 
 def pause_schedule(port: int) -> None:
     """No scheduled run from here on, so none can collide with the runs started by hand."""
-    response = httpx.get(f"{api(port)}/deployments/name/monitor/monitor", timeout=30)
-    response.raise_for_status()
-    deployment = response.json()
+    deployment = call(port, "GET", "/deployments/name/monitor/monitor")
     for schedule in deployment["schedules"]:
-        httpx.patch(
-            f"{api(port)}/deployments/{deployment['id']}/schedules/{schedule['id']}",
-            json={"active": False},
-            timeout=30,
-        ).raise_for_status()
+        path = f"/deployments/{deployment['id']}/schedules/{schedule['id']}"
+        call(port, "PATCH", path, {"active": False})
     for run in monitor_runs(port, "SCHEDULED"):
-        httpx.delete(f"{api(port)}/flow_runs/{run['id']}", timeout=30).raise_for_status()
+        call(port, "DELETE", f"/flow_runs/{run['id']}")
 
 
 def wait_final(port: int, run_id: str) -> dict[str, Any]:
@@ -311,9 +309,8 @@ def stop(up: Up, signum: int = signal.SIGINT) -> str:
 
 def trigger_monitor(port: int) -> str:
     """A monitor run by hand, with the deployment's parameters (as `prefect deployment run`)."""
-    response = httpx.get(f"{api(port)}/deployments/name/monitor/monitor", timeout=30)
-    response.raise_for_status()
-    run = post(port, f"/deployments/{response.json()['id']}/create_flow_run", {})
+    deployment = call(port, "GET", "/deployments/name/monitor/monitor")
+    run = post(port, f"/deployments/{deployment['id']}/create_flow_run", {})
     return str(run["id"])
 
 
