@@ -16,9 +16,9 @@ when their analysed forms agree. The analysis is:
   ``visitait`` -> ``visiter``), diacritics folded. The lemma comes from simplemma's inflection
   dictionaries (en, fr, de, es, it, pt, nl), so a derived word keeps its own lemma
   (``executive`` is not ``execute``, ``Germanic`` not ``German``), which a suffix-stripping
-  stemmer such as Snowball could not promise. A lemma that shares not even its first letter
-  with the word (``better`` -> ``good``, ``was`` -> ``be``) is not used: such suppletive forms
-  read as themselves, so ``good`` never matches "best" (``went`` -> ``go`` still does).
+  stemmer such as Snowball could not promise. Of the suppletive forms,
+  the adjective's comparative forms ``better``, ``best``, ``worse``, ``worst`` are not joined
+  to ``good``/``bad`` (they read as themselves); irregular verbs are (``went`` -> ``go``).
   Words with digits, and text in other languages, are keyed by their ``norm``.
 
 The engine works on plain lists from the caches below rather than on :class:`Token`
@@ -51,6 +51,7 @@ __all__ = [
     "chunk_keys",
     "exact_of",
     "fold",
+    "is_listed_plural",
     "is_name",
     "key_in",
     "language_of",
@@ -204,11 +205,26 @@ def _key(lower: str, lang: str) -> str:
         # visiter): one more step gives every form of a word the same lemma
         lemma = _lemma(lemma.casefold(), lang)
     key = _fold(lemma.casefold())
-    if key[:1] != folded[:1]:
-        key = folded  # suppletive (better -> good, was -> be): the word stays itself
+    if lower in _SUPPLETIVE_DEGREES.get(lang, ()):
+        key = folded  # better is not the adjective good: the word stays itself
     # one object per key (visits and visited give the same "visit"), so dictionaries keyed
     # by keys, like a rule index's, find it by identity without reading the string
     return sys.intern(key)
+
+
+# Comparatives and superlatives whose dictionary lemma is another word (better -> good):
+# "better" and "best" are words of their own in news (best-selling, to better), so they are
+# not joined to their adjective; irregular verbs (went -> go) are inflections and are.
+_SUPPLETIVE_DEGREES: dict[str, frozenset[str]] = {
+    "en": frozenset({"better", "best", "worse", "worst"}),
+}
+
+
+def is_listed_plural(plural: str, word: str, lang: str) -> bool:
+    """Does the language's dictionary list ``plural`` as a form of the name ``word``?"""
+    if lang == OTHER_LANGUAGE:
+        return False
+    return bool(simplemma.lemmatize(plural, lang=lang, low_memory=True) == word)
 
 
 def _stem(surface: str) -> str:

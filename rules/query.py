@@ -222,8 +222,9 @@ def _word_elements(
     """A bare word (maybe several analysed words, maybe a trailing ``*``) keyed in ``lang``.
 
     A capitalised word is a name or a demonym, compared by its form: the word (its
-    possessive reads as the word) or, for a single word, its plural in -s (``German``:
-    German, German's, Germans; never Germanic; ``France`` never "francs" or "Frances").
+    possessive reads as the word) or, for a single word, its plural in -s where the
+    language's dictionary lists one (``German``: German, German's, Germans; never Germanic;
+    ``France`` never "francs" or "Frances").
     """
     wildcard = text.endswith("*")
     base = text[:-1] if wildcard else text
@@ -246,8 +247,11 @@ def _word_elements(
     if exact:
         return (tuple(_form_element(EXACT, w, lang) for w in surfaces),)
     word = tuple(_plain_element(w, lang) for w in surfaces)
-    if len(surfaces) == 1 and analyze.is_name(surfaces[0]):
-        return (word, (_form_element(NORM, surfaces[0] + "s", lang),))
+    name = surfaces[0]
+    if len(surfaces) == 1 and analyze.is_name(name):
+        plural = name + "s"
+        if analyze.is_listed_plural(plural, name, lang):  # Germans, not Frances
+            return (word, (_form_element(NORM, plural, lang),))
     return (word,)
 
 

@@ -48,6 +48,8 @@ MODULES = {
     "test_flow": E2E,
     "test_hostile_cycle": INTEGRATION,
     "test_normalize": UNIT,
+    "test_inflections": UNIT,
+    "test_languages": UNIT,
     "test_notify_outbox": INTEGRATION,
     "test_outbox_safety": INTEGRATION,
     "test_pipeline": INTEGRATION,
