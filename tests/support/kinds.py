@@ -50,6 +50,7 @@ MODULES = {
     "test_normalize": UNIT,
     "test_inflections": UNIT,
     "test_languages": UNIT,
+    "test_language_alerts": INTEGRATION,
     "test_notify_outbox": INTEGRATION,
     "test_outbox_safety": INTEGRATION,
     "test_pipeline": INTEGRATION,
