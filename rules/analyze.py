@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from itertools import accumulate, chain
 from typing import TypeVar
 
-import simplemma
 from mypy_extensions import mypyc_attr
+from simplemma.strategies import LOW_MEMORY_DICTIONARY_FACTORY, DictionaryLookupStrategy
 
 __all__ = [
     "DEFAULT_LANGUAGE",
@@ -191,8 +191,15 @@ def _lower(surface: str) -> str:
     return unicodedata.normalize("NFKC", _base(surface)).casefold().replace("\u2019", "'")
 
 
+# Dictionary look-ups only: simplemma's guessing strategies for words its dictionaries do not
+# list (affix and compound decomposition, suffix rules) would join words a desk keeps apart
+# and cost ten times as much per new word; an unlisted word (most names) is its own lemma.
+_DICTIONARY = DictionaryLookupStrategy(LOW_MEMORY_DICTIONARY_FACTORY)
+
+
 def _lemma(lower: str, lang: str) -> str:
-    return str(simplemma.lemmatize(lower, lang=lang, low_memory=True))
+    lemma = _DICTIONARY.get_lemma(lower, lang)
+    return lower if lemma is None else str(lemma)
 
 
 def _key(lower: str, lang: str) -> str:
@@ -224,7 +231,7 @@ def is_listed_plural(plural: str, word: str, lang: str) -> bool:
     """Does the language's dictionary list ``plural`` as a form of the name ``word``?"""
     if lang == OTHER_LANGUAGE:
         return False
-    return bool(simplemma.lemmatize(plural, lang=lang, low_memory=True) == word)
+    return _DICTIONARY.get_lemma(plural, lang) == word
 
 
 def _stem(surface: str) -> str:
