@@ -8,9 +8,10 @@ an article's words in the language found here (rules.analyze.language_of).
 from __future__ import annotations
 
 import threading
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from py3langid.langid import MODEL_FILE, LanguageIdentifier
+if TYPE_CHECKING:
+    from py3langid.langid import LanguageIdentifier
 
 __all__ = ["detect_language"]
 
@@ -27,8 +28,12 @@ _identifier: list[LanguageIdentifier] = []
 
 
 def _model() -> LanguageIdentifier:
-    with _lock:  # loading the model takes about a second: once per process
+    with _lock:  # loading the model takes about a second: once per process, when first used
         if not _identifier:
+            # imported here: numpy and the model are not worth loading for commands that
+            # normalise nothing (--help, rules check)
+            from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
             _identifier.append(LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True))
         return _identifier[0]
 
