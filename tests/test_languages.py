@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from newswatch.language import detect_language
+from newswatch.rule_testing import run_query_test
 from rules import Document, RuleSpec, compile_rules
 
 # A small labelled sample of news sentences, written for this test (not from any corpus).
@@ -105,3 +108,12 @@ def test_a_term_matches_its_inflections_in_the_article_language(
 def test_accents_fold_in_every_language() -> None:
     index = compile_rules([RuleSpec("r", "Pekin")], {})
     assert index.match(Document(title=SAMPLE["fr"][0], lang="fr"))
+
+
+def test_rules_test_reads_a_text_in_its_language() -> None:
+    """`newswatch rules test --query … --text …` lemmatises the text as the monitor would."""
+    out, err = io.StringIO(), io.StringIO()
+    text = "Le ministre britannique des Affaires étrangères a visité Pékin vendredi"
+    code = run_query_test(query="visiter AND Pékin", text=text, out=out, err=err)
+    assert code == 0, err.getvalue()
+    assert "«visité»" in out.getvalue()
