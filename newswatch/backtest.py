@@ -108,6 +108,7 @@ def run_backtest(
                     body=article.body,
                     source=article.source,
                     url=article.url,
+                    lang=article.lang,
                 )
             )
             if not hits or article.id is None:

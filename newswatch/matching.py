@@ -41,6 +41,7 @@ class Matcher:
                 body=article.body,
                 source=article.source,
                 url=article.url or article.feed_url,
+                lang=article.lang,
             )
         )
 
@@ -71,6 +72,7 @@ def matched_words(
         body=article.body,
         source=article.source,
         url=article.url or getattr(article, "feed_url", None),
+        lang=article.lang,
     )
     words: dict[str, dict[str, str]] = {}
     for term in hit.terms:
@@ -83,10 +85,15 @@ def matched_words(
     return {term: list(found.values()) for term, found in words.items() if found}
 
 
-def document(*, title: str, summary: str, body: str, source: str, url: str | None) -> Document:
-    """What the rules see of an article: its text fields, and the outlet's name and domain."""
+def document(
+    *, title: str, summary: str, body: str, source: str, url: str | None, lang: str | None = None
+) -> Document:
+    """What the rules see of an article: its text fields, the outlet's name and domain, and
+    its language (the words are lemmatised in it; ``lang:fr`` reads it)."""
     host = urlsplit(url or "").hostname or ""
-    return Document(title=title, summary=summary, body=body, source=f"{source} {host}".strip())
+    return Document(
+        title=title, summary=summary, body=body, source=f"{source} {host}".strip(), lang=lang
+    )
 
 
 def index_sample(engine: Engine, *, limit: int = INDEX_SAMPLE_SIZE) -> list[Document]:
@@ -98,7 +105,14 @@ def index_sample(engine: Engine, *, limit: int = INDEX_SAMPLE_SIZE) -> list[Docu
     """
     with Session(engine) as session:
         return [
-            document(title=a.title, summary=a.summary, body=a.body, source=a.source, url=a.url)
+            document(
+                title=a.title,
+                summary=a.summary,
+                body=a.body,
+                source=a.source,
+                url=a.url,
+                lang=a.lang,
+            )
             for a in store.recent_articles(session, limit=limit)
         ]
 

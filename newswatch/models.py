@@ -104,6 +104,7 @@ class Article(SQLModel, table=True):
     author: str | None = None
     published_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     fetched_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    lang: str | None = None  # ISO 639-1 code detected when normalised (newswatch.language)
 
 
 class ArticleSource(SQLModel, table=True):
@@ -198,6 +199,7 @@ class CleanArticle:
     author: str | None
     published_at: datetime
     fetched_at: datetime
+    lang: str | None = None  # ISO 639-1 code; None when the text is too short to tell
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +335,7 @@ class PendingAlert:
     highlights: dict[str, list[list[int]]]
     created_at: datetime
     words: dict[str, list[str]] = field(default_factory=dict)  # term -> the words it matched
+    lang: str | None = None  # the article's language code
 
 
 Format = Literal["plain", "markdown", "slack", "html"]

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from connectors.entry import RawEntry
+from newswatch.language import detect_language
 from newswatch.models import CleanArticle
 
 # Query parameters that only say where a click came from; dropping them makes
@@ -143,4 +144,5 @@ def normalize_entry(entry: RawEntry, *, fetched_at: datetime, source: str = "") 
         author=entry.author,
         published_at=published or fetched_at,
         fetched_at=fetched_at,
+        lang=detect_language(title, summary, body),
     )

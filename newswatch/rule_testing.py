@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 import yaml
 
+from newswatch.language import detect_language
 from rules import (
     DEFAULT_FIELDS,
     Document,
@@ -198,11 +199,14 @@ def _document(data: Mapping[str, object]) -> Document:
         host = host[4:]
     if host and host not in source:
         source = f"{source} {host}".strip()
+    title, summary, body = (_text(data.get(f)) for f in ("title", "summary", "body"))
     return Document(
-        title=_text(data.get("title")),
-        summary=_text(data.get("summary")),
-        body=_text(data.get("body")),
+        title=title,
+        summary=summary,
+        body=body,
         source=source,
+        # words are lemmatised in the article's language, as the monitor does
+        lang=_text(data.get("lang")) or detect_language(title, summary, body),
     )
 
 
@@ -312,7 +316,7 @@ def _match_source(
     """Articles from a file (exit 0), or one text as a body (0 matched, 1 not)."""
     if articles_path is not None:
         return _match_articles(index, rule_count, _articles(articles_path, err), fmt, out, err)
-    one = _Article("--text", Document(body=text or ""))
+    one = _Article("--text", Document(body=text or "", lang=detect_language(text or "")))
     code = _match_articles(index, rule_count, iter([one]), fmt, out, err)
     return code if code else (0 if index.match(one.doc) else 1)
 
@@ -382,7 +386,7 @@ def run_query_test(
         for error in exc.errors:
             err.write(error.render() + "\n")
         return 2
-    doc = Document(**{field: text})
+    doc = replace(Document(**{field: text}), lang=detect_language(text))
     marks = _highlighter(out)
     hits = index.match(doc)
     if hits:

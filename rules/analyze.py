@@ -11,8 +11,15 @@ when their analysed forms agree. The analysis is:
 * an acronym written with periods reads as the letters alone (``U.K.`` reads as ``UK``);
   a period between digits stays inside the number (``3.5``), other periods separate words;
 * ``norm`` is NFKC, case-folded, with diacritics folded (``Québec`` -> ``quebec``);
-  ``exact`` is the same but keeps the case (for ``!Word``); ``stem`` is the Snowball English
-  stem of ``norm`` (``visits`` -> ``visit``).
+  ``exact`` is the same but keeps the case (for ``!Word``); ``stem`` is the word's *key*: its
+  dictionary lemma in the article's language (``visits``, ``visited`` -> ``visit``; French
+  ``visitait`` -> ``visiter``), diacritics folded. The lemma comes from simplemma's inflection
+  dictionaries (en, fr, de, es, it, pt, nl), so a derived word keeps its own lemma
+  (``executive`` is not ``execute``, ``Germanic`` not ``German``), which a suffix-stripping
+  stemmer such as Snowball could not promise. Of the suppletive forms,
+  the adjective's comparative forms ``better``, ``best``, ``worse``, ``worst`` are not joined
+  to ``good``/``bad`` (they read as themselves); irregular verbs are (``went`` -> ``go``).
+  Words with digits, and text in other languages, are keyed by their ``norm``.
 
 The engine works on plain lists from the caches below rather than on :class:`Token`
 objects, because building a few hundred objects per article would cost more than all the
@@ -23,9 +30,9 @@ out only for the words a match reports (:class:`SpanLocator`).
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
-import threading
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
@@ -33,18 +40,28 @@ from dataclasses import dataclass
 from itertools import accumulate, chain
 from typing import TypeVar
 
-import snowballstemmer
 from mypy_extensions import mypyc_attr
+from simplemma.strategies import LOW_MEMORY_DICTIONARY_FACTORY, DictionaryLookupStrategy
 
 __all__ = [
+    "DEFAULT_LANGUAGE",
+    "LANGUAGES",
     "SpanLocator",
     "Token",
+    "chunk_keys",
     "exact_of",
+    "fold",
+    "is_listed_plural",
+    "is_name",
+    "key_in",
+    "language_of",
     "norm_of",
     "spans",
     "stem_of",
     "stem_of_norm",
+    "tag",
     "tokenize",
+    "untag",
     "words",
 ]
 
@@ -122,6 +139,11 @@ _EXTRA_FOLD = str.maketrans(
 )
 
 
+def fold(text: str) -> str:
+    """Diacritics folded (Québec -> Quebec), apostrophes made plain."""
+    return _fold(text)
+
+
 def _fold(text: str) -> str:
     if text.isascii():
         return text
@@ -147,20 +169,73 @@ def _norm(surface: str) -> str:
 
 
 _V = TypeVar("_V")
-_stemmer = snowballstemmer.stemmer("english")
-_stem_lock = threading.Lock()
+
+# The languages whose inflections are known (simplemma's dictionaries, loaded lazily, one per
+# language, in its memory-frugal form: about 10 MB each instead of 60). An article whose
+# language is not known reads as English; one in another language keys its words by norm.
+LANGUAGES: tuple[str, ...] = ("en", "fr", "de", "es", "it", "pt", "nl")
+DEFAULT_LANGUAGE = "en"
+OTHER_LANGUAGE = ""  # any other language: words are keyed by their norm
 
 
-def _stem_norm(norm: str) -> str:
-    with _stem_lock:  # a Snowball stemmer object keeps state while it works
-        result: str = _stemmer.stemWord(norm)
-    # one object per stem (visits and visited give the same "visit"), so dictionaries keyed
-    # by stems, like a rule index's, find it by identity without reading the string
-    return sys.intern(result)
+def language_of(code: str | None) -> str:
+    """The analysis language of an article's language code (None: unknown, read as English)."""
+    if code is None or code == "":
+        return DEFAULT_LANGUAGE
+    code = code.lower()[:2]
+    return code if code in LANGUAGES else OTHER_LANGUAGE
+
+
+def _lower(surface: str) -> str:
+    """NFKC and case-folded, diacritics kept: what the dictionaries are looked up with."""
+    return unicodedata.normalize("NFKC", _base(surface)).casefold().replace("\u2019", "'")
+
+
+# Dictionary look-ups only: simplemma's guessing strategies for words its dictionaries do not
+# list (affix and compound decomposition, suffix rules) would join words a desk keeps apart
+# and cost ten times as much per new word; an unlisted word (most names) is its own lemma.
+_DICTIONARY = DictionaryLookupStrategy(LOW_MEMORY_DICTIONARY_FACTORY)
+
+
+def _lemma(lower: str, lang: str) -> str:
+    lemma = _DICTIONARY.get_lemma(lower, lang)
+    return lower if lemma is None else str(lemma)
+
+
+def _key(lower: str, lang: str) -> str:
+    folded = _fold(lower)
+    if lang == OTHER_LANGUAGE or not lower.isalpha():
+        return sys.intern(folded)
+    lemma = _lemma(lower, lang)
+    if lemma != lower:
+        # simplemma's dictionaries are not always transitive (French visites -> visite ->
+        # visiter): one more step gives every form of a word the same lemma
+        lemma = _lemma(lemma.casefold(), lang)
+    key = _fold(lemma.casefold())
+    if lower in _SUPPLETIVE_DEGREES.get(lang, ()):
+        key = folded  # better is not the adjective good: the word stays itself
+    # one object per key (visits and visited give the same "visit"), so dictionaries keyed
+    # by keys, like a rule index's, find it by identity without reading the string
+    return sys.intern(key)
+
+
+# Comparatives and superlatives whose dictionary lemma is another word (better -> good):
+# "better" and "best" are words of their own in news (best-selling, to better), so they are
+# not joined to their adjective; irregular verbs (went -> go) are inflections and are.
+_SUPPLETIVE_DEGREES: dict[str, frozenset[str]] = {
+    "en": frozenset({"better", "best", "worse", "worst"}),
+}
+
+
+def is_listed_plural(plural: str, word: str, lang: str) -> bool:
+    """Does the language's dictionary list ``plural`` as a form of the name ``word``?"""
+    if lang == OTHER_LANGUAGE:
+        return False
+    return _DICTIONARY.get_lemma(plural, lang) == word
 
 
 def _stem(surface: str) -> str:
-    return STEM_OF_NORM[NORM[surface]]
+    return KEY_IN[DEFAULT_LANGUAGE][LOWER[surface]]
 
 
 class BoundedCache(dict[str, _V]):
@@ -196,7 +271,12 @@ def _chunk_words(chunk: str) -> tuple[str, ...]:
 CHUNK_WORDS: BoundedCache[tuple[str, ...]] = BoundedCache(_chunk_words)
 NORM = BoundedCache(_norm)
 EXACT = BoundedCache(_exact)
-STEM_OF_NORM = BoundedCache(_stem_norm)
+LOWER = BoundedCache(_lower)
+# language -> (lower-case word -> key); "" is any other language
+KEY_IN: dict[str, BoundedCache[str]] = {
+    lang: BoundedCache(functools.partial(_key, lang=lang)) for lang in (*LANGUAGES, OTHER_LANGUAGE)
+}
+STEM_OF_NORM = KEY_IN[DEFAULT_LANGUAGE]
 STEM = BoundedCache(_stem)
 
 
@@ -205,11 +285,52 @@ def derived_cache(compute: Callable[[str], _V]) -> dict[str, _V]:
     return BoundedCache(compute)
 
 
-def _chunk_stems(chunk: str) -> tuple[str, ...]:
-    return tuple(map(STEM.__getitem__, CHUNK_WORDS[chunk]))
+def _chunk_keys(chunk: str, lang: str) -> tuple[str, ...]:
+    keys = KEY_IN[lang]
+    return tuple(keys[LOWER[word]] for word in CHUNK_WORDS[chunk])
 
 
-CHUNK_STEMS: BoundedCache[tuple[str, ...]] = BoundedCache(_chunk_stems)
+# language -> (chunk -> the keys of its words)
+CHUNK_KEYS_IN: dict[str, BoundedCache[tuple[str, ...]]] = {
+    lang: BoundedCache(functools.partial(_chunk_keys, lang=lang))
+    for lang in (*LANGUAGES, OTHER_LANGUAGE)
+}
+CHUNK_STEMS = CHUNK_KEYS_IN[DEFAULT_LANGUAGE]
+
+
+def chunk_keys(lang: str) -> dict[str, tuple[str, ...]]:
+    """chunk -> its words' keys in ``lang`` (an analysis language, see language_of)."""
+    return CHUNK_KEYS_IN[lang]
+
+
+def key_in(surface: str, lang: str) -> str:
+    """The key of a word in an analysis language: what a query word is compared by."""
+    return KEY_IN[lang][LOWER[surface]]
+
+
+def is_name(surface: str) -> bool:
+    """A query word written with a capital letter is a name (or a demonym)."""
+    return surface[:1].isupper()
+
+
+# An element value compared by its form (a phrase word, !Word, a name) carries, when it is
+# not plain English, the language its key is worked out in: TAG + lang (2 letters) + text,
+# text lower-case with its diacritics (or exact, for !Word), so that the key can be looked
+# up in that language's dictionary; the form compared is text with diacritics folded.
+TAG = "\x1f"
+
+
+def tag(lang: str, text: str) -> str:
+    """An element value for a word compared by form, keyed in ``lang`` (see untag)."""
+    return f"{TAG}{lang or '--'}{text}"
+
+
+def untag(value: str) -> tuple[str, str]:
+    """(analysis language, text) of an element value; plain values are English forms."""
+    if value[:1] != TAG:
+        return DEFAULT_LANGUAGE, value
+    lang = value[1:3]
+    return ("" if lang == "--" else lang), value[3:]
 
 
 def words(text: str) -> list[str]:
@@ -321,12 +442,12 @@ def exact_of(surface: str) -> str:
 
 
 def stem_of(surface: str) -> str:
-    """Snowball English stem of the word's normalised form."""
+    """The word's key in English (its lemma, diacritics folded)."""
     return STEM[surface]
 
 
 def stem_of_norm(norm: str) -> str:
-    """The stem of a word already normalised: equal norms always give equal stems."""
+    """The English key of a word already normalised: equal norms always give equal keys."""
     return STEM_OF_NORM[norm]
 
 
@@ -337,7 +458,7 @@ class Token:
 
     text: str  # original surface form, exactly text[start:end]
     norm: str  # NFKC + casefold + diacritics folded
-    stem: str  # snowball stem of norm
+    stem: str  # the English key: the lemma of norm
     position: int  # word index within the field (0-based)
     start: int  # char offset in the field text
     end: int

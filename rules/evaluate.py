@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from operator import itemgetter
 from typing import TypeAlias
 
+from rules import analyze
 from rules.compile import AND, LEAF, NEAR, NOT, OR, Code, CompiledRule, Leaf, Plan
 from rules.keys import DEFAULT_ORDER, FIELD_MARK, PREFIX_KEY_SIZE
 from rules.query import FIELDS
@@ -42,7 +43,8 @@ class ArticleView:
     ) -> None:
         """``scoped``: the fields some term is restricted to; ``prefix_keys``: the wildcard
         keys pre-selection files rules under (see RuleIndex)."""
-        fields = {name: FieldView(getattr(doc, name) or "") for name in FIELDS}
+        lang = analyze.language_of(doc.lang)
+        fields = {name: FieldView(getattr(doc, name) or "", lang) for name in FIELDS}
         self.fields = fields
         keys = set(fields["title"].stems)
         keys.update(fields["summary"].stems, fields["body"].stems)

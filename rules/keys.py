@@ -1,16 +1,17 @@
 """Keys: what a rule needs present in an article before it is worth evaluating.
 
-A key is a word's stem; a field-scoped term's keys carry the field's mark, so ``title:visit``
-needs ``"\\x02visit"``; a wildcard's key is a mark and its first four letters (three if it
-has three). The compiler derives a rule's keys from its terms (rules.compile), an article's
-view derives the keys it has from its words (rules.evaluate), and the index files each rule
-under the rarest of its keys (rules.index): all three agree on the spelling here.
+A key is a word's lemma in the article's language (rules.analyze); a field-scoped term's keys
+carry the field's mark, so ``title:visit`` needs ``"\\x02visit"``; a wildcard's key is a mark
+and its first four letters (three if it has three). The compiler derives a rule's keys from
+its terms (rules.compile), an article's view derives the keys it has from its words
+(rules.evaluate), and the index files each rule under the rarest of its keys (rules.index):
+all three agree on the spelling here.
 """
 
 from __future__ import annotations
 
 from rules import analyze
-from rules.query import DEFAULT_FIELDS, EXACT, FIELDS, PREFIX, STEM
+from rules.query import DEFAULT_FIELDS, FIELDS, PREFIX, STEM
 
 __all__ = [
     "DEFAULT_ORDER",
@@ -39,14 +40,17 @@ DEFAULT_ORDER = ordered(DEFAULT_FIELDS)
 
 
 def element_key(mode: str, value: str) -> str:
-    """The key an element needs present: its stem, or a wildcard's first (four) letters."""
+    """The key an element needs present: its lemma, or a wildcard's first (four) letters.
+
+    A word compared by its form (phrase word, ``!Word``, name) needs the key its form has
+    in the language the element was made for (rules.analyze.tag).
+    """
     if mode == STEM:
         return value
     if mode == PREFIX:
         return PREFIX_MARK + value[:PREFIX_KEY_SIZE]
-    if mode == EXACT:
-        return analyze.stem_of_norm(analyze.norm_of(value))
-    return analyze.stem_of_norm(value)
+    lang, text = analyze.untag(value)
+    return analyze.key_in(text, lang)
 
 
 def has_three_letter_prefixes(prefix_keys: frozenset[str]) -> bool:

@@ -187,8 +187,45 @@ class _WordError(Exception):
 
 
 @functools.lru_cache(maxsize=1 << 16)  # desks reuse the same words in thousands of rules
-def _word_elements(text: str, exact: bool) -> Pattern:
-    """A bare word (maybe several analysed words, maybe a trailing ``*``)."""
+def _word_patterns(text: str, exact: bool) -> tuple[Pattern, ...]:
+    """A bare word's patterns: one per language that reads it differently (rules.analyze)."""
+    return _language_variants(_word_elements, text, exact)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _phrase_patterns(text: str, exact: bool) -> tuple[Pattern, ...]:
+    """A phrase's patterns: one per language that keys its words differently."""
+    return _language_variants(_phrase_elements, text, exact)
+
+
+def _language_variants(
+    elements: Callable[[str, bool, str], tuple[Pattern, ...]], text: str, exact: bool
+) -> tuple[Pattern, ...]:
+    """The patterns of ``text`` in every analysis language, one per distinct set of keys.
+
+    An article's words are keyed by their lemmas in the article's language, so a query word
+    is lemmatised in each language it can match in (French ``visites`` -> ``visiter``,
+    English ``visits`` -> ``visit``); most words read the same in all of them, one pattern.
+    """
+    from rules.keys import element_key  # keys imports this module
+
+    found: dict[tuple[str, ...], Pattern] = {}
+    for lang in analyze.LANGUAGES:
+        for pattern in elements(text, exact, lang):
+            found.setdefault(tuple(element_key(m, v) for m, v in pattern), pattern)
+    return tuple(found.values())
+
+
+def _word_elements(
+    text: str, exact: bool, lang: str = analyze.DEFAULT_LANGUAGE
+) -> tuple[Pattern, ...]:
+    """A bare word (maybe several analysed words, maybe a trailing ``*``) keyed in ``lang``.
+
+    A capitalised word is a name or a demonym, compared by its form: the word (its
+    possessive reads as the word) or, for a single word, its plural in -s where the
+    language's dictionary lists one (``German``: German, German's, Germans; never Germanic;
+    ``France`` never "francs" or "Frances").
+    """
     wildcard = text.endswith("*")
     base = text[:-1] if wildcard else text
     if "*" in base:
@@ -205,16 +242,39 @@ def _word_elements(text: str, exact: bool) -> Pattern:
         last_end = matches[-1][1]
         if last_end != len(base) or len(analyze.norm_of(surfaces[-1])) < MIN_PREFIX:
             raise _WordError(f"a wildcard needs at least {MIN_PREFIX} letters before '*'")
-        head: list[Element] = [(STEM, analyze.stem_of(w)) for w in surfaces[:-1]]
-        return (*head, (PREFIX, analyze.norm_of(surfaces[-1])))
+        head = [_plain_element(w, lang) for w in surfaces[:-1]]
+        return ((*head, (PREFIX, analyze.norm_of(surfaces[-1]))),)
     if exact:
-        return tuple((EXACT, analyze.exact_of(w)) for w in surfaces)
-    return tuple((STEM, analyze.stem_of(w)) for w in surfaces)
+        return (tuple(_form_element(EXACT, w, lang) for w in surfaces),)
+    word = tuple(_plain_element(w, lang) for w in surfaces)
+    name = surfaces[0]
+    if len(surfaces) == 1 and analyze.is_name(name):
+        plural = name + "s"
+        if analyze.is_listed_plural(plural, name, lang):  # Germans, not Frances
+            return (word, (_form_element(NORM, plural, lang),))
+    return (word,)
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _phrase_elements(text: str, exact: bool) -> Pattern:
-    """The words of a phrase, unstemmed; a word ending in ``*`` is a prefix."""
+def _plain_element(surface: str, lang: str) -> Element:
+    """A word with its inflections (its lemma's key), or a name (its form)."""
+    if analyze.is_name(surface):
+        return _form_element(NORM, surface, lang)
+    return (STEM, analyze.key_in(surface, lang))
+
+
+def _form_element(mode: Mode, surface: str, lang: str) -> Element:
+    """A word compared by its form (phrase word, ``!Word``), keyed in ``lang``."""
+    form = analyze.exact_of(surface) if mode == EXACT else analyze.norm_of(surface)
+    if lang == analyze.DEFAULT_LANGUAGE:
+        return (mode, form)
+    text = analyze.exact_of(surface) if mode == EXACT else analyze.LOWER[surface]
+    return (mode, analyze.tag(lang, text))
+
+
+def _phrase_elements(
+    text: str, exact: bool, lang: str = analyze.DEFAULT_LANGUAGE
+) -> tuple[Pattern, ...]:
+    """The words of a phrase, not lemmatised; a word ending in ``*`` is a prefix."""
     matches = analyze.spans(text)
     if not matches:
         raise _WordError("empty phrase")
@@ -227,14 +287,12 @@ def _phrase_elements(text: str, exact: bool) -> Pattern:
             if len(analyze.norm_of(surface)) < MIN_PREFIX:
                 raise _WordError(f"a wildcard needs at least {MIN_PREFIX} letters before '*'")
             elements.append((PREFIX, analyze.norm_of(surface)))
-        elif exact:
-            elements.append((EXACT, analyze.exact_of(surface)))
         else:
-            elements.append((NORM, analyze.norm_of(surface)))
-    return tuple(elements)
+            elements.append(_form_element(EXACT if exact else NORM, surface, lang))
+    return (tuple(elements),)
 
 
-def _entry_pattern(entry: str) -> Pattern:
+def _entry_patterns(entry: str) -> tuple[Pattern, ...]:
     """One ``@list`` entry: a word, ``"a phrase"``, ``!Word``, ``brit*``; several words = phrase.
 
     In YAML ``[UK, "United Kingdom"]`` the quotes are YAML's and are gone by the time the
@@ -245,12 +303,12 @@ def _entry_pattern(entry: str) -> Pattern:
     if exact:
         text = text[1:].strip()
     if len(text) >= 2 and text[0] in _OPEN_QUOTES and text[-1] in _CLOSE_QUOTES:
-        return _phrase_elements(text[1:-1], exact)
+        return _phrase_patterns(text[1:-1], exact)
     if not text:
         raise _WordError("empty entry")
     if any(ch.isspace() for ch in text):
-        return _phrase_elements(text, exact)
-    return _word_elements(text, exact)
+        return _phrase_patterns(text, exact)
+    return _word_patterns(text, exact)
 
 
 @mypyc_attr(native_class=False)  # a Python class even compiled: pickles, compares
@@ -278,12 +336,11 @@ class ListTable:
                 problems.append(f"list '{name}' entry {entry!r} is not text")
                 continue
             try:
-                pattern = _entry_pattern(entry)
+                entry_patterns = _entry_patterns(entry)
             except _WordError as exc:
                 problems.append(f"list '{name}' entry {entry!r}: {exc}")
                 continue
-            if pattern not in patterns:
-                patterns.append(pattern)
+            patterns.extend(p for p in entry_patterns if p not in patterns)
         if not patterns and not problems:
             problems.append(f"list '{name}' is empty")
         result = (tuple(patterns), problems)
@@ -549,7 +606,7 @@ class _Parser:
         if toks[i].kind == "WORD" and toks[i + 1].kind != "NEAR":
             # the common case, without the calls down to parse_primary
             self.i = i + 1
-            return self.term(toks[i], _word_elements)
+            return self.term(toks[i], _word_patterns)
         if toks[i].kind == "NOT":
             op = self.take()
             self.need_operand(op)
@@ -597,9 +654,9 @@ class _Parser:
             finally:
                 self.scope, self.scoped = saved
         if kind == "WORD":
-            return self.term(tok, _word_elements)
+            return self.term(tok, _word_patterns)
         if kind == "PHRASE":
-            return self.term(tok, _phrase_elements)
+            return self.term(tok, _phrase_patterns)
         if kind == "LIST":
             return self.list_term(tok)
         if kind == ")":
@@ -608,13 +665,13 @@ class _Parser:
             self.fail("the query ends where a term is needed", tok.column)
         return self.fail(f"dangling operator: {tok.text} needs a term before it", tok.column)
 
-    def term(self, tok: _Tok, elements: Callable[[str, bool], Pattern]) -> Term:
+    def term(self, tok: _Tok, patterns: Callable[[str, bool], tuple[Pattern, ...]]) -> Term:
         try:
-            pattern: Pattern = elements(tok.value, tok.exact)
+            found: tuple[Pattern, ...] = patterns(tok.value, tok.exact)
         except _WordError as exc:
             self.soft(str(exc), tok.column)
-            pattern = ()
-        return Term(tok.text, (pattern,) if pattern else (), self.scope, tok.column)
+            found = ()
+        return Term(tok.text, found, self.scope, tok.column)
 
     def list_term(self, tok: _Tok) -> Term:
         resolved = self.table.resolve(tok.value)

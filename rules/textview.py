@@ -34,6 +34,15 @@ _CHUNK_PREFIX4 = analyze.derived_cache(
 )
 
 
+def _form_matches(form: str, value: str) -> bool:
+    """Does a word's norm (or exact form) equal a tagged element value's (rules.analyze.tag)?"""
+    return value[:1] == analyze.TAG and form == _FOLDED[analyze.untag(value)[1]]
+
+
+# a tagged value's text, diacritics folded as norms are
+_FOLDED = analyze.derived_cache(analyze.fold)
+
+
 class FieldView:
     """One field's words, with the analysed forms and position look-ups built on demand."""
 
@@ -54,12 +63,14 @@ class FieldView:
         "text",
     )
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, lang: str = analyze.DEFAULT_LANGUAGE) -> None:
+        """``lang``: the analysis language (rules.analyze.language_of) the words are keyed in."""
         self.text = text
-        # one cache look-up per white-space chunk gives the stems; the words themselves are
-        # only needed for phrases and wildcards, and then only at a few positions
+        # one cache look-up per white-space chunk gives the keys (lemmas in the article's
+        # language); the words themselves are only needed for phrases and wildcards, and
+        # then only at a few positions
         self.chunks = text.split()
-        self._per_chunk = list(map(analyze.CHUNK_STEMS.__getitem__, self.chunks))
+        self._per_chunk = list(map(analyze.chunk_keys(lang).__getitem__, self.chunks))
         self.stems: list[str] = list(chain.from_iterable(self._per_chunk))
         self._prefixes: dict[int, list[str]] = {}  # wildcard key size -> key of each word
         self._first: dict[str, int] = {}  # see positions()
@@ -260,9 +271,9 @@ class FieldView:
                 continue  # already checked
             word = self.word(start + offset)
             if mode == NORM:
-                ok = analyze.NORM[word] == value
+                ok = analyze.NORM[word] == value or _form_matches(analyze.NORM[word], value)
             elif mode == EXACT:
-                ok = analyze.EXACT[word] == value
+                ok = analyze.EXACT[word] == value or _form_matches(analyze.EXACT[word], value)
             else:
                 ok = analyze.NORM[word].startswith(value)
             if not ok:

@@ -29,6 +29,7 @@ class Document:
     summary: str = ""
     body: str = ""
     source: str = ""  # outlet name and/or domain, e.g. "Harbour Gazette harbourgazette.example"
+    lang: str | None = None  # the article's language code (en, fr, …); None: read as English
 
 
 # TermHit and Hit are named tuples, immutable and hashable like frozen dataclasses: a

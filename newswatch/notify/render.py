@@ -137,6 +137,7 @@ def _render_alert(alerts: Sequence[PendingAlert], *, fmt: Format, zone: str) -> 
     facts = [
         ("Outlet", escape(alert.source, fmt)),
         ("Published", published),
+        *([("Language", escape(alert.lang, fmt))] if alert.lang else []),
         (
             "Rule" if len(rules) == 1 else "Rules",
             escape("; ".join(f"{name} ({rule_id})" for name, rule_id in rules), fmt),

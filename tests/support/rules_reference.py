@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 from rules import Document, RuleSpec
-from rules.analyze import Token, tokenize
+from rules.analyze import Token, fold, tokenize, untag
 from rules.query import FIELDS, And, Near, Node, Not, Or, QuerySyntaxError, Term, parse
 
 Intervals = dict[str, list[tuple[int, int]]]
@@ -18,11 +18,10 @@ Intervals = dict[str, list[tuple[int, int]]]
 def _element_matches(token: Token, mode: str, value: str) -> bool:
     if mode == "stem":
         return token.stem == value
-    if mode == "norm":
-        return token.norm == value
-    if mode == "exact":
-        return token.exact == value
-    return token.norm.startswith(value)
+    if mode == "prefix":
+        return token.norm.startswith(value)
+    form = token.norm if mode == "norm" else token.exact
+    return form == fold(untag(value)[1])
 
 
 def _term(term: Term, fields: dict[str, list[Token]]) -> Intervals:
