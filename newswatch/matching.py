@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Sequence
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -12,7 +15,7 @@ from sqlmodel import Session
 from newswatch import store
 from newswatch.config import Config
 from newswatch.models import Article, CleanArticle, MatchToStore
-from rules import Document, Hit, RuleIndex, compile_rules
+from rules import ENGINE_VERSION, Document, Hit, RuleIndex, compile_rules
 
 INDEX_SAMPLE_SIZE: Final = 300  # recent articles that tell the rule index which words are rare
 
@@ -20,8 +23,17 @@ INDEX_SAMPLE_SIZE: Final = 300  # recent articles that tell the rule index which
 class Matcher:
     """The compiled rule index plus where each rule's alerts go, built once per cycle."""
 
-    def __init__(self, config: Config, *, sample: Sequence[Document] = ()) -> None:
-        self.index: RuleIndex = compile_rules(config.rule_specs(), config.lists, sample=sample)
+    def __init__(
+        self,
+        config: Config,
+        *,
+        sample: Sequence[Document] = (),
+        index: RuleIndex | None = None,
+    ) -> None:
+        """``index``: the config's rules compiled before (see IndexCache), else built here."""
+        if index is None:
+            index = compile_rules(config.rule_specs(), config.lists, sample=sample)
+        self.index: RuleIndex = index
         self.channels = {r.id: config.channels_for(r) for r in config.rules}
         # Channels where a rule's matches wait for the digest instead of going out at once.
         self.digest_channels = {
@@ -103,6 +115,42 @@ def index_sample(engine: Engine, *, limit: int = INDEX_SAMPLE_SIZE) -> list[Docu
         ]
 
 
+def rules_fingerprint(config: Config) -> str:
+    """What the compiled index depends on: the rules, the lists and the rule engine itself
+    (its analyser included), so a changed word list or an upgraded engine builds anew."""
+    digest = hashlib.sha256(ENGINE_VERSION.encode())
+    for rule in config.rules:
+        digest.update(f"{rule.id}\0{rule.query}\0".encode())
+    digest.update(json.dumps(config.lists, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+class IndexCache:
+    """The last compiled rule index, kept between monitor cycles of one process.
+
+    Compiling 100,000 rules takes seconds; a cycle whose rules are unchanged builds nothing
+    and asks the database for no sample. One index is kept: the config's current one.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fingerprint = ""
+        self._index: RuleIndex | None = None
+
+    def index_for(self, config: Config, sample: Callable[[], Sequence[Document]]) -> RuleIndex:
+        fingerprint = rules_fingerprint(config)
+        with self._lock:
+            if self._index is None or fingerprint != self._fingerprint:
+                self._index = compile_rules(config.rule_specs(), config.lists, sample=sample())
+                self._fingerprint = fingerprint
+            return self._index
+
+
+INDEX_CACHE: Final = IndexCache()
+
+
 def matcher_for(engine: Engine, config: Config) -> Matcher:
-    """The cycle's matcher, its index filed by the newest stored articles."""
-    return Matcher(config, sample=index_sample(engine))
+    """The cycle's matcher: the index of the last cycle when the rules are unchanged, else
+    one built anew and filed by the newest stored articles."""
+    index = INDEX_CACHE.index_for(config, lambda: index_sample(engine))
+    return Matcher(config, index=index)

@@ -69,15 +69,14 @@ class _Failed(Exception):
 
 def _load_rules(path: Path) -> tuple[list[RuleSpec], dict[str, list[str]], dict[str, int]]:
     """Rules, lists and each rule's line; raises _Failed with every problem found."""
-    from newswatch.config import line_of
+    from newswatch.config import line_of, read_yaml
 
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise _Failed([f"error: cannot read rules file {path}: {_reason(exc)}"]) from None
     try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        root, data = read_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)

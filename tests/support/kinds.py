@@ -47,6 +47,7 @@ MODULES = {
     "test_feeds_cli": INTEGRATION,
     "test_flow": E2E,
     "test_hostile_cycle": INTEGRATION,
+    "test_matching_cache": INTEGRATION,
     "test_normalize": UNIT,
     "test_notify_outbox": INTEGRATION,
     "test_outbox_safety": INTEGRATION,
