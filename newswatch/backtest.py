@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from newswatch import store
 from newswatch.config import Config
-from newswatch.matching import Matcher, document
+from newswatch.matching import Matcher, document, language_of
 from newswatch.pipeline import prepare
 from rules import RuleSpec, compile_rules
 
@@ -108,6 +108,7 @@ def run_backtest(
                     body=article.body,
                     source=article.source,
                     url=article.url,
+                    lang=language_of(article),
                 )
             )
             if not hits or article.id is None:

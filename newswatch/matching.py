@@ -53,6 +53,7 @@ class Matcher:
                 body=article.body,
                 source=article.source,
                 url=article.url or article.feed_url,
+                lang=language_of(article),
             )
         )
 
@@ -83,6 +84,7 @@ def matched_words(
         body=article.body,
         source=article.source,
         url=article.url or getattr(article, "feed_url", None),
+        lang=language_of(article),
     )
     words: dict[str, dict[str, str]] = {}
     for term in hit.terms:
@@ -95,10 +97,26 @@ def matched_words(
     return {term: list(found.values()) for term, found in words.items() if found}
 
 
-def document(*, title: str, summary: str, body: str, source: str, url: str | None) -> Document:
-    """What the rules see of an article: its text fields, and the outlet's name and domain."""
+def document(
+    *, title: str, summary: str, body: str, source: str, url: str | None, lang: str | None = None
+) -> Document:
+    """What the rules see of an article: its text fields, the outlet's name and domain, the
+    URL's host (site:) and its language (lang:)."""
     host = urlsplit(url or "").hostname or ""
-    return Document(title=title, summary=summary, body=body, source=f"{source} {host}".strip())
+    return Document(
+        title=title,
+        summary=summary,
+        body=body,
+        source=f"{source} {host}".strip(),
+        host=host,
+        lang=lang,
+    )
+
+
+def language_of(article: object) -> str | None:
+    """The article's language code, once normalisation detects one (issue 17, item 3)."""
+    lang = getattr(article, "lang", None)
+    return lang if isinstance(lang, str) and lang else None
 
 
 def index_sample(engine: Engine, *, limit: int = INDEX_SAMPLE_SIZE) -> list[Document]:
@@ -110,7 +128,14 @@ def index_sample(engine: Engine, *, limit: int = INDEX_SAMPLE_SIZE) -> list[Docu
     """
     with Session(engine) as session:
         return [
-            document(title=a.title, summary=a.summary, body=a.body, source=a.source, url=a.url)
+            document(
+                title=a.title,
+                summary=a.summary,
+                body=a.body,
+                source=a.source,
+                url=a.url,
+                lang=language_of(a),
+            )
             for a in store.recent_articles(session, limit=limit)
         ]
 

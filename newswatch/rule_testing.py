@@ -192,16 +192,18 @@ def _text(value: object) -> str:
 def _document(data: Mapping[str, object]) -> Document:
     """The article's fields; the URL's host joins the source, so ``source:`` finds domains."""
     source = _text(data.get("source"))
-    host = urlsplit(_text(data.get("url"))).hostname or ""
-    if host.startswith("www."):
-        host = host[4:]
+    url_host = urlsplit(_text(data.get("url"))).hostname or ""
+    host = url_host[4:] if url_host.startswith("www.") else url_host
     if host and host not in source:
         source = f"{source} {host}".strip()
+    lang = data.get("lang")
     return Document(
         title=_text(data.get("title")),
         summary=_text(data.get("summary")),
         body=_text(data.get("body")),
         source=source,
+        host=url_host,
+        lang=lang if isinstance(lang, str) and lang else None,
     )
 
 
