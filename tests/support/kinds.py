@@ -59,6 +59,7 @@ MODULES = {
     "test_refresh": UNIT,
     "test_rule_testing": UNIT,
     "test_rules_analyze": UNIT,
+    "test_rules_checking": INTEGRATION,
     "test_rules_compiled": INTEGRATION,
     "test_rules_engine": UNIT,
     "test_rules_properties": UNIT,
