@@ -241,21 +241,44 @@ def make_dense_rules(rng: random.Random, corpus: Corpus, count: int) -> list[Rul
     return specs
 
 
-def load_seconds(specs: list[RuleSpec]) -> float:
-    """Seconds to read ``specs`` as a user's YAML config (one channel, rules that alert it)."""
+def write_config(path: Path, specs: list[RuleSpec]) -> None:
+    """``specs`` as a user's YAML config: one channel, and rules that alert it."""
     lines = ["channels:", "  desk:", "    url: json://127.0.0.1:9/alerts", "rules:"]
     for spec in specs:
         lines += [f"  - id: {spec.id}", f"    query: {json.dumps(spec.query)}"]
         lines.append("    channels: [desk]")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def load_seconds(specs: list[RuleSpec]) -> float:
+    """Seconds to read ``specs`` from a user's YAML config."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder, "newswatch.yaml")
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        write_config(path, specs)
         gc.collect()
         start = time.perf_counter()
         config = load_config(path, environ={})
         elapsed = time.perf_counter() - start
     assert len(config.rules) == len(specs)
     return elapsed
+
+
+def rules_test_process_seconds(specs: list[RuleSpec], docs: list[Document]) -> float:
+    """Wall seconds of a whole ``newswatch rules test -c FILE --articles FILE`` process over
+    ``specs`` and ``docs``: start-up, reading the config, building the index, matching."""
+    with tempfile.TemporaryDirectory() as folder:
+        config, articles = Path(folder, "newswatch.yaml"), Path(folder, "articles.jsonl")
+        write_config(config, specs)
+        records = [
+            {"id": n, "title": d.title, "summary": d.summary, "body": d.body, "source": d.source}
+            for n, d in enumerate(docs)
+        ]
+        articles.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        command = [str(Path(sys.executable).with_name("newswatch")), "rules", "test"]
+        command += ["-c", str(config), "--articles", str(articles), "--format", "jsonl"]
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - start
 
 
 # --------------------------------------------------------------------------- the naive design
@@ -447,6 +470,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--dense-articles", type=int, default=1000, help="articles for the dense workload"
     )
+    parser.add_argument(
+        "--process-sizes",
+        default="100000",
+        help="dense rule counts for a whole `newswatch rules test` process (1,000 articles)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="matching passes; best counts")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc build")
     parser.add_argument("--memory-of", type=int, help=argparse.SUPPRESS)  # memory_in_child
@@ -492,7 +520,9 @@ def main(argv: list[str] | None = None) -> int:
     figures, pass_rates = measure(built, docs, args.repeat)
     for size in sizes:
         result["load_s"][str(size)] = round(load_seconds(all_rules[:size]), 3)
-    dense_rules = make_dense_rules(random.Random(SEED + 3), corpus, max(dense_sizes, default=0))
+    process_sizes = [int(s) for s in args.process_sizes.split(",") if s]
+    dense_count = max([*dense_sizes, *process_sizes], default=0)
+    dense_rules = make_dense_rules(random.Random(SEED + 3), corpus, dense_count)
     dense_built = {
         str(size): build(dense_rules[:size], sample, float("nan")) for size in dense_sizes
     }
@@ -521,6 +551,10 @@ def main(argv: list[str] | None = None) -> int:
         for size in dense_figures
     }
     dense["articles"] = len(docs[: args.dense_articles])
+    dense["rules_test_process_s"] = {
+        str(size): round(rules_test_process_seconds(dense_rules[:size], docs[:1000]), 3)
+        for size in process_sizes
+    }
     for size in dense_sizes:
         stats = dense_figures[str(size)]
         print(
