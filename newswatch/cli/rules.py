@@ -119,10 +119,10 @@ def rules_test(
         path, cfg = load_or_exit(config)
         raise typer.Exit(_test_stored(cfg, str(path), rule_id, query))
     if query is not None:
-        if text is None:
-            raise _refuse("--query needs --text (or --config, to try it on the stored articles)")
         if rule_id is not None:
             raise _refuse("give a rule id or --query, not both")
+        if text is None:
+            raise _refuse("--query needs --text (or --config, to try it on the stored articles)")
         lists = load_or_exit(config)[1].lists if config is not None else None
         raise typer.Exit(
             rule_testing.run_query_test(
