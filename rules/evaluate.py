@@ -262,7 +262,7 @@ class RuleEvaluation:
                 for a_first, a_last, a_prov in lefts:
                     for b_first, b_last, b_prov in rights:
                         first, last = min(a_first, b_first), max(a_last, b_last)
-                        if sentence[first] == sentence[last]:
+                        if last < len(sentence) and sentence[first] == sentence[last]:
                             pairs.append((first, last, a_prov + b_prov))
                 if pairs:
                     result[name] = pairs

@@ -22,6 +22,8 @@ from rules import (
     compile_rules,
 )
 from rules.analyze import tokenize
+from rules.spans import sentence_numbers
+from rules.textview import FieldView
 
 LISTS = {
     "uk": ["UK", "Britain", "British", "United Kingdom"],
@@ -164,6 +166,18 @@ OPERATOR_CASES = [
 def test_operator_rows(query: str, hit: Document, miss: Document) -> None:
     assert matches(query, hit)
     assert not matches(query, miss)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "UK-China talks. Mr. Lammy met Wang Yi!\nThe U.K.'s aim… “Yes.” (Then) 中国和日本",
+        "— a dash, 2,000 words; e.g. café's ﬁnance — ＵＫ",
+    ],
+)
+def test_sentences_are_numbered_word_for_word_as_matching_counts_words(text: str) -> None:
+    """SENT compares the sentence numbers of word positions: one number per matched word."""
+    assert len(sentence_numbers(text)) == len(FieldView(text).stems)
 
 
 @pytest.mark.parametrize(
