@@ -34,6 +34,7 @@ COMPILED_MODULES = [
     "rules/keys.py",
     "rules/preselect.py",
     "rules/query.py",
+    "rules/spans.py",
     "rules/textview.py",
 ]
 # the compiled modules share one library, rules/compiled__mypyc.*.so: inside the package, so

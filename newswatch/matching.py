@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+import hashlib
+import json
+import os
+import pickle
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -12,7 +21,7 @@ from sqlmodel import Session
 from newswatch import store
 from newswatch.config import Config
 from newswatch.models import Article, CleanArticle, MatchToStore
-from rules import Document, Hit, RuleIndex, compile_rules
+from rules import COMPILED, ENGINE_VERSION, Document, Hit, RuleIndex, compile_rules
 
 INDEX_SAMPLE_SIZE: Final = 300  # recent articles that tell the rule index which words are rare
 
@@ -20,8 +29,17 @@ INDEX_SAMPLE_SIZE: Final = 300  # recent articles that tell the rule index which
 class Matcher:
     """The compiled rule index plus where each rule's alerts go, built once per cycle."""
 
-    def __init__(self, config: Config, *, sample: Sequence[Document] = ()) -> None:
-        self.index: RuleIndex = compile_rules(config.rule_specs(), config.lists, sample=sample)
+    def __init__(
+        self,
+        config: Config,
+        *,
+        sample: Sequence[Document] = (),
+        index: RuleIndex | None = None,
+    ) -> None:
+        """``index``: the config's rules compiled before (see IndexCache), else built here."""
+        if index is None:
+            index = compile_rules(config.rule_specs(), config.lists, sample=sample)
+        self.index: RuleIndex = index
         self.channels = {r.id: config.channels_for(r) for r in config.rules}
         # Channels where a rule's matches wait for the digest instead of going out at once.
         self.digest_channels = {
@@ -88,11 +106,16 @@ def matched_words(
 def document(
     *, title: str, summary: str, body: str, source: str, url: str | None, lang: str | None = None
 ) -> Document:
-    """What the rules see of an article: its text fields, the outlet's name and domain, and
-    its language (the words are lemmatised in it; ``lang:fr`` reads it)."""
+    """What the rules see of an article: its text fields, the outlet's name and domain, the
+    URL's host (site:) and its language (the words are lemmatised in it; ``lang:fr`` reads it)."""
     host = urlsplit(url or "").hostname or ""
     return Document(
-        title=title, summary=summary, body=body, source=f"{source} {host}".strip(), lang=lang
+        title=title,
+        summary=summary,
+        body=body,
+        source=f"{source} {host}".strip(),
+        host=host,
+        lang=lang,
     )
 
 
@@ -117,6 +140,103 @@ def index_sample(engine: Engine, *, limit: int = INDEX_SAMPLE_SIZE) -> list[Docu
         ]
 
 
+def rules_fingerprint(config: Config) -> str:
+    """What the compiled index depends on: the rules, the lists and the rule engine itself
+    (its analyser included, compiled or not, and the Python that pickles it), so a changed
+    word list or an upgraded engine builds anew."""
+    digest = hashlib.sha256(f"{ENGINE_VERSION}\0{COMPILED}\0{sys.version}\0".encode())
+    for rule in config.rules:
+        digest.update(f"{rule.id}\0{rule.query}\0".encode())
+    digest.update(json.dumps(config.lists, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+INDEX_FILE: Final = "rule-index.pickle"
+
+
+class IndexCache:
+    """The last compiled rule index, kept between monitor cycles.
+
+    Compiling 100,000 rules takes seconds; a cycle whose rules are unchanged builds nothing
+    and asks the database for no sample. In one process the index stays in memory; Prefect
+    runs each flow run in a process of its own, so with a SQLite database the index is also
+    kept in a file beside it (:data:`INDEX_FILE`, the fingerprint first), which the next
+    process reads in a fraction of the build's time. One index is kept: the config's current.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fingerprint = ""
+        self._index: RuleIndex | None = None
+
+    def index_for(
+        self,
+        config: Config,
+        sample: Callable[[], Sequence[Document]],
+        *,
+        folder: Path | None = None,
+    ) -> RuleIndex:
+        """``folder``: where the index file lives (None: memory only)."""
+        fingerprint = rules_fingerprint(config)
+        with self._lock:
+            if self._index is None or fingerprint != self._fingerprint:
+                index = _read_index(folder / INDEX_FILE, fingerprint) if folder else None
+                if index is None:
+                    index = compile_rules(config.rule_specs(), config.lists, sample=sample())
+                    if folder is not None:
+                        _write_index(folder / INDEX_FILE, fingerprint, index)
+                self._index, self._fingerprint = index, fingerprint
+            return self._index
+
+
+def _read_index(path: Path, fingerprint: str) -> RuleIndex | None:
+    """The index in ``path`` when it was built from these very rules, else None."""
+    try:
+        with path.open("rb") as file:
+            if file.readline().decode("ascii", "replace").strip() != fingerprint:
+                return None
+            # our own file, beside the database it serves: no more trusted than the database;
+            # a million objects and no garbage cycles, so the collector waits (7x faster)
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                index = pickle.load(file)  # noqa: S301 - written by _write_index for these rules
+            finally:
+                if collecting:
+                    gc.enable()
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError):
+        return None  # missing, unreadable or from another engine: built anew
+    return index if isinstance(index, RuleIndex) else None
+
+
+def _write_index(path: Path, fingerprint: str, index: RuleIndex) -> None:
+    """Write it whole or not at all: another process may be reading the old one."""
+    try:
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=".rule-index-")
+    except OSError:  # a read-only folder: the next process builds it again
+        return
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(fingerprint.encode("ascii") + b"\n")
+            pickle.dump(index, file, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(name, path)
+    except OSError:  # a full disk: the next process builds it again
+        Path(name).unlink(missing_ok=True)
+
+
+INDEX_CACHE: Final = IndexCache()
+
+
+def index_folder(engine: Engine) -> Path | None:
+    """The folder of a SQLite database file: where its rule index file is kept."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database).parent
+
+
 def matcher_for(engine: Engine, config: Config) -> Matcher:
-    """The cycle's matcher, its index filed by the newest stored articles."""
-    return Matcher(config, sample=index_sample(engine))
+    """The cycle's matcher: the index of the last cycle when the rules are unchanged, else
+    one built anew and filed by the newest stored articles."""
+    index = INDEX_CACHE.index_for(config, lambda: index_sample(engine), folder=index_folder(engine))
+    return Matcher(config, index=index)

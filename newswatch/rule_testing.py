@@ -18,9 +18,11 @@ CLI stays a thin wrapper and tests need no subprocess. The contract other tools 
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
@@ -43,11 +45,18 @@ from rules import (
 )
 
 if TYPE_CHECKING:  # the config module pulls in the models and SQLAlchemy: --query needs neither
-    from newswatch.config import Config
+    from sqlalchemy import Engine
 
-__all__ = ["run_config_test", "run_query_test", "run_rules_test"]
+    from newswatch.config import Config
+    from newswatch.models import Article
+
+__all__ = ["NEWEST_HITS", "run_config_test", "run_query_test", "run_rules_test", "run_stored_test"]
+
+NEWEST_HITS = 5  # hits shown by a test over the stored articles
 
 TEXT_FIELDS = ("title", "summary", "body", "source")
+_EVER = datetime(1, 1, 2, tzinfo=UTC)  # a stored-articles test reads them all
+_NEVER = datetime(9999, 12, 30, tzinfo=UTC)
 SNIPPET = 70  # characters of context either side of the first hit in a long field
 
 
@@ -70,15 +79,14 @@ class _Failed(Exception):
 
 def _load_rules(path: Path) -> tuple[list[RuleSpec], dict[str, list[str]], dict[str, int]]:
     """Rules, lists and each rule's line; raises _Failed with every problem found."""
-    from newswatch.config import line_of
+    from newswatch.config import line_of, read_yaml
 
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise _Failed([f"error: cannot read rules file {path}: {_reason(exc)}"]) from None
     try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        root, data = read_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -194,9 +202,8 @@ def _text(value: object) -> str:
 def _document(data: Mapping[str, object]) -> Document:
     """The article's fields; the URL's host joins the source, so ``source:`` finds domains."""
     source = _text(data.get("source"))
-    host = urlsplit(_text(data.get("url"))).hostname or ""
-    if host.startswith("www."):
-        host = host[4:]
+    url_host = urlsplit(_text(data.get("url"))).hostname or ""
+    host = url_host[4:] if url_host.startswith("www.") else url_host
     if host and host not in source:
         source = f"{source} {host}".strip()
     title, summary, body = (_text(data.get(f)) for f in ("title", "summary", "body"))
@@ -207,6 +214,7 @@ def _document(data: Mapping[str, object]) -> Document:
         source=source,
         # words are lemmatised in the article's language, as the monitor does
         lang=_text(data.get("lang")) or detect_language(title, summary, body),
+        host=url_host,
     )
 
 
@@ -402,7 +410,11 @@ def run_query_test(
     found: list[str] = []
     missing: list[str] = []
     for leaf in iter_terms(node):
-        scope = "" if leaf.fields == DEFAULT_FIELDS else f"{next(iter(leaf.fields))}:"
+        scope = (
+            ""
+            if leaf.fields == DEFAULT_FIELDS or leaf.text.startswith(("site:", "lang:"))
+            else f"{next(iter(leaf.fields))}:"
+        )
         alone = compile_rules([RuleSpec("term", scope + leaf.text)], lists)
         (found if alone.match(doc) else missing).append(scope + leaf.text)
     if found:
@@ -442,3 +454,56 @@ def run_config_test(
         return 2
     index = compile_rules(specs, config.lists)  # load_config checked every query
     return _match_source(index, len(specs), articles_path, text, fmt, out, err)
+
+
+# --------------------------------------------------------------------------- stored articles
+
+
+def run_stored_test(*, engine: Engine, index: RuleIndex, label: str, out: TextIO) -> int:
+    """Backtest ``index`` (one rule, or one query) over every stored article: the hit count,
+    then the newest hits with their terms highlighted. 0 when something matched, else 1."""
+    from newswatch import store
+    from newswatch.matching import document
+
+    marks = _highlighter(out)
+    scanned = hits = 0
+    newest: list[tuple[datetime, int, Article, Hit]] = []  # a heap, the oldest on top
+    with store.session_scope(engine) as session:
+        for article in store.articles_between(session, since=_EVER, until=_NEVER):
+            scanned += 1
+            doc = document(
+                title=article.title,
+                summary=article.summary,
+                body=article.body,
+                source=article.source,
+                url=article.url,
+                lang=article.lang,
+            )
+            for hit in index.match(doc):
+                hits += 1
+                entry = (article.published_at, article.id or 0, article, hit)
+                if len(newest) < NEWEST_HITS:
+                    heapq.heappush(newest, entry)
+                elif entry[:2] > newest[0][:2]:
+                    heapq.heapreplace(newest, entry)
+        shown = [(a, h) for _, _, a, h in sorted(newest, key=lambda e: e[:2], reverse=True)]
+        out.write(
+            f"{label}: {_count(hits, 'hit', 'hits')} in "
+            f"{_count(scanned, 'stored article', 'stored articles')}\n"
+        )
+        if shown:
+            out.write(f"newest {_count(len(shown), 'hit', 'hits')}:\n")
+        for article, hit in shown:
+            when = article.published_at.strftime("%Y-%m-%d %H:%M")
+            out.write(f"  {when}  {article.source or '-'}  {article.url or ''}\n")
+            doc = document(
+                title=article.title,
+                summary=article.summary,
+                body=article.body,
+                source=article.source,
+                url=article.url,
+            )
+            for name, spans in _where(hit.terms).items():
+                text = getattr(doc, name)
+                out.write(f"    {name + ':':<9}{_snippet(text, spans, marks)}\n")
+    return 0 if hits else 1

@@ -19,10 +19,13 @@ from rules.types import Document, Hit, RuleErrors, RuleSpec, TermHit  # noqa: E4
 
 # Whether the engine runs as C, compiled by mypyc when the package was installed (setup.py)
 COMPILED = not index.__file__.endswith(".py")
+# The engine's sources, analyser included: what a cache of compiled indexes is keyed by
+ENGINE_VERSION = loading.source_digest(Path(__file__).parent)
 
 __all__ = [
     "COMPILED",
     "DEFAULT_FIELDS",
+    "ENGINE_VERSION",
     "Document",
     "Hit",
     "Node",

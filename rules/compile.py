@@ -22,9 +22,11 @@ from mypy_extensions import mypyc_attr
 from rules.keys import DEFAULT_ORDER, FIELD_MARK, PREFIX_MARK, element_key, ordered
 from rules.query import (
     DEFAULT_FIELDS,
+    FILTERS,
     PREFIX,
     STEM,
     And,
+    AtLeast,
     ListTable,
     Near,
     Node,
@@ -39,6 +41,7 @@ from rules.types import RuleSpec
 
 __all__ = [
     "AND",
+    "ATLEAST",
     "LEAF",
     "NEAR",
     "NOT",
@@ -53,7 +56,7 @@ __all__ = [
 ]
 
 # Opcodes of the compiled rule trees (plain tuples: cheaper to walk than objects).
-LEAF, AND, OR, NOT, NEAR = 0, 1, 2, 3, 4
+LEAF, AND, OR, NOT, NEAR, ATLEAST = 0, 1, 2, 3, 4, 5
 Code: TypeAlias = tuple[Any, ...]  # (opcode, operands...)
 # the leaves whose terms explain a match, in query order, each if present (an OR's terms
 # may not be); a leaf is one term text in one set of fields, so its explanation in an
@@ -191,7 +194,7 @@ class RuleCompiler:
             leaf_id = self.leaf_ids[key] = len(self.leaves)
             fields = DEFAULT_ORDER if term.fields == DEFAULT_FIELDS else ordered(term.fields)
             mark = "" if fields == DEFAULT_ORDER else FIELD_MARK[fields[0]]
-            if mark:
+            if mark and fields[0] not in FILTERS:  # an article's filter keys are always made
                 self.scoped.add(fields[0])
             needs = list(
                 dict.fromkeys(
@@ -237,6 +240,9 @@ class RuleCompiler:
         if isinstance(node, Not):
             code, _, _ = self.walk(node.child)
             return (NOT, code), None, False
+        if isinstance(node, AtLeast):
+            code, alts, _ = self.walk(node.child)
+            return (ATLEAST, code, node.times), alts, False
         if isinstance(node, Near):
             self.has_near = True
             left, left_alts, _ = self.walk(node.left)

@@ -14,9 +14,10 @@ from operator import itemgetter
 from typing import TypeAlias
 
 from rules import analyze
-from rules.compile import AND, LEAF, NEAR, NOT, OR, Code, CompiledRule, Leaf, Plan
+from rules.compile import AND, ATLEAST, LEAF, NEAR, NOT, OR, Code, CompiledRule, Leaf, Plan
 from rules.keys import DEFAULT_ORDER, FIELD_MARK, PREFIX_KEY_SIZE
-from rules.query import FIELDS
+from rules.query import FIELDS, SAME_SENTENCE
+from rules.spans import sentence_numbers
 from rules.textview import FieldView, Occurrence
 from rules.types import Document, Hit, TermHit
 
@@ -32,7 +33,7 @@ _FIRST_THREE = itemgetter(slice(0, 4))  # a four-letter wildcard key -> the thre
 class ArticleView:
     """An article during matching: field views, its keys, per-article memos."""
 
-    __slots__ = ("_explained", "_occ", "_present", "fields", "keys")
+    __slots__ = ("_explained", "_occ", "_present", "_sentences", "fields", "keys")
 
     def __init__(
         self,
@@ -43,8 +44,13 @@ class ArticleView:
     ) -> None:
         """``scoped``: the fields some term is restricted to; ``prefix_keys``: the wildcard
         keys pre-selection files rules under (see RuleIndex)."""
+        # the lead only when some rule asks for it: it repeats the title and the body's start
         lang = analyze.language_of(doc.lang)
-        fields = {name: FieldView(getattr(doc, name) or "", lang) for name in FIELDS}
+        fields = {
+            name: FieldView(getattr(doc, name) or "", lang)
+            for name in FIELDS
+            if name != "lead" or name in scoped
+        }
         self.fields = fields
         keys = set(fields["title"].stems)
         keys.update(fields["summary"].stems, fields["body"].stems)
@@ -69,8 +75,15 @@ class ArticleView:
                 if three_letter_prefixes:
                     marks.update([mark + k[:4] for k in four])
             keys.update(marks & prefix_keys)
+        if doc.host:  # site:example.org matches news.example.org too
+            labels = doc.host.casefold().rstrip(".").split(".")
+            site = FIELD_MARK["site"]
+            keys.update([site + ".".join(labels[i:]) for i in range(len(labels))])
+        if doc.lang:  # lang:pt matches pt-BR
+            keys.add(FIELD_MARK["lang"] + doc.lang.casefold().replace("_", "-").split("-")[0])
         keys.add("")  # what an alternative needing fewer keys has in the columns left
         self.keys = keys
+        self._sentences: dict[str, list[int]] = {}
         # keyed by the leaf objects themselves: hashing one reads no memory
         self._present: dict[Leaf, bool] = {}
         self._occ: dict[Leaf, dict[str, list[Occurrence]]] = {}
@@ -101,8 +114,8 @@ class ArticleView:
         if known is None:
             known = {}
             for name in leaf.fields:
-                view = self.fields[name]
-                if not view.stems:
+                view = self.fields.get(name)  # None: site: or lang:, which have no words
+                if view is None or not view.stems:
                     continue
                 if len(leaf.patterns) == 1:
                     found = view.find(leaf.patterns[0], leaf.stems_wanted[0])
@@ -126,7 +139,9 @@ class ArticleView:
                 known = []
                 stem = leaf.stem
                 for name in leaf.fields:
-                    view = self.fields[name]
+                    view = self.fields.get(name)  # None: site: or lang:, which have no words
+                    if view is None:
+                        continue
                     found = view.positions(stem)
                     if found:
                         spans = view.spans().of(found)
@@ -138,6 +153,22 @@ class ArticleView:
                 ]
             self._explained[leaf] = known
         return known
+
+    def sentences(self, name: str) -> list[int]:
+        """The sentence number of each word of a field (see rules.spans)."""
+        known = self._sentences.get(name)
+        if known is None:
+            known = self._sentences[name] = sentence_numbers(self.fields[name].text)
+        return known
+
+    def count(self, leaf: Leaf) -> int:
+        """How often a term occurs: in the title and the body, or in the title and the
+        summary when there is no body (a summary mostly repeats the body's start)."""
+        found = self.occurrences(leaf)
+        total = sum(len(occs) for name, occs in found.items() if name != "summary")
+        if "summary" in found and ("body" not in leaf.fields or not self.fields["body"].stems):
+            total += len(found["summary"])
+        return total
 
     def follow(self, rule_id: str, plan: Plan) -> Hit:
         """The explanation of a matching rule, from its plan."""
@@ -195,6 +226,9 @@ class RuleEvaluation:
             return False
         if op == NOT:
             return not self.truth(code[1])
+        if op == ATLEAST:
+            times: int = code[2]
+            return self.doc.count(self.rule.leaves[code[1][1]]) >= times
         return any(self.near(code).values())
 
     def operand(self, code: Code) -> dict[str, list[NearOcc]]:
@@ -225,6 +259,16 @@ class RuleEvaluation:
             if not rights:
                 continue
             pairs: list[NearOcc] = []
+            if distance == SAME_SENTENCE:
+                sentence = self.doc.sentences(name)
+                for a_first, a_last, a_prov in lefts:
+                    for b_first, b_last, b_prov in rights:
+                        first, last = min(a_first, b_first), max(a_last, b_last)
+                        if last < len(sentence) and sentence[first] == sentence[last]:
+                            pairs.append((first, last, a_prov + b_prov))
+                if pairs:
+                    result[name] = pairs
+                continue
             for a_first, a_last, a_prov in lefts:
                 for b_first, b_last, b_prov in rights:
                     if a_last < b_first:
@@ -250,6 +294,8 @@ class RuleEvaluation:
         elif op == AND:
             for child in code[1]:
                 self.collect(child, out)
+        elif op == ATLEAST:
+            self.collect(code[1], out)
         elif op == OR:
             for child in code[1]:
                 if self.truth(child):

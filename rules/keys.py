@@ -11,7 +11,7 @@ all three agree on the spelling here.
 from __future__ import annotations
 
 from rules import analyze
-from rules.query import DEFAULT_FIELDS, FIELDS, PREFIX, STEM
+from rules.query import DEFAULT_FIELDS, FIELDS, FILTERS, PREFIX, STEM
 
 __all__ = [
     "DEFAULT_ORDER",
@@ -27,13 +27,22 @@ __all__ = [
 PREFIX_MARK = "\x00"  # wildcard keys: "\x00" + the first four letters (three if it has three)
 PREFIX_KEY_SIZE = 4
 # Keys of a field-scoped term carry the field's mark; unmarked keys are the default fields'.
-FIELD_MARK = {"source": "\x01", "title": "\x02", "summary": "\x03", "body": "\x04"}
+# ``site:`` and ``lang:`` keys are the value itself with its mark: "\x06example.org".
+FIELD_MARK = {
+    "source": "\x01",
+    "title": "\x02",
+    "summary": "\x03",
+    "body": "\x04",
+    "lead": "\x05",
+    "site": "\x06",
+    "lang": "\x07",
+}
 MARKS = "".join(FIELD_MARK.values())
 
 
 def ordered(fields: frozenset[str]) -> tuple[str, ...]:
     """The fields in the order articles list them."""
-    return tuple(f for f in FIELDS if f in fields)
+    return tuple(f for f in (*FIELDS, *FILTERS) if f in fields)
 
 
 DEFAULT_ORDER = ordered(DEFAULT_FIELDS)

@@ -11,9 +11,15 @@ The language (DESIGN.md, "Rule language"):
 ``NOT a``, ``-a``       must not appear
 ``( … )``               grouping; precedence NOT > AND > OR (NEAR binds tighter than all)
 ``a NEAR/5 b``          at most 5 words between them, either order; ``ONEAR/5`` in order
+``a SENT b``            both in one sentence (NEAR's rules, the sentence as the distance)
 ``brit*``               prefix wildcard, at least 3 letters before the ``*``
-``title:``, ...         ``title:``, ``summary:``, ``body:``, ``source:`` restrict to a field;
-                        the default is the text fields (title, summary, body)
+``"prime minister*"``   a phrase whose words may end in a wildcard
+``atleast3(term)``      the term (a word, phrase or list) at least 3 times
+``title:``, ...         ``title:``, ``summary:``, ``body:``, ``source:``, ``lead:`` (the title
+                        and the first paragraph) restrict to a field; the default is the
+                        text fields (title, summary, body)
+``site:example.org``    the article's URL host is example.org or one of its subdomains
+``lang:fr``             the article's language (its code, as detected when normalised)
 ``@uk``                 any entry of the named list (entries may be phrases)
 ======================  =====================================================================
 
@@ -44,10 +50,13 @@ __all__ = [
     "DEFAULT_FIELDS",
     "EXACT",
     "FIELDS",
+    "FILTERS",
     "NORM",
     "PREFIX",
+    "SAME_SENTENCE",
     "STEM",
     "And",
+    "AtLeast",
     "Element",
     "ListTable",
     "Near",
@@ -62,9 +71,13 @@ __all__ = [
     "parse_all",
 ]
 
-FIELDS: tuple[str, ...] = ("title", "summary", "body", "source")
+FIELDS: tuple[str, ...] = ("title", "summary", "body", "source", "lead")
 DEFAULT_FIELDS: frozenset[str] = frozenset({"title", "summary", "body"})
+# properties of the article rather than text: ``site:host`` and ``lang:code`` take one value
+FILTERS: tuple[str, ...] = ("site", "lang")
 MIN_PREFIX = 3
+SAME_SENTENCE = -1  # a Near's distance for ``a SENT b``
+MAX_TIMES = 1000  # atleastN: more would be a typo
 
 STEM: Final = "stem"
 NORM: Final = "norm"
@@ -162,7 +175,18 @@ class Near:
         self.column: Final = column
 
 
-Node: TypeAlias = Term | And | Or | Not | Near
+class AtLeast:
+    """``atleastN(term)``: the term occurs at least ``times`` times."""
+
+    __slots__ = ("child", "column", "times")
+
+    def __init__(self, child: Term, times: int, column: int) -> None:
+        self.child: Final = child
+        self.times: Final = times
+        self.column: Final = column
+
+
+Node: TypeAlias = Term | And | Or | Not | Near | AtLeast
 
 
 def iter_terms(node: Node) -> Iterator[Term]:
@@ -172,7 +196,7 @@ def iter_terms(node: Node) -> Iterator[Term]:
     elif isinstance(node, And | Or):
         for child in node.children:
             yield from iter_terms(child)
-    elif isinstance(node, Not):
+    elif isinstance(node, Not | AtLeast):
         yield from iter_terms(node.child)
     else:
         yield from iter_terms(node.left)
@@ -360,6 +384,9 @@ def _is_stop(ch: str) -> bool:
 
 
 _NEAR_RE = re.compile(r"(O?NEAR)(?:/(.*))?", re.DOTALL)
+_ATLEAST_RE = re.compile(r"atleast(\d*)", re.IGNORECASE)
+_HOST_RE = re.compile(r"[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)*")
+_LANG_RE = re.compile(r"[a-z]{2,3}")
 _FIELD_RE = re.compile(r"([A-Za-z]+):")
 _LIST_RE = re.compile(r"[\w.-]*\w")
 _RUN_RE = re.compile(r"[^\s()\"“”]+")  # a word: up to white space, a parenthesis or a quote
@@ -519,6 +546,9 @@ class _Parser:
                 kind: TokKind = "AND" if word == "AND" else "OR" if word == "OR" else "NOT"
                 toks.append(_Tok(kind, word, col))
                 return j
+            if word == "SENT":
+                toks.append(_Tok("NEAR", word, col, number=SAME_SENTENCE))
+                return j
             near = _NEAR_RE.fullmatch(word)
             if near is not None:
                 op, number = near.group(1), near.group(2)
@@ -529,10 +559,14 @@ class _Parser:
             scope = _FIELD_RE.match(word)
             if scope is not None:
                 name = scope.group(1).lower()
-                if name not in FIELDS:
-                    fields = ", ".join(f"{f}:" for f in FIELDS)
+                if name not in FIELDS and name not in FILTERS:
+                    fields = ", ".join(f"{f}:" for f in (*FIELDS, *FILTERS))
                     self.fail(f"unknown field '{scope.group(1)}:' (fields are {fields})", col)
                 toks.append(_Tok("FIELD", scope.group(), col, value=name))
+                if name in FILTERS and i + scope.end() < j:  # site:x.org, lang:fr: one value
+                    value = q[i + scope.end() : j]
+                    toks.append(_Tok("WORD", value, col + scope.end(), value=value))
+                    return j
                 return i + scope.end()
         star = word.find("*")
         if 0 <= star < len(word) - 1:
@@ -603,7 +637,7 @@ class _Parser:
 
     def parse_unary(self) -> Node:
         toks, i = self.toks, self.i
-        if toks[i].kind == "WORD" and toks[i + 1].kind != "NEAR":
+        if toks[i].kind == "WORD" and toks[i + 1].kind not in ("NEAR", "("):
             # the common case, without the calls down to parse_primary
             self.i = i + 1
             return self.term(toks[i], _word_patterns)
@@ -624,7 +658,7 @@ class _Parser:
                 if bad is not None:
                     self.soft(
                         f"{op.text} works on words, phrases, lists and OR-groups of them, "
-                        "not on AND or NOT",
+                        "not on AND, NOT, atleastN, site: or lang:",
                         bad,
                     )
             left = Near(left, right, op.number, op.ordered, _column(left))
@@ -641,6 +675,8 @@ class _Parser:
                 self.fail("unbalanced parenthesis: this '(' is never closed", tok.column)
             self.take()
             return inner
+        if kind == "FIELD" and tok.value in FILTERS:
+            return self.filter_term(tok)
         if kind == "FIELD":
             self.need_operand(tok, _PRIMARY_START)
             wanted = frozenset({tok.value})
@@ -654,6 +690,10 @@ class _Parser:
             finally:
                 self.scope, self.scoped = saved
         if kind == "WORD":
+            if self.peek().kind == "(" and not tok.exact:
+                times = _ATLEAST_RE.fullmatch(tok.value)
+                if times is not None and self.peek().column == tok.column + len(tok.text):
+                    return self.at_least(tok, times.group(1))
             return self.term(tok, _word_patterns)
         if kind == "PHRASE":
             return self.term(tok, _phrase_patterns)
@@ -664,6 +704,53 @@ class _Parser:
         if kind == "END":  # pragma: no cover - callers check for an operand first
             self.fail("the query ends where a term is needed", tok.column)
         return self.fail(f"dangling operator: {tok.text} needs a term before it", tok.column)
+
+    def at_least(self, tok: _Tok, digits: str) -> Node:
+        """``atleastN( term )``, the parenthesis right after the N."""
+        paren = self.take()
+        if not digits or int(digits) < 1 or int(digits) > MAX_TIMES:
+            self.soft(
+                f"atleastN needs how many times as a number from 1 to {MAX_TIMES}, "
+                "e.g. atleast3(visit)",
+                tok.column,
+            )
+        if self.peek().kind == ")":
+            self.fail(f"{tok.text}( ) needs a word, phrase or @list inside", paren.column)
+        inner = self.parse_or()
+        if self.peek().kind != ")":
+            self.fail("unbalanced parenthesis: this '(' is never closed", paren.column)
+        self.take()
+        if not isinstance(inner, Term) or inner.fields & set(FILTERS):
+            self.soft(f"{tok.text}( ) counts one word, phrase or @list", _column(inner))
+            return inner
+        return AtLeast(inner, int(digits or 1), tok.column)
+
+    def filter_term(self, tok: _Tok) -> Term:
+        """``site:example.org`` or ``lang:fr``: one value, compared whole."""
+        name = tok.value
+        value_tok = self.peek()
+        example = "site:example.org" if name == "site" else "lang:fr"
+        if (
+            value_tok.kind != "WORD"
+            or value_tok.exact
+            or value_tok.column != tok.column + len(tok.text)
+        ):
+            self.fail(f"{tok.text} needs a value right after it, e.g. {example}", tok.column)
+        self.take()
+        value = value_tok.value.casefold()
+        if name == "site":
+            value = value.rstrip(".")
+            value = value[4:] if value.startswith("www.") else value
+            valid = _HOST_RE.fullmatch(value) is not None
+            what = "a host name such as example.org (no scheme, path or wildcard)"
+        else:
+            valid = _LANG_RE.fullmatch(value) is not None
+            what = "a two- or three-letter language code such as fr"
+        if not valid:
+            self.soft(f"{tok.text} needs {what}, not {value_tok.value!r}", value_tok.column)
+            return Term(tok.text + value_tok.text, (), frozenset({name}), tok.column)
+        pattern: Pattern = ((STEM, value),)
+        return Term(tok.text + value_tok.text, (pattern,), frozenset({name}), tok.column)
 
     def term(self, tok: _Tok, patterns: Callable[[str, bool], tuple[Pattern, ...]]) -> Term:
         try:
@@ -694,8 +781,11 @@ def _column(node: Node) -> int:
 
 
 def _non_positional(node: Node) -> int | None:
-    """Column of the first part of a NEAR operand that has no word position (AND, NOT)."""
-    if isinstance(node, Term | Near):
+    """Column of the first part of a NEAR operand that has no word position (AND, NOT,
+    atleastN, site:, lang:)."""
+    if isinstance(node, Term):
+        return node.column if node.fields & set(FILTERS) else None
+    if isinstance(node, Near):
         return None
     if isinstance(node, Or):
         for child in node.children:
@@ -711,7 +801,7 @@ def _only_negates(node: Node) -> int | None:
 
     Such a rule would match almost every article and cannot be filed in the index.
     """
-    if isinstance(node, Term | Near):
+    if isinstance(node, Term | Near | AtLeast):
         return None
     if isinstance(node, Not):
         return node.column

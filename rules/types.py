@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from rules.query import QuerySyntaxError
+from rules.spans import lead_of
 
 __all__ = ["Document", "Hit", "RuleErrors", "RuleSpec", "TermHit"]
 
@@ -29,7 +30,14 @@ class Document:
     summary: str = ""
     body: str = ""
     source: str = ""  # outlet name and/or domain, e.g. "Harbour Gazette harbourgazette.example"
-    lang: str | None = None  # the article's language code (en, fr, …); None: read as English
+    host: str = ""  # the article URL's host, for site:
+    lang: str | None = None  # the article's language code (en, fr, pt-BR), for lang:
+
+    @property
+    def lead(self) -> str:
+        """What ``lead:`` searches: the title and the first paragraph of the body (of the
+        summary when there is no body), or its first 60 words when it has no paragraphs."""
+        return lead_of(self.title, self.body or self.summary)
 
 
 # TermHit and Hit are named tuples, immutable and hashable like frozen dataclasses: a

@@ -21,6 +21,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench" / "rules.py"
 def test_a_small_run_prints_every_figure_as_json_on_the_last_line() -> None:
     args = ["--articles", "60", "--sizes", "10,1000", "--naive-sizes", "10,1000"]
     args += ["--naive-articles", "20", "--unrelated-sizes", "1000", "--repeat", "2"]
+    args += ["--dense-sizes", "1000", "--dense-articles", "20", "--process-sizes", "1000"]
     done = subprocess.run(
         [sys.executable, str(BENCH), *args], capture_output=True, text=True, timeout=240
     )
@@ -45,6 +46,23 @@ def test_a_small_run_prints_every_figure_as_json_on_the_last_line() -> None:
     assert figures["speedup_vs_naive_1000"] > 0
     unrelated = figures["unrelated_rules"]["1000"]
     assert unrelated["matches_per_article"] <= figures["matches_per_article"]["1000"]
+    # reading the rules from YAML is timed beside building them
+    assert set(figures["load_s"]) == {"10", "1000"}
+    assert all(seconds > 0 for seconds in figures["load_s"].values())
+    # the dense workload: about 0.5% of the rules match each article, every match a candidate
+    dense = figures["dense"]
+    assert set(dense["articles_per_s"]) == {"1000"}
+    assert 0.002 < dense["rule_match_rate"]["1000"] < 0.01
+    assert dense["rule_match_rate"]["1000"] > 10 * figures["rule_match_rate"]["1000"]
+    assert dense["candidates_per_article"]["1000"] >= dense["matches_per_article"]["1000"]
+    assert dense["load_s"]["1000"] > 0
+    assert dense["build_s"]["1000"] > 0
+    assert dense["vs_lucene_monitor"]["1000"] == pytest.approx(
+        dense["articles_per_s"]["1000"] / figures["lucene_monitor_articles_per_s"], abs=0.01
+    )
+    assert dense["articles"] == 20
+    # a whole `newswatch rules test` process over the dense rules and the articles ran
+    assert dense["rules_test_process_s"]["1000"] > 0
     assert figures["articles"] == 60
     assert figures["compiled"] is rules.COMPILED  # which engine the figures are of
 

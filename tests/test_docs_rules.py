@@ -44,18 +44,28 @@ def table_rows() -> list[tuple[str, str, str]]:
 
 
 def article(text: str) -> Document:
+    """A table cell as an article: `host: H — text` and `lang: L — text` set the host or the
+    language, `<br>` is a paragraph break, `title: ` (and the like) picks the field."""
+    known: dict[str, str] = {}
+    for name in ("host", "lang"):
+        if text.startswith(f"{name}: "):
+            value, _, text = text.removeprefix(f"{name}: ").partition(" — ")
+            known[name] = value
+    text = text.replace("<br>", "\n")
     for name in FIELDS:
         if text.startswith(f"{name}: "):
-            return Document(**{name: text.removeprefix(f"{name}: ")})
-    return Document(body=text)
+            return Document(**{name: text.removeprefix(f"{name}: ")}, **known)
+    return Document(body=text, **known)
 
 
 def test_the_table_covers_every_operator() -> None:
     queries = " ".join(q for q, _, _ in table_rows())
     for operator in ["AND", "OR", "NOT", " -", "NEAR/", "ONEAR/", "*", "!", '"', "(", "@"]:
         assert operator in queries, operator
-    for field in ["title:", "source:"]:
+    for field in ["title:", "source:", "lead:", "site:", "lang:"]:
         assert field in queries, field
+    for operator in ["atleast3(", " SENT "]:
+        assert operator in queries, operator
 
 
 @pytest.mark.parametrize(("query", "hit", "miss"), table_rows())

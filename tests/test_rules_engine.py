@@ -22,6 +22,8 @@ from rules import (
     compile_rules,
 )
 from rules.analyze import tokenize
+from rules.spans import sentence_numbers
+from rules.textview import FieldView
 
 LISTS = {
     "uk": ["UK", "Britain", "British", "United Kingdom"],
@@ -102,6 +104,107 @@ CASES = [
 def test_syntax_rows(query: str, hit: str, miss: str) -> None:
     assert matches(query, body(hit))
     assert not matches(query, body(miss))
+
+
+# The professional monitors' operators (issue 17, item 4): (query, article that must match,
+# near-miss that must not). A text is the body; lead: also looks at the title.
+OPERATOR_CASES = [
+    # atleastN(term): counted in the title and the body, inflections included
+    ("atleast3(visit)", body("He visited. She visits. A visit."), body("A visit, then a visit.")),
+    ("atleast3(visit)", Document(title="Visit", body="visits, visiting"), body("visits, visiting")),
+    ("atleast2(@uk) AND China", body("UK and Britain in China"), body("UK in China")),
+    ('atleast2("prime minister")', body("prime minister, prime minister"), body("prime minister")),
+    # the summary repeats the body's start: it counts only when there is no body
+    ("atleast2(Lammy)", Document(summary="Lammy. Lammy."), Document(summary="Lammy", body="Lammy")),
+    # a SENT b: both in one sentence, either order
+    ("UK SENT China", body("The UK and China met. Talks went on."), body("The UK met. China too.")),
+    ("UK SENT China", body("China praised the UK!"), body("The UK met Japan?\nChina was pleased")),
+    (
+        "UK SENT China",
+        body("Mr. Lammy of the UK met China's Wang."),
+        body("UK talks. In China, more"),
+    ),
+    ("(UK OR Britain) SENT visit*", body("Britain plans visits."), body("Britain plans. Visits.")),
+    # lead:( … ): the title and the first paragraph (first 60 words without paragraphs)
+    ("lead:Lammy", body("Lammy arrives.\nTalks follow."), body("Talks begin.\nLammy spoke.")),
+    ("lead:Lammy", Document(title="Lammy in Beijing", body="x\ny"), body("Talks.\nThen Lammy.")),
+    (
+        "lead:(Lammy AND visit)",
+        body("Lammy to visit"),
+        body(" ".join(["word"] * 60) + " Lammy visit"),
+    ),
+    # site:host: the URL's host or a subdomain of it; source: stays the outlet name
+    (
+        "site:example.org",
+        Document(body="x", host="news.example.org"),
+        Document(host="badexample.org"),
+    ),
+    (
+        "site:example.org",
+        Document(host="example.org"),
+        Document(source="example.org", host="x.net"),
+    ),
+    (
+        "visit -site:tabloid.example",
+        Document(body="visit", host="a.b"),
+        Document(body="visit", host="tabloid.example"),
+    ),
+    # lang:xx: the article's language code (its region ignored)
+    (
+        "lang:fr AND visite",
+        Document(body="une visite", lang="fr"),
+        Document(body="une visite", lang="en"),
+    ),
+    ("lang:pt", Document(body="x", lang="pt-BR"), Document(body="x")),
+    # a wildcard word in a phrase
+    ('"prime minister*"', body("the prime ministers met"), body("the prime suspect minister")),
+    ('"prime minister*"', body("Prime Minister's questions"), body("prime time for ministers")),
+]
+
+
+@pytest.mark.parametrize(("query", "hit", "miss"), OPERATOR_CASES)
+def test_operator_rows(query: str, hit: Document, miss: Document) -> None:
+    assert matches(query, hit)
+    assert not matches(query, miss)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "UK-China talks. Mr. Lammy met Wang Yi!\nThe U.K.'s aim… “Yes.” (Then) 中国和日本",
+        "— a dash, 2,000 words; e.g. café's ﬁnance — ＵＫ",
+    ],
+)
+def test_sentences_are_numbered_word_for_word_as_matching_counts_words(text: str) -> None:
+    """SENT compares the sentence numbers of word positions: one number per matched word."""
+    assert len(sentence_numbers(text)) == len(FieldView(text).stems)
+
+
+@pytest.mark.parametrize(
+    ("query", "message", "column"),
+    [
+        ("atleast(visit)", "atleastN needs how many times", 1),
+        ("UK AND atleast0(visit)", "atleastN needs how many times", 8),
+        ("atleast3(UK AND visit)", "counts one word, phrase or @list", 10),
+        ("atleast3()", "needs a word, phrase or @list inside", 9),
+        ("visit SENT", "SENT needs a term after it", 7),
+        ("(UK AND China) SENT visit", "SENT works on words", 2),
+        ("site:", "site: needs a value right after it", 1),
+        ("visit AND site:https://example.org/x", "site: needs a host name", 16),
+        ("lang:french", "lang: needs a two- or three-letter language code", 6),
+        ("lang:fr NEAR/3 visit", "NEAR/3 works on words", 1),
+        ("lede:(visit)", "unknown field 'lede:'", 1),
+    ],
+)
+def test_operator_mistakes_name_the_rule_and_column(query: str, message: str, column: int) -> None:
+    problems = check_rules([RuleSpec("desk-rule", query)], LISTS)
+    assert problems, query
+    first = problems[0]
+    assert message in first.message
+    assert first.rule_id == "desk-rule"
+    assert first.column == column
+    assert first.render().startswith("rule 'desk-rule': ")
+    assert f"at column {column}\n" in first.render()
 
 
 # (query, text, expected) for the normalisation rules of DESIGN.md
