@@ -16,7 +16,18 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from sqlalchemy import JSON, Column, DateTime, Dialect, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    true,
+)
 from sqlmodel import Field, SQLModel
 
 from rules import Hit
@@ -104,6 +115,10 @@ class Article(SQLModel, table=True):
     author: str | None = None
     published_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     fetched_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # False when the feed gave no date: published_at then holds the fetch time, for sorting
+    date_known: bool = Field(
+        default=True, sa_column=Column(Boolean, nullable=False, server_default=true())
+    )
 
 
 class ArticleSource(SQLModel, table=True):
@@ -196,8 +211,9 @@ class CleanArticle:
     body: str
     url: str | None
     author: str | None
-    published_at: datetime
+    published_at: datetime  # the fetch time when the entry gave no date (see date_known)
     fetched_at: datetime
+    date_known: bool = True  # False: the entry had no date; shown as "date unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +229,7 @@ class FeedTarget:
     consecutive_failures: int
     ttl_minutes: int | None = None  # the feed's RSS <ttl> from its last parsed body
     config_url: str | None = None  # the URL the config names; `url` differs once it moved
+    full_text: Literal["auto", "always", "never"] = "auto"  # the config's: when to read pages
 
     @property
     def scope(self) -> str:
@@ -333,6 +350,7 @@ class PendingAlert:
     highlights: dict[str, list[list[int]]]
     created_at: datetime
     words: dict[str, list[str]] = field(default_factory=dict)  # term -> the words it matched
+    date_known: bool = True  # False: published_at is the fetch time, shown as "date unknown"
 
 
 Format = Literal["plain", "markdown", "slack", "html"]

@@ -86,6 +86,7 @@ def store_articles(
             "author": article.author,
             "published_at": article.published_at,
             "fetched_at": article.fetched_at,
+            "date_known": article.date_known,
         }
         for article, _ in articles
     ]

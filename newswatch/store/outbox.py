@@ -126,6 +126,7 @@ def pending_alerts(session: Session, *, delivery_ids: Sequence[int]) -> list[Pen
             highlights=dict(match.highlights or {}),
             created_at=delivery.created_at,
             words=dict(match.words or {}),
+            date_known=article.date_known,
         )
     return [by_id[d] for d in delivery_ids if d in by_id]
 
