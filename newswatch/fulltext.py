@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
-from connectors.article_page import PageText, RobotsRules, fetch_page_text
-from connectors.http import FeedFetcher, FetchSettings
+from connectors import FeedFetcher, FetchSettings, PageText, RobotsRules, fetch_page_text
 from newswatch.models import CleanArticle
 
 FullTextMode = Literal["auto", "always", "never"]
