@@ -52,6 +52,7 @@ MODULES = {
     "test_hostile_cycle": INTEGRATION,
     "test_normalize": UNIT,
     "test_text": INTEGRATION,
+    "test_full_text": INTEGRATION,
     "test_notify_outbox": INTEGRATION,
     "test_outbox_safety": INTEGRATION,
     "test_pipeline": INTEGRATION,
