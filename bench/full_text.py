@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from connectors import extract_main_text  # noqa: E402  (after the path above)
-from tests.support.article_pages import (  # noqa: E402
+from connectors import extract_main_text
+from tests.support.article_pages import (
     BOILERPLATE,
     PAYWALL_STUB,
     STORY,
@@ -33,7 +33,8 @@ import resource, time
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.perf_counter()
 import trafilatura
-print(time.perf_counter() - started, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(time.perf_counter() - started, grown_kb / 1024)
 """
 
 
