@@ -19,6 +19,7 @@ from newswatch.models import Article, Match
 from tests.support.article_pages import BOILERPLATE, PAYWALL_STUB, STORY, article_page
 from tests.support.cycles import cycle
 from tests.support.feedserver import FeedServer, Route, running_feed_server
+from tests.support.webhook import running_receiver
 
 NOW = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)
 HEADLINE_ONLY = "Lammy lands in Beijing"  # none of the rule's words: only the page has them
@@ -52,13 +53,20 @@ def _rss(items: list[tuple[str, str, str]]) -> Route:
     )
 
 
-def _config(tmp_path: Path, feed_url: str, *, full_text: str = "auto", monitor: str = "") -> Path:
+def _config(
+    tmp_path: Path,
+    feed_url: str,
+    *,
+    full_text: str = "auto",
+    monitor: str = "",
+    channel: str = "json://127.0.0.1:9/none",
+) -> Path:
     path = tmp_path / "newswatch.yaml"
     path.write_text(
         (f"monitor:\n{monitor}" if monitor else "")
         + f"feeds:\n  - name: Wire\n    url: {feed_url}\n    full_text: {full_text}\n"
         "rules:\n  - id: visits\n    query: UK AND China AND visit\n    channels: [hook]\n"
-        "channels:\n  hook:\n    url: json://127.0.0.1:9/none\n",
+        f"channels:\n  hook:\n    url: {channel}\n",
         encoding="utf-8",
     )
     return path
@@ -178,3 +186,26 @@ def test_pages_past_the_budget_wait_for_the_next_cycle(
 
     assert (second.new_articles, second.matches) == (1, 1)
     assert _articles(engine)[link].body.split("\n")[1:] == STORY
+
+
+def test_the_alert_for_a_headline_only_entry_shows_the_pages_opening_paragraphs(
+    engine: Engine, feed_server: FeedServer, pages: FeedServer, tmp_path: Path
+) -> None:
+    pages.routes["/world/lammy"] = _page(article_page())
+    feed_server.routes["/feed"] = Route(
+        body=(
+            '<rss version="2.0"><channel><title>Wire</title><item><guid>1</guid>'
+            f"<link>{pages.url('/world/lammy')}</link><title>{HEADLINE_ONLY}</title>"
+            "</item></channel></rss>"
+        ).encode()
+    )
+    with running_receiver() as receiver:
+        config = _config(tmp_path, feed_server.url("/feed"), channel=receiver.json_url())
+        report = cycle(engine, config, NOW)
+        (received,) = receiver.accepted()
+
+    assert report.delivery.sent == 1
+    message = received.payload["message"]
+    assert "\n\nUK Foreign Secretary David Lammy arrived in Beijing" in message
+    assert "\n\nHe met his Chinese counterpart" in message  # paragraphs kept
+    assert "cookies" not in message
