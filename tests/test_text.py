@@ -10,12 +10,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
 from connectors.feed import parse_feed
+from newswatch import store
 from newswatch.models import Article
 from newswatch.normalize import html_to_text, normalize_entry
+from newswatch.store.db import MIGRATIONS
 from tests.support.cycles import cycle
 from tests.support.feedserver import FeedServer, Route
 from tests.support.smtp import SmtpServer
@@ -135,3 +139,29 @@ def test_the_email_shows_the_title_escaped_the_paragraphs_and_date_unknown(
         article = session.exec(select(Article)).one()
     assert article.date_known is False
     assert article.published_at == article.fetched_at == NOW
+
+
+def test_the_date_known_migration_keeps_stored_articles_dated(database_url: str) -> None:
+    """From the revision before, with an article in it: the article stays dated."""
+    engine = store.make_engine(database_url)
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+    with store.session_scope(engine) as session:
+        store.sync_feeds(session, feeds=[("https://hg.example/rss", "HG")])
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO article (fingerprint, story_key, feed_id, source, title, summary,"
+                " body, published_at, fetched_at) SELECT 'fp', 'k', id, 'HG', 'Old', '', '',"
+                " :when, :when FROM feed"
+            ),
+            {"when": NOW},
+        )
+    store.migrate(engine)
+    with Session(engine) as session:
+        article = session.exec(select(Article)).one()
+    engine.dispose()
+    assert (article.title, article.date_known) == ("Old", True)
