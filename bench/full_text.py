@@ -29,12 +29,19 @@ from tests.support.article_pages import (
 
 _WORD = re.compile(r"\w+")
 _IMPORT_COST = """
-import resource, time
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+import time
+
+
+def rss_mb():
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS"))
+    return int(line.split()[1]) / 1024
+
+
+before = rss_mb()
 started = time.perf_counter()
 import trafilatura
-grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-print(time.perf_counter() - started, grown_kb / 1024)
+print(time.perf_counter() - started, rss_mb() - before)
 """
 
 
