@@ -8,14 +8,18 @@ first use: it costs time and memory that parser workers and runs without pages n
 from __future__ import annotations
 
 import asyncio
+import time
 import urllib.robotparser
 from dataclasses import dataclass
+from typing import Final
 
 from connectors.http import FeedFetcher, origin_key
 
 # A 4xx robots.txt means no rules (RFC 9309 2.3.1.3); an unreachable one means "stay out".
 _ROBOTS_ALLOW_ALL = "User-agent: *\nAllow: /\n"
 _ROBOTS_DISALLOW_ALL = "User-agent: *\nDisallow: /\n"
+_ROBOTS_KEPT_S: Final = 24 * 3600.0  # RFC 9309 2.4: no longer than 24 hours
+_UNREACHABLE_KEPT_S: Final = 600.0  # a server that was down is asked again soon
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,16 +32,16 @@ class PageText:
 
 
 class RobotsRules:
-    """robots.txt per host, fetched once and kept for the process's life."""
+    """robots.txt per host, fetched once and kept for a day (ten minutes when unreachable)."""
 
     def __init__(self) -> None:
-        self._rules: dict[str, urllib.robotparser.RobotFileParser] = {}
+        self._rules: dict[str, tuple[urllib.robotparser.RobotFileParser, float]] = {}
         self._pending: dict[str, asyncio.Future[urllib.robotparser.RobotFileParser]] = {}
 
     async def allows(self, fetcher: FeedFetcher, url: str) -> bool:
         origin = origin_key(url)
-        rules = self._rules.get(origin)
-        if rules is None:
+        rules, expires = self._rules.get(origin, (None, 0.0))
+        if rules is None or expires < time.monotonic():
             rules = await self._load(fetcher, origin)
         return rules.can_fetch(fetcher.settings.user_agent, url)
 
@@ -51,15 +55,16 @@ class RobotsRules:
         self._pending[origin] = future
         try:
             result = await fetcher.fetch(f"{origin}/robots.txt")
+            kept_s = _ROBOTS_KEPT_S
             if result.ok and result.body is not None:
                 text = result.body.decode("utf-8", errors="replace")
             elif result.status is not None and 400 <= result.status < 500:
                 text = _ROBOTS_ALLOW_ALL
             else:
-                text = _ROBOTS_DISALLOW_ALL
+                text, kept_s = _ROBOTS_DISALLOW_ALL, _UNREACHABLE_KEPT_S
             rules = urllib.robotparser.RobotFileParser()
             rules.parse(text.splitlines())
-            self._rules[origin] = rules
+            self._rules[origin] = (rules, time.monotonic() + kept_s)
             future.set_result(rules)
             return rules
         except BaseException as exc:
