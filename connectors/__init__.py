@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
+    from connectors.article_page import PageText, RobotsRules, extract_main_text, fetch_page_text
     from connectors.discover import find_feed_links
     from connectors.entry import RawEntry
     from connectors.feed import (
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
     from connectors.parser_pool import ParserPool
 
 _MODULE_OF: Final = {
+    "PageText": "connectors.article_page",
+    "RobotsRules": "connectors.article_page",
+    "extract_main_text": "connectors.article_page",
+    "fetch_page_text": "connectors.article_page",
     "find_feed_links": "connectors.discover",
     "RawEntry": "connectors.entry",
     "FeedParseError": "connectors.feed",
@@ -62,11 +67,15 @@ __all__ = [
     "NotAFeed",
     "OpmlError",
     "OpmlFeed",
+    "PageText",
     "ParseTimeout",
     "ParsedFeed",
     "ParserCrashed",
     "ParserPool",
     "RawEntry",
+    "RobotsRules",
+    "extract_main_text",
+    "fetch_page_text",
     "find_feed_links",
     "format_size",
     "origin_key",

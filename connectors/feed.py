@@ -141,6 +141,17 @@ def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _as_html(entry: Mapping[str, Any], key: str) -> str:
+    """An entry's field as HTML, like every RawEntry text: a plain-text one (Atom's
+    type="text", an RSS title with no markup) is escaped, so "<script>" in a headline is
+    shown as written instead of being dropped as a tag."""
+    value = _str(entry.get(key))
+    detail = entry.get(f"{key}_detail")
+    if isinstance(detail, Mapping) and detail.get("type") == "text/plain":
+        return html.escape(value, quote=False)
+    return value
+
+
 def _entry_content(entry: Mapping[str, Any]) -> str:
     contents = entry.get("content")
     if not isinstance(contents, list) or not contents:
@@ -150,7 +161,10 @@ def _entry_content(entry: Mapping[str, Any]) -> str:
         if isinstance(item, Mapping) and "html" in _str(item.get("type")):
             return _str(item.get("value"))
     first = contents[0]
-    return _str(first.get("value")) if isinstance(first, Mapping) else ""
+    if not isinstance(first, Mapping):
+        return ""
+    value = _str(first.get("value"))
+    return html.escape(value, quote=False) if first.get("type") == "text/plain" else value
 
 
 def _looks_like_json(body: bytes, headers: Mapping[str, str]) -> bool:
@@ -223,8 +237,8 @@ def _raw_entry(entry: Mapping[str, Any], *, url: str, source_title: str) -> RawE
         source_title=source_title,
         guid=_opt_str(entry.get("id")),
         link=_opt_str(entry.get("link")),
-        title=_str(entry.get("title")),
-        summary_html=_str(entry.get("summary")),
+        title=_as_html(entry, "title"),
+        summary_html=_as_html(entry, "summary"),
         content_html=_entry_content(entry),
         published=published,
         author=_opt_str(entry.get("author")),
@@ -292,7 +306,7 @@ def _parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
                 # Spec: id is a string, but numbers appear in the wild.
                 guid=str(guid) if isinstance(guid, str | int) and str(guid) else None,
                 link=urljoin(base, link) if link else None,
-                title=_str(item.get("title")),
+                title=html.escape(_str(item.get("title")), quote=False),
                 summary_html=html.escape(_str(item.get("summary"))),
                 content_html=content,
                 published=_iso_date(item.get("date_published"))

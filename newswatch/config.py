@@ -52,6 +52,10 @@ class _Strict(BaseModel):
 class FeedConfig(_Strict):
     url: str
     name: str = ""
+    full_text: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="fetch the article page for its text: auto = when the entry has < 80 words",
+    )
 
     @field_validator("url")
     @classmethod
@@ -137,6 +141,12 @@ class MonitorConfig(_Strict):
     fetch_timeout_seconds: float = Field(
         default=60.0, gt=0, description="a fetch's total deadline, redirects and body included"
     )
+    full_text_budget_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        description="time a batch of feeds spends on article pages; the rest waits",
+    )
+    max_page_size_mib: float = Field(default=2.0, gt=0, description="largest article page read")
 
     @field_validator("timezone")
     @classmethod

@@ -16,7 +16,18 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from sqlalchemy import JSON, Column, DateTime, Dialect, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    true,
+)
 from sqlmodel import Field, SQLModel
 
 from rules import Hit
@@ -105,6 +116,10 @@ class Article(SQLModel, table=True):
     published_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     fetched_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     lang: str | None = None  # ISO 639-1 code detected when normalised (newswatch.language)
+    # False when the feed gave no date: published_at then holds the fetch time, for sorting
+    date_known: bool = Field(
+        default=True, sa_column=Column(Boolean, nullable=False, server_default=true())
+    )
 
 
 class ArticleSource(SQLModel, table=True):
@@ -197,9 +212,10 @@ class CleanArticle:
     body: str
     url: str | None
     author: str | None
-    published_at: datetime
+    published_at: datetime  # the fetch time when the entry gave no date (see date_known)
     fetched_at: datetime
     lang: str | None = None  # ISO 639-1 code; None when the text is too short to tell
+    date_known: bool = True  # False: the entry had no date; shown as "date unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +231,7 @@ class FeedTarget:
     consecutive_failures: int
     ttl_minutes: int | None = None  # the feed's RSS <ttl> from its last parsed body
     config_url: str | None = None  # the URL the config names; `url` differs once it moved
+    full_text: Literal["auto", "always", "never"] = "auto"  # the config's: when to read pages
 
     @property
     def scope(self) -> str:
@@ -336,6 +353,7 @@ class PendingAlert:
     created_at: datetime
     words: dict[str, list[str]] = field(default_factory=dict)  # term -> the words it matched
     lang: str | None = None  # the article's language code
+    date_known: bool = True  # False: published_at is the fetch time, shown as "date unknown"
 
 
 Format = Literal["plain", "markdown", "slack", "html"]

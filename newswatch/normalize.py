@@ -42,19 +42,39 @@ _TRACKING_EXACT = frozenset(
 )
 _TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "oly_", "vero_")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# Tags dropped from the text, and the markup of an entry's HTML in one pass: comments,
-# script-like elements with their content (to their end tag, or the fragment's end), block
-# tags (a line break), and any other tag (nothing). Quoted attribute values may hold ">".
+# The markup of an entry's HTML in one pass: comments; elements dropped with their content
+# (to their end tag, or the fragment's end): scripts and styles, navigation, forms and
+# buttons, and share widgets (a share/social class or id, a link to a share endpoint);
+# block tags (a paragraph break); any other tag (nothing). Quoted attribute values may hold ">".
 _ATTRS = r"""(?:[^>"']|"[^"]*"|'[^']*')*"""
-_MARKUP = re.compile(
-    r"<!--.*?(?:-->|\Z)"
-    r"|<(script|style|noscript|template)\b" + _ATTRS + r">.*?(?:</\1\s*>|\Z)"
-    r"|<(/?)(p|div|br|li|ul|ol|h[1-6]|tr|blockquote)\b" + _ATTRS + r">"
-    r"|</?[A-Za-z][^\s/>]*" + _ATTRS + r">"
-    r"|<![^>]*>|<\?[^>]*>",
-    re.IGNORECASE | re.DOTALL,
+_SHARE_ATTR = (
+    r"""(?=[^>]*?\b(?:(?:class|id)\s*=\s*["']?[^"'>]*?(?:share|sharing|social|feedflare)"""
+    r"""|href\s*=\s*["']?[^"'>]*?(?:sharer|/share[?/]|intent/tweet|shareArticle|addtoany)))"""
 )
-_TO_SPACE = str.maketrans({"\t": " ", "\f": " ", "\v": " ", "\u00a0": " "})
+# Every alternative starts at "<", written once in front so the engine skips text at speed.
+_DROP = (
+    r"!--.*?(?:-->|\Z)"
+    r"|(?P<drop>script|style|noscript|template|nav|aside|form|button|select|textarea|iframe"
+    r"|svg|object)\b" + _ATTRS + r">.*?(?:</(?P=drop)\s*>|\Z)"
+)
+_TAGS = (
+    r"|(?P<block>/?(?:p|div|br|li|ul|ol|h[1-6]|tr|blockquote|section|article|header|footer"
+    r"|figure|figcaption|table|pre|hr|dl|dt|dd))\b" + _ATTRS + r">"
+    r"|/?[A-Za-z][^\s/>]*" + _ATTRS + r">"
+    r"|![^>]*>|\?[^>]*>"
+)
+_MARKUP = re.compile(f"<(?:{_DROP}{_TAGS})", re.IGNORECASE | re.DOTALL)
+# Share widgets are rare in feeds and costly to look for at every tag: only a fragment that
+# mentions one is read with the slower pattern.
+_SHARE_HINTS = ("share", "social", "feedflare", "intent/tweet", "addtoany")
+_SHARE = (
+    r"|(?P<share>[A-Za-z][A-Za-z0-9]*)\b" + _SHARE_ATTR + _ATTRS + r">.*?(?:</(?P=share)\s*>|\Z)"
+)
+_MARKUP_WITH_SHARE = re.compile(f"<(?:{_DROP}{_SHARE}{_TAGS})", re.IGNORECASE | re.DOTALL)
+# Spaces that are spaces to a reader: a non-breaking one joins words, it never deletes the gap.
+_TO_SPACE = str.maketrans(
+    {"\t": " ", "\f": " ", "\v": " ", "\r": " ", "\u00a0": " ", "\u2007": " ", "\u202f": " "}
+)
 
 
 def canonical_url(url: str | None) -> str | None:
@@ -83,7 +103,7 @@ def canonical_url(url: str | None) -> str | None:
 
 
 def _markup_to_text(match: re.Match[str]) -> str:
-    return "\n" if match.group(3) else ""
+    return "\n" if match.lastgroup == "block" else ""
 
 
 def html_to_text(fragment: str) -> str:
@@ -95,7 +115,11 @@ def html_to_text(fragment: str) -> str:
     """
     if not fragment:
         return ""
-    text = html.unescape(_MARKUP.sub(_markup_to_text, fragment) if "<" in fragment else fragment)
+    if "<" in fragment:
+        lowered = fragment.lower()
+        share = any(hint in lowered for hint in _SHARE_HINTS)
+        fragment = (_MARKUP_WITH_SHARE if share else _MARKUP).sub(_markup_to_text, fragment)
+    text = html.unescape(fragment)
     text = text.translate(_TO_SPACE)
     while "  " in text:
         text = text.replace("  ", " ")
@@ -123,9 +147,18 @@ def fingerprint(entry: RawEntry, canonical: str | None, published: datetime | No
     return hashlib.sha256(basis.encode("utf-8")).hexdigest()
 
 
+def published_date(published: datetime | None, *, fetched_at: datetime) -> datetime | None:
+    """The entry's date in UTC, or None when it gave none; a date in the future is a
+    publisher's clock or time-zone mistake and is clamped to when we fetched it, so it
+    neither sorts above today's news nor survives pruning."""
+    if published is None:
+        return None
+    return min(published.astimezone(UTC), fetched_at)
+
+
 def normalize_entry(entry: RawEntry, *, fetched_at: datetime, source: str = "") -> CleanArticle:
     canonical = canonical_url(entry.link)
-    published = entry.published.astimezone(UTC) if entry.published else None
+    published = published_date(entry.published, fetched_at=fetched_at)
     title = html_to_text(entry.title)
     summary = html_to_text(entry.summary_html)
     body = html_to_text(entry.content_html)
@@ -145,4 +178,5 @@ def normalize_entry(entry: RawEntry, *, fetched_at: datetime, source: str = "") 
         published_at=published or fetched_at,
         fetched_at=fetched_at,
         lang=detect_language(title, summary, body),
+        date_known=published is not None,
     )

@@ -33,7 +33,7 @@ from connectors import (
     ParserPool,
     origin_key,
 )
-from newswatch import notify, refresh, store
+from newswatch import fulltext, notify, refresh, store
 from newswatch.config import Config, FeedConfig
 from newswatch.matching import Matcher, matcher_for
 from newswatch.models import (
@@ -69,6 +69,9 @@ class PollOptions:
     # feed listed owns a story several carry), and new alerts for the rest of the batch
     # (so they name every outlet that carried the story), before going on without them.
     patience_s: float = 2.0
+    # Article pages of summary-only feeds: how they are fetched, and for how long per batch.
+    page_fetch: FetchSettings = FetchSettings()  # noqa: RUF009 frozen: safe as a shared default
+    full_text_budget_s: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ def due_targets(
     due_only: bool = True,
 ) -> list[FeedTarget]:
     wanted = selected_feeds(config, only)
+    full_text = {f.url: f.full_text for f in wanted}
     with Session(engine) as session:
         feeds = store.due_feeds(session, now=now, urls=[f.url for f in wanted], due_only=due_only)
         return [
@@ -136,6 +140,7 @@ def due_targets(
                 consecutive_failures=f.consecutive_failures,
                 ttl_minutes=f.ttl_minutes,
                 config_url=f.config_url,
+                full_text=full_text.get(f.config_url or f.url, "auto"),
             )
             for f in feeds
         ]
@@ -145,19 +150,22 @@ def poll_options(config: Config, *, dry_run: bool = False) -> PollOptions:
     monitor = config.monitor
     total = monitor.fetch_timeout_seconds
     defaults = FetchSettings()
+    fetch = FetchSettings(
+        user_agent=user_agent(monitor.contact_url),
+        # A deadline shorter than a phase's timeout makes that timeout moot.
+        connect_timeout_s=min(defaults.connect_timeout_s, total),
+        read_timeout_s=min(defaults.read_timeout_s, total),
+        total_timeout_s=total,
+        max_body_bytes=int(monitor.max_feed_size_mib * MiB),
+        max_concurrency=monitor.max_concurrent_fetches,
+        per_host_limit=monitor.per_host_limit,
+    )
     return PollOptions(
         base_interval_s=monitor.poll_interval_minutes * 60,
-        fetch=FetchSettings(
-            user_agent=user_agent(monitor.contact_url),
-            # A deadline shorter than a phase's timeout makes that timeout moot.
-            connect_timeout_s=min(defaults.connect_timeout_s, total),
-            read_timeout_s=min(defaults.read_timeout_s, total),
-            total_timeout_s=total,
-            max_body_bytes=int(monitor.max_feed_size_mib * MiB),
-            max_concurrency=monitor.max_concurrent_fetches,
-            per_host_limit=monitor.per_host_limit,
-        ),
+        fetch=fetch,
         dry_run=dry_run,
+        page_fetch=replace(fetch, max_body_bytes=int(monitor.max_page_size_mib * MiB)),
+        full_text_budget_s=monitor.full_text_budget_seconds,
     )
 
 
@@ -330,6 +338,7 @@ class _Writer:
         self.now = now
         self.alerter = alerter
         self.reports: list[FeedReport] = []
+        self.pages_budget = fulltext.Budget(options.full_text_budget_s)
         self._unchanged: list[tuple[FeedTarget, FeedOutcome, FeedReport]] = []
         self._dry_run_seen: set[str] = set()  # a dry run stores nothing: it remembers here
 
@@ -387,6 +396,13 @@ class _Writer:
         try:
             with store.session_scope(self.engine) as session:
                 new, seen = new_articles(session, parsed, target, now=self.now)
+                pages = fulltext.fill(
+                    new,
+                    mode=target.full_text,
+                    settings=self.options.page_fetch,
+                    budget=self.pages_budget,
+                )
+                new = pages.ready
                 if self.options.dry_run:
                     new = [a for a in new if _first_sighting(a, self._dry_run_seen)]
                 matched = [MatchedArticle(a, self.matcher.match(a)) for a in new]
@@ -409,6 +425,8 @@ class _Writer:
                 store.add_sources(session, article_ids=seen, feed_id=target.id, now=self.now)
                 outcome = self._outcome(target, polled, new_entries=counts.new_articles)
                 store.record_feed_outcomes(session, outcomes=[(target.id, outcome)], now=self.now)
+                if pages.deferred:  # read again next cycle, when their pages get their turn
+                    store.forget_feed_validators(session, feed_id=target.id)
             report.new_articles, report.matches = counts.new_articles, counts.matches
             report.health, report.ok = outcome.health, outcome.ok
             if counts.deliveries and self.alerter is not None:

@@ -234,7 +234,7 @@ def test_the_limit_grows_with_the_document_so_a_big_honest_feed_is_not_rejected(
 
 # What a parser worker must never hold: the CLI and everything the monitor process loads.
 NOT_FOR_PARSING = ("typer", "sqlmodel", "sqlalchemy", "apprise", "prefect", "pydantic", "httpx")
-NOT_FOR_PARSING += ("flows", "newswatch", "pytest", "_pytest")
+NOT_FOR_PARSING += ("flows", "newswatch", "pytest", "_pytest", "trafilatura", "lxml")
 
 WORKER_MODULES = """
 import json, runpy, sys

@@ -319,6 +319,7 @@ def test_add_finds_the_feed_a_web_page_links(
     assert load_config(config_file, environ={}).feeds[-1].model_dump() == {
         "url": feed,
         "name": "Quay",
+        "full_text": "auto",  # the default: pages read for entries under 80 words
     }
 
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from newswatch.models import Format, Message, PendingAlert
 
 SUMMARY_CHARS = 600
+DATE_UNKNOWN = "date unknown"
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|~!])")
 _SLACK_SPECIALS = re.compile(r"([\\<>])")
 
@@ -81,6 +82,12 @@ def local_time(when: datetime, zone: str) -> str:
     return when.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
+def published_line(alert: PendingAlert, zone: str) -> str:
+    """When the article was published; the fetch time stored for an undated entry is not
+    that, so it is not shown as if it were."""
+    return local_time(alert.published_at, zone) if alert.date_known else DATE_UNKNOWN
+
+
 def _shorten(text: str, limit: int) -> tuple[str, int]:
     """The text cut at a word near `limit` (with its new length, for the spans)."""
     if len(text) <= limit:
@@ -133,7 +140,7 @@ def _render_alert(alerts: Sequence[PendingAlert], *, fmt: Format, zone: str) -> 
     title_line = highlight(alert.article_title, spans["title"], fmt)
     summary, cut = _shorten(alert.article_summary, SUMMARY_CHARS)
     summary_spans = [s for s in spans["summary"] if s[1] <= cut]
-    published = local_time(alert.published_at, zone)
+    published = published_line(alert, zone)
     facts = [
         ("Outlet", escape(alert.source, fmt)),
         ("Published", published),
@@ -154,7 +161,7 @@ def _render_alert(alerts: Sequence[PendingAlert], *, fmt: Format, zone: str) -> 
         "headline": alert.article_title,
         "url": alert.article_url or "",
         "outlet": alert.source,
-        "published": alert.published_at.isoformat(),
+        "published": alert.published_at.isoformat() if alert.date_known else "",
         "matched": ", ".join(words),
         "also_reported_by": ", ".join(alert.also_reported_by),
     }
@@ -196,7 +203,7 @@ def render_digest(
                     a.article_url,
                     fmt,
                 ),
-                escape(f"{a.source}, {local_time(a.published_at, zone)}", fmt),
+                escape(f"{a.source}, {published_line(a, zone)}", fmt),
             )
             for a in items
         ]

@@ -23,6 +23,7 @@ from newswatch.store.db import (
 )
 from newswatch.store.feeds import (
     due_feeds,
+    forget_feed_validators,
     list_feeds,
     record_feed_outcomes,
     sync_feeds,
@@ -62,6 +63,7 @@ __all__ = [
     "deliveries",
     "due_feeds",
     "engine_at",
+    "forget_feed_validators",
     "hold_channel",
     "known_articles",
     "last_sent_at",

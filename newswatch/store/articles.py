@@ -87,6 +87,7 @@ def store_articles(
             "published_at": article.published_at,
             "fetched_at": article.fetched_at,
             "lang": article.lang,
+            "date_known": article.date_known,
         }
         for article, _ in articles
     ]

@@ -170,3 +170,13 @@ def _outcomes_statement() -> Any:
             url=case((and_(new_url.is_not(None), ~url_taken), new_url), else_=c.url),
         )
     )
+
+
+def forget_feed_validators(session: Session, *, feed_id: int) -> None:
+    """Make the feed's next poll fetch and parse it in full, even when it is unchanged:
+    some of its new entries were left for a later cycle (their article pages had no time)."""
+    session.exec(
+        update(Feed)
+        .where(col(Feed.id) == feed_id)
+        .values(etag=None, last_modified=None, body_hash=None)
+    )

@@ -118,7 +118,8 @@ def pending_alerts(session: Session, *, delivery_ids: Sequence[int]) -> list[Pen
             rule_name=rule.name or rule.id,
             terms=list(match.terms),
             article_title=article.title,
-            article_summary=article.summary,
+            # a headline-only entry: the opening of its page's text, which it matched on
+            article_summary=article.summary or article.body,
             article_url=article.url,
             source=article.source,
             published_at=article.published_at or article.fetched_at,
@@ -127,6 +128,7 @@ def pending_alerts(session: Session, *, delivery_ids: Sequence[int]) -> list[Pen
             created_at=delivery.created_at,
             words=dict(match.words or {}),
             lang=article.lang,
+            date_known=article.date_known,
         )
     return [by_id[d] for d in delivery_ids if d in by_id]
 
