@@ -71,6 +71,7 @@ MODULES = {
     "test_run_progress": INTEGRATION,
     "test_sharding": UNIT,
     "test_store": INTEGRATION,
+    "test_store_lasts": INTEGRATION,
     "test_suite_layout": UNIT,
     "test_up": INTEGRATION,
 }
