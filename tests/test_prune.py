@@ -1,0 +1,119 @@
+"""`newswatch prune --older-than 90d` on SQLite and PostgreSQL: old articles nobody matched
+go, matched ones stay with their matches and alerts, and so does everything recent."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from newswatch import models, store
+from newswatch.models import Article, ArticleSource, CleanArticle, Delivery, Match, utcnow
+from newswatch.prune import prune_articles
+
+CONSOLE_SCRIPT = Path(sys.executable).with_name("newswatch")
+
+
+def article(key: str, *, stored: datetime, title: str) -> CleanArticle:
+    url = f"https://outlet.example/{key}"
+    return CleanArticle(
+        fingerprint=key,
+        canonical_url=url,
+        story_key=key,
+        feed_url="http://a.test/feed",
+        source="Harbour Gazette",
+        title=title,
+        summary=f"{title}, the summary.",
+        body="",
+        url=url,
+        author=None,
+        published_at=stored,
+        fetched_at=stored,
+    )
+
+
+def fill(engine: Engine, now: datetime) -> None:
+    """Articles stored 100 and 10 days ago, matched and not, each carried by two feeds."""
+    visit = [models.MatchToStore("uk-china-visit", ["UK", "China", "visit"], ["desk"])]
+    with store.session_scope(engine) as s:
+        store.sync_feeds(s, feeds=[("http://a.test/feed", "A"), ("http://b.test/feed", "B")])
+        store.sync_rules(s, rules=[("uk-china-visit", "UK AND China AND visit", "")], now=now)
+        a, b = (f.id or 0 for f in store.list_feeds(s))
+    old, recent = now - timedelta(days=100), now - timedelta(days=10)
+    batch = [
+        (article("old-dredging", stored=old, title="Harbour dredging contract awarded"), []),
+        (article("old-ferry", stored=old, title="Ferry timetable changes"), []),
+        (article("old-visit", stored=old, title="UK minister to visit China"), visit),
+        (article("recent-fair", stored=recent, title="Autumn fair opens"), []),
+    ]
+    for feed_id in (a, b):
+        with store.session_scope(engine) as s:
+            store.store_articles(s, feed_id=feed_id, articles=batch, now=old)
+
+
+def stored_keys(engine: Engine) -> set[str]:
+    with Session(engine) as s:
+        return {a.fingerprint for a in s.exec(select(Article)).all()}
+
+
+def test_prune_removes_old_unmatched_articles_and_keeps_matched_and_recent_ones(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    fill(engine, utcnow())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
+    done = subprocess.run(
+        [str(CONSOLE_SCRIPT), "prune", "--older-than", "90d"],
+        cwd=tmp_path,
+        env={**env, "NEWSWATCH_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.startswith("removed 2 unmatched article(s) stored before ")
+    assert stored_keys(engine) == {"old-visit", "recent-fair"}
+    with Session(engine) as s:
+        (match,) = s.exec(select(Match)).all()
+        assert s.get(Article, match.article_id).fingerprint == "old-visit"  # type: ignore[union-attr]
+        assert len(s.exec(select(Delivery)).all()) == 1
+        assert len(s.exec(select(ArticleSource)).all()) == 4  # two feeds of the two kept
+
+
+def test_prune_works_in_batches_and_a_second_prune_finds_nothing(engine: Engine) -> None:
+    now = utcnow()
+    fill(engine, now)
+    first = prune_articles(engine, older_than=timedelta(days=90), now=now, batch=1)
+    again = prune_articles(engine, older_than=timedelta(days=90), now=now, batch=1)
+    assert (first.articles, first.sources) == (2, 4)
+    assert (again.articles, again.sources) == (0, 0)
+    assert stored_keys(engine) == {"old-visit", "recent-fair"}
+
+
+def test_prune_with_a_shorter_age_reaches_recent_articles_too(engine: Engine) -> None:
+    now = utcnow()
+    fill(engine, now)
+    prune_articles(engine, older_than=timedelta(days=7), now=now)
+    assert stored_keys(engine) == {"old-visit"}
+
+
+def test_an_age_prune_cannot_read_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
+    done = subprocess.run(
+        [str(CONSOLE_SCRIPT), "prune", "--older-than", "ninety days"],
+        cwd=tmp_path,
+        env={**env, "NEWSWATCH_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr == ("error: cannot read the age 'ninety days': use 90d, 12h, 30m or 2w\n")
+    assert not (tmp_path / "newswatch.db").exists()  # nothing was opened, nothing removed
