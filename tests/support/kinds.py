@@ -51,6 +51,7 @@ MODULES = {
     "test_head_of_line": INTEGRATION,
     "test_hostile_cycle": INTEGRATION,
     "test_matches_cli": INTEGRATION,
+    "test_migrations": INTEGRATION,
     "test_normalize": UNIT,
     "test_notify_outbox": INTEGRATION,
     "test_outbox_safety": INTEGRATION,
