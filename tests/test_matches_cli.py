@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -20,6 +21,7 @@ from sqlmodel import Session
 from newswatch import models, store
 from newswatch.models import CleanArticle, utcnow
 
+ROOT = Path(__file__).resolve().parent.parent
 CONSOLE_SCRIPT = Path(sys.executable).with_name("newswatch")
 CONFIG = """\
 feeds:
@@ -190,3 +192,32 @@ def test_the_search_and_the_newest_first_order_are_read_from_indexes(engine: Eng
     else:
         assert "ix_match_matched_at" in listing
         assert "ix_article_search" in searched
+
+
+def test_the_readme_store_commands_run_as_written(stored: dict[str, str], tmp_path: Path) -> None:
+    """The README's "Stored matches" block, verbatim, on a store with matches in it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n### Stored matches, and a store that lasts\n", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
+    assert block is not None
+    lines = [re.sub(r"\s+#\s.*$", "", line).strip() for line in block.group(1).splitlines()]
+    (tmp_path / ".venv").symlink_to(Path(sys.prefix))
+    results = {
+        line: subprocess.run(
+            ["bash", "-c", line], cwd=tmp_path, env=stored, capture_output=True, text=True
+        )
+        for line in lines
+        if line
+    }
+    assert len(results) == 4
+    for line, done in results.items():
+        assert done.returncode == 0, (line, done.stderr)
+        assert done.stderr == "", line
+    week, searched, as_csv, pruned = results.values()
+    assert len(week.stdout.splitlines()) == 3
+    assert "Lammy visits Beijing" in searched.stdout
+    assert "Reeves" not in searched.stdout
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert len(rows) == 4
+    assert all(r["matched_at"][-6:] in {"+00:00", "+01:00"} for r in rows)  # London
+    assert pruned.stdout.startswith("removed 0 unmatched article(s)")  # all four matched

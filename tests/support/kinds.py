@@ -29,6 +29,7 @@ MODULES = {
     "test_bench_cli": INTEGRATION,
     "test_bench_crash_trials": INTEGRATION,
     "test_bench_cycle": E2E,
+    "test_bench_matches": INTEGRATION,
     "test_bench_rules": INTEGRATION,
     "test_boundaries": UNIT,
     "test_cli": INTEGRATION,
