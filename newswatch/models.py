@@ -397,7 +397,6 @@ class PruneReport:
 
     before: datetime
     articles: int
-    sources: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,20 +25,18 @@ def prune_articles(
     carries keeps its article however old its date, so it is not stored and matched anew.
     """
     before = now - older_than
-    articles = sources = 0
+    articles = 0
     while True:
         with store.session_scope(engine) as session:
             ids = store.unmatched_articles_before(session, before=before, limit=batch)
-            removed, notes = store.delete_articles(session, article_ids=ids)
-        articles, sources = articles + removed, sources + notes
+            articles += store.delete_articles(session, article_ids=ids)
         if len(ids) < batch:
-            return PruneReport(before=before, articles=articles, sources=sources)
+            return PruneReport(before=before, articles=articles)
 
 
 def describe(report: PruneReport) -> str:
     """One line for the terminal and the flow's log."""
     return (
-        f"removed {report.articles} unmatched article(s) stored before "
-        f"{report.before:%Y-%m-%d %H:%M %Z} (and {report.sources} feed note(s)); "
-        "matched articles are kept"
+        f"removed {report.articles} article(s) that no rule matched, stored before "
+        f"{report.before:%Y-%m-%d %H:%M %Z}; matched articles are kept"
     )

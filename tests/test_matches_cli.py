@@ -220,4 +220,4 @@ def test_the_readme_store_commands_run_as_written(stored: dict[str, str], tmp_pa
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     assert len(rows) == 4
     assert all(r["matched_at"][-6:] in {"+00:00", "+01:00"} for r in rows)  # London
-    assert pruned.stdout.startswith("removed 0 unmatched article(s)")  # all four matched
+    assert pruned.stdout.startswith("removed 0 article(s) that no rule matched")  # all four matched

@@ -27,22 +27,20 @@ def unmatched_articles_before(session: Session, *, before: datetime, limit: int)
     return [article_id for article_id in session.exec(query).all() if article_id is not None]
 
 
-def delete_articles(session: Session, *, article_ids: Sequence[int]) -> tuple[int, int]:
-    """Delete these articles and the notes of which feeds carried them; (articles, sources).
+def delete_articles(session: Session, *, article_ids: Sequence[int]) -> int:
+    """Delete these articles, and the notes of which feeds carried them; how many articles.
 
     A match stored since the ids were read keeps its article: the delete re-checks."""
     if not article_ids:
-        return 0, 0
+        return 0
     ids = list(article_ids)
     unmatched = ~exists().where(col(Match.article_id) == col(Article.id))
     still_unmatched = select(Article.id).where(col(Article.id).in_(ids)).where(unmatched)
     connection = session.connection()
-    sources = connection.execute(
-        delete(ArticleSource)
-        .where(col(ArticleSource.article_id).in_(still_unmatched))
-        .returning(col(ArticleSource.id))
-    ).all()
+    connection.execute(
+        delete(ArticleSource).where(col(ArticleSource.article_id).in_(still_unmatched))
+    )
     articles = connection.execute(
         delete(Article).where(col(Article.id).in_(ids)).where(unmatched).returning(col(Article.id))
     ).all()
-    return len(articles), len(sources)
+    return len(articles)
