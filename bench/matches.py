@@ -198,7 +198,7 @@ def measure(articles: int, repeat: int, workdir: Path) -> dict[str, Any]:
             name: round(median[f"cli_search_{name}"] / median["cli_list"], 3) for name in SEARCHES
         },
         "like_scan_over_search": {
-            name: round(median[f"query_like_scan_{name}"] / median[f"query_search_{name}"], 1)
+            name: round(median[f"query_like_scan_{name}"] / median[f"query_search_{name}"], 3)
             for name in SEARCHES
         },
         "plan": {name: plan(url, text) for name, text in SEARCHES.items()},
