@@ -60,6 +60,7 @@ MODULES = {
     "test_polling_cycle": INTEGRATION,
     "test_prefect_yaml": UNIT,
     "test_prune": INTEGRATION,
+    "test_prune_flow": E2E,
     "test_redaction": UNIT,
     "test_quickstart": E2E,
     "test_refresh": UNIT,
