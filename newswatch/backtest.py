@@ -6,20 +6,16 @@ live cycle's (a match that exists already is left alone, so no alert is sent twi
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
-from newswatch import store
+from newswatch import store, timespec
 from newswatch.config import Config
 from newswatch.matching import Matcher, document
 from newswatch.pipeline import prepare
 from rules import RuleSpec, compile_rules
-
-_RELATIVE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 class BacktestError(ValueError):
@@ -28,17 +24,10 @@ class BacktestError(ValueError):
 
 def parse_when(text: str, *, now: datetime) -> datetime:
     """`7d`, `12h`, `30m`, `2w` before now, or an ISO date/time (UTC unless it says)."""
-    relative = _RELATIVE.match(text)
-    if relative:
-        amount, unit = int(relative.group(1)), relative.group(2)
-        return now - timedelta(**{_UNITS[unit]: amount})
     try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise BacktestError(
-            f"cannot read the time {text!r}: use 7d, 12h, 30m, 2w or an ISO date like 2024-10-18"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=now.tzinfo)
+        return timespec.parse_when(text, now=now)
+    except timespec.TimeSpecError as exc:
+        raise BacktestError(str(exc)) from None
 
 
 def window(since: str, until: str | None, *, now: datetime) -> tuple[datetime, datetime]:

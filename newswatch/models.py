@@ -100,7 +100,10 @@ class Feed(SQLModel, table=True):
 class Article(SQLModel, table=True):
     """One story from one or more feeds, cleaned; stored once whatever carried it."""
 
-    __table_args__ = (Index("ix_article_published_at", "published_at"),)
+    __table_args__ = (
+        Index("ix_article_published_at", "published_at"),
+        Index("ix_article_fetched_at", "fetched_at"),  # prune: what was stored before a date
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     fingerprint: str = Field(sa_column=Column(Text, unique=True, nullable=False))
@@ -144,7 +147,12 @@ class Rule(SQLModel, table=True):
 
 
 class Match(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("article_id", "rule_id", name="uq_match_article_rule"),)
+    __table_args__ = (
+        UniqueConstraint("article_id", "rule_id", name="uq_match_article_rule"),
+        # `newswatch matches`: newest first, all rules or one, read from the index's end
+        Index("ix_match_matched_at", "matched_at", "id"),
+        Index("ix_match_rule_matched_at", "rule_id", "matched_at", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     article_id: int = Field(foreign_key="article.id", index=True)
@@ -400,6 +408,16 @@ class MatchRow:
     title: str
     url: str | None
     terms: list[str]
+    source: str = ""
+    published_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    """What `newswatch prune` removed: unmatched articles stored before `before`."""
+
+    before: datetime
+    articles: int
 
 
 @dataclass(frozen=True, slots=True)

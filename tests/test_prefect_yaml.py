@@ -42,7 +42,7 @@ def test_the_monitor_schedule_has_a_fixed_anchor_so_redeploying_keeps_its_times(
     assert schedule["timezone"] == "UTC"
 
 
-@pytest.mark.parametrize("name", ["monitor", "monitor-shard", "digest", "backtest"])
+@pytest.mark.parametrize("name", ["monitor", "monitor-shard", "digest", "backtest", "prune"])
 def test_entrypoints_and_parameters_match_the_flows(name: str) -> None:
     spec = deployment(name)
     module_path, func_name = spec["entrypoint"].split(":")
@@ -78,3 +78,11 @@ def test_monitor_fans_out_to_the_shard_deployment() -> None:
     shards = monitor.parameters.properties["shards"]
     assert shards["default"] == 1
     assert set(monitor_shard.parameters.required or []) == {"shard", "shards"}
+
+
+def test_prune_runs_daily_one_at_a_time_and_keeps_90_days() -> None:
+    prune = deployment("prune")
+    assert prune["entrypoint"] == "flows/prune.py:prune"
+    assert prune["schedules"][0]["cron"] == "30 3 * * *"
+    assert prune["parameters"] == {"older_than": "90d"}
+    assert prune["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}

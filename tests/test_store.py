@@ -198,7 +198,8 @@ def test_the_migrations_build_exactly_the_models_schema(database_url: str) -> No
     engine = store.make_engine(database_url)
     store.migrate(engine)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": store.described_by_models})
+        diff = compare_metadata(context, SQLModel.metadata)
     engine.dispose()
     assert diff == []
 

@@ -29,7 +29,10 @@ CORE_COMMANDS: dict[str, Lazy] = {
         "newswatch.cli.init:init",
         "Write a commented starter config to edit; an existing file is never overwritten.",
     ),
-    "matches": Lazy("newswatch.cli.matches:matches", "List stored matches, newest first."),
+    "matches": Lazy(
+        "newswatch.cli.matches:matches",
+        "List stored matches, newest first: by rule, time, words; table, JSON or CSV.",
+    ),
     "backtest": Lazy(
         "newswatch.cli.backtest:backtest",
         "Run a rule (or --query) over stored articles and print what it matches.",
@@ -40,5 +43,9 @@ CORE_COMMANDS: dict[str, Lazy] = {
         "Test channels; see, send and retry the alerts waiting in the outbox.",
     ),
     "feeds": Lazy("newswatch.cli.feeds:app", "See each feed's health; add feeds to the config."),
+    "prune": Lazy(
+        "newswatch.cli.prune:prune",
+        "Remove old articles that matched nothing; matched ones are kept.",
+    ),
 }
 """The core's commands; flows.cli adds `run` and `up` and says the help order."""

@@ -14,6 +14,7 @@ from newswatch.store.articles import (
 from newswatch.store.db import (
     DatabaseUnavailable,
     count_rows,
+    described_by_models,
     engine_at,
     make_engine,
     migrate,
@@ -29,7 +30,14 @@ from newswatch.store.feeds import (
     sync_feeds,
     sync_rules,
 )
-from newswatch.store.history import alerts_sent_since, cycle_feeds, cycle_matches, recent_matches
+from newswatch.store.history import (
+    SearchError,
+    alerts_sent_since,
+    cycle_feeds,
+    cycle_matches,
+    matches_statement,
+    recent_matches,
+)
 from newswatch.store.outbox import (
     CLAIM_LEASE,
     claim_due_deliveries,
@@ -48,10 +56,12 @@ from newswatch.store.outbox import (
     sent_since,
     waiting_alerts,
 )
+from newswatch.store.prune import delete_articles, unmatched_articles_before
 
 __all__ = [
     "CLAIM_LEASE",
     "DatabaseUnavailable",
+    "SearchError",
     "add_sources",
     "alerts_sent_since",
     "articles_between",
@@ -60,7 +70,9 @@ __all__ = [
     "count_waiting",
     "cycle_feeds",
     "cycle_matches",
+    "delete_articles",
     "deliveries",
+    "described_by_models",
     "due_feeds",
     "engine_at",
     "forget_feed_validators",
@@ -71,6 +83,7 @@ __all__ = [
     "make_engine",
     "mark_failed",
     "mark_sent",
+    "matches_statement",
     "migrate",
     "oldest_pending_at",
     "open_database",
@@ -89,5 +102,6 @@ __all__ = [
     "store_matches",
     "sync_feeds",
     "sync_rules",
+    "unmatched_articles_before",
     "waiting_alerts",
 ]

@@ -10,7 +10,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, event, func
+from sqlalchemy import Connection, Engine, event, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
@@ -109,9 +109,45 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision (idempotent)."""
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
+    with migration_connection(engine) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+@contextmanager
+def migration_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection to run migrations on, in one transaction.
+
+    On SQLite it holds the write lock from its first read, so two processes starting on a
+    new file (a manual run during a scheduled one) take turns and the second finds the
+    schema made, instead of both creating the same tables. Foreign keys are off meanwhile:
+    a migration that rebuilds a table (Alembic's batch mode drops the old one) would
+    otherwise fail on the rows that point at it; they point at the same ids after.
+    """
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # a pragma SQLite ignores inside a transaction: set before BEGIN
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        try:
+            with conn.begin():
+                if sqlite:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                yield conn
+        finally:
+            if sqlite:
+                conn.rollback()  # ends a transaction a failed migration left open
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
+
+
+def described_by_models(name: str | None, type_: str, _parents: Any) -> bool:
+    """Alembic's filter for comparing the database with the models: the search index
+    (SQLite: FTS5's article_fts and its shadow tables; PostgreSQL: the expression index
+    ix_article_search; both made by migration 0007) is not in the models."""
+    if type_ == "table":
+        return not (name or "").startswith("article_fts")
+    return not (type_ == "index" and name == "ix_article_search")
 
 
 @contextmanager

@@ -3,30 +3,88 @@ cycle read back by the run that started its shards."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import ColumnClause, Select, column, func, literal_column, table
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select as SqlModelSelect
 
 from newswatch.models import Article, CycleFeed, CycleMatch, Delivery, Feed, Match, MatchRow
 
+_WORD = re.compile(r"\w+")
+# written as the index ix_article_search is (migration 0007): bound parameters in
+# place of the ' ' literals would keep PostgreSQL from using it
+_PG_DOCUMENT: ColumnClause[str] = literal_column(
+    "to_tsvector('simple'::regconfig, "
+    "article.title || ' ' || article.summary || ' ' || article.body)"
+)
+
+
+class SearchError(ValueError):
+    """A --search text with no word in it: nothing a word index could look up."""
+
 
 def recent_matches(
-    session: Session, *, limit: int = 20, rule_id: str | None = None
+    session: Session,
+    *,
+    limit: int = 20,
+    rule_id: str | None = None,
+    since: datetime | None = None,
+    search: str | None = None,
 ) -> list[MatchRow]:
+    """Matches newest first: of one rule, since a time, of articles holding `search`.
+
+    Read from the end of the (matched_at, id) index, so the cost follows `limit`, not the
+    number of matches stored; `search` is a phrase looked up in the article word index
+    (FTS5 on SQLite, a tsvector GIN index on PostgreSQL: migration 0007).
+    """
+    stmt = matches_statement(session, limit=limit, rule_id=rule_id, since=since, search=search)
+    return [
+        MatchRow(
+            matched_at=m.matched_at,
+            rule_id=m.rule_id,
+            title=a.title,
+            url=a.url,
+            terms=m.terms,
+            source=a.source,
+            published_at=a.published_at,
+        )
+        for m, a in session.exec(stmt).all()
+    ]
+
+
+def matches_statement(
+    session: Session,
+    *,
+    limit: int,
+    rule_id: str | None = None,
+    since: datetime | None = None,
+    search: str | None = None,
+) -> SqlModelSelect[Match, Article]:
+    """The query behind recent_matches, for EXPLAIN (bench/matches.py prints its plan)."""
     stmt = select(Match, Article).join(Article, col(Article.id) == col(Match.article_id))
     if rule_id is not None:
         stmt = stmt.where(col(Match.rule_id) == rule_id)
-    rows = session.exec(
-        stmt.order_by(col(Match.matched_at).desc(), col(Match.id).desc()).limit(limit)
-    ).all()
-    return [
-        MatchRow(
-            matched_at=m.matched_at, rule_id=m.rule_id, title=a.title, url=a.url, terms=m.terms
-        )
-        for m, a in rows
-    ]
+    if since is not None:
+        stmt = stmt.where(col(Match.matched_at) >= since)
+    if search is not None:
+        stmt = stmt.where(col(Article.id).in_(_articles_with(session, search)))
+    return stmt.order_by(col(Match.matched_at).desc(), col(Match.id).desc()).limit(limit)
+
+
+def _articles_with(session: Session, text: str) -> Select[int | None]:
+    words = _WORD.findall(text)
+    if not words:
+        raise SearchError(f"cannot search for {text!r}: it holds no word")
+    if session.get_bind().dialect.name == "postgresql":
+        query = func.phraseto_tsquery(literal_column("'simple'::regconfig"), " ".join(words))
+        return sa_select(col(Article.id)).where(_PG_DOCUMENT.bool_op("@@")(query))
+    phrase = '"' + " ".join(words).replace('"', '""') + '"'
+    fts = table("article_fts", column("rowid"))
+    return sa_select(fts.c.rowid).where(literal_column("article_fts").match(phrase))
 
 
 def cycle_feeds(

@@ -7,6 +7,7 @@ from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
 import newswatch.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from newswatch.store.db import described_by_models
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -16,7 +17,10 @@ def run_migrations() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
         context.configure(
-            connection=connection, target_metadata=target_metadata, render_as_batch=True
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            include_name=described_by_models,
         )
         with context.begin_transaction():
             context.run_migrations()
@@ -27,7 +31,12 @@ def run_migrations() -> None:
         poolclass=pool.NullPool,
     )
     with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(
+            connection=conn,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            include_name=described_by_models,
+        )
         with context.begin_transaction():
             context.run_migrations()
 
