@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy import Engine
@@ -47,6 +47,8 @@ from newswatch.models import (
 )
 from newswatch.normalize import normalize_entry
 from newswatch.ordered_window import in_order
+from newswatch.settings import get_settings
+from newswatch.stories import DEFAULT_THRESHOLD, DEFAULT_WINDOW
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,9 @@ class PollOptions:
     # feed listed owns a story several carry), and new alerts for the rest of the batch
     # (so they name every outlet that carried the story), before going on without them.
     patience_s: float = 2.0
+    # How alike two articles must be to be one story, and how far apart in time (stories.py).
+    story_threshold: float = DEFAULT_THRESHOLD
+    story_window: timedelta = DEFAULT_WINDOW
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,7 @@ def poll_options(config: Config, *, dry_run: bool = False) -> PollOptions:
     monitor = config.monitor
     total = monitor.fetch_timeout_seconds
     defaults = FetchSettings()
+    settings = get_settings()
     return PollOptions(
         base_interval_s=monitor.poll_interval_minutes * 60,
         fetch=FetchSettings(
@@ -158,6 +164,8 @@ def poll_options(config: Config, *, dry_run: bool = False) -> PollOptions:
             per_host_limit=monitor.per_host_limit,
         ),
         dry_run=dry_run,
+        story_threshold=settings.story_threshold,
+        story_window=timedelta(hours=settings.story_window_hours),
     )
 
 
@@ -386,7 +394,7 @@ class _Writer:
     ) -> None:
         try:
             with store.session_scope(self.engine) as session:
-                new, seen = new_articles(session, parsed, target, now=self.now)
+                new, seen, updated = new_articles(session, parsed, target, now=self.now)
                 if self.options.dry_run:
                     new = [a for a in new if _first_sighting(a, self._dry_run_seen)]
                 matched = [MatchedArticle(a, self.matcher.match(a)) for a in new]
@@ -404,8 +412,23 @@ class _Writer:
                     for m in matched
                 ]
                 counts = store.store_articles(
-                    session, feed_id=target.id, articles=stored, now=self.now
+                    session,
+                    feed_id=target.id,
+                    articles=stored,
+                    now=self.now,
+                    story_threshold=self.options.story_threshold,
+                    story_window=self.options.story_window,
                 )
+                rematched = store.update_articles(
+                    session,
+                    updates=[
+                        (i, a, [self.matcher.to_store(h, a) for h in self.matcher.match(a)])
+                        for i, a in updated
+                    ],
+                    now=self.now,
+                )
+                counts.matches += rematched.matches
+                counts.deliveries += rematched.deliveries
                 store.add_sources(session, article_ids=seen, feed_id=target.id, now=self.now)
                 outcome = self._outcome(target, polled, new_entries=counts.new_articles)
                 store.record_feed_outcomes(session, outcomes=[(target.id, outcome)], now=self.now)
@@ -420,9 +443,11 @@ class _Writer:
 
 def new_articles(
     session: Session, parsed: ParsedFeed, target: FeedTarget, *, now: datetime
-) -> tuple[list[CleanArticle], list[int]]:
-    """Normalise a feed's entries; return the new ones, and the ids of those already stored
-    (by fingerprint or canonical URL), which only need this feed noted as one more source.
+) -> tuple[list[CleanArticle], list[int], list[tuple[int, CleanArticle]]]:
+    """Normalise a feed's entries; return the new ones, the ids of those already stored
+    (by fingerprint or canonical URL), which only need this feed noted as one more source,
+    and those stored under the same fingerprint (guid) whose title or text changed since,
+    with their ids: an update of the same article, to store and match again.
 
     Guids are scoped to the feed as the config names it, not to the URL it was fetched
     from: a feed that moved (301/308) keeps its entries' fingerprints, so its old entries
@@ -439,21 +464,32 @@ def new_articles(
         fingerprints=list(articles),
         canonical_urls=[a.canonical_url for a in articles.values() if a.canonical_url],
     )
+    texts = store.stored_texts(
+        session, fingerprints=[fp for fp in articles if known.get(fp) is not None]
+    )
     new: list[CleanArticle] = []
     seen: list[int] = []
+    updated: list[tuple[int, CleanArticle]] = []
     new_urls: set[str] = set()
     for article in articles.values():
         url = article.canonical_url
         stored = known.get(article.fingerprint) or (known.get(url) if url else None)
         if stored is not None:
             seen.append(stored)
+            before = texts.get(article.fingerprint)
+            if before is not None and (before.title, before.summary, before.body) != (
+                article.title,
+                article.summary,
+                article.body,
+            ):
+                updated.append((before.article_id, article))
         elif url and url in new_urls:
             continue  # the same story twice in one feed
         else:
             new.append(article)
             if url:
                 new_urls.add(url)
-    return new, seen
+    return new, seen, updated
 
 
 def _first_sighting(article: CleanArticle, seen: set[str]) -> bool:

@@ -40,5 +40,6 @@ CORE_COMMANDS: dict[str, Lazy] = {
         "Test channels; see, send and retry the alerts waiting in the outbox.",
     ),
     "feeds": Lazy("newswatch.cli.feeds:app", "See each feed's health; add feeds to the config."),
+    "stories": Lazy("newswatch.cli.stories:app", "Try the story grouping on a file of articles."),
 }
 """The core's commands; flows.cli adds `run` and `up` and says the help order."""

@@ -10,6 +10,8 @@ from newswatch.store.articles import (
     recent_articles,
     store_articles,
     store_matches,
+    stored_texts,
+    update_articles,
 )
 from newswatch.store.db import (
     DatabaseUnavailable,
@@ -85,7 +87,9 @@ __all__ = [
     "session_scope",
     "store_articles",
     "store_matches",
+    "stored_texts",
     "sync_feeds",
     "sync_rules",
+    "update_articles",
     "waiting_alerts",
 ]

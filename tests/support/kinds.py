@@ -71,7 +71,9 @@ MODULES = {
     "test_run_progress": INTEGRATION,
     "test_sharding": UNIT,
     "test_store": INTEGRATION,
+    "test_stories": INTEGRATION,
     "test_suite_layout": UNIT,
+    "test_updates": INTEGRATION,
     "test_up": INTEGRATION,
 }
 
