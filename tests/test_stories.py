@@ -9,6 +9,8 @@ syndication arrives (the example feeds' own copy links to the original URL).
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -265,3 +267,25 @@ def test_the_bench_reports_precision_and_recall_and_the_default_is_among_the_bes
     assert DEFAULT_THRESHOLD in result["best_thresholds"]
     default = result["thresholds"][str(DEFAULT_THRESHOLD)]
     assert default["false_merges_same_topic"] == 0
+
+
+def test_the_readme_stories_command_runs_as_written(tmp_path: Path) -> None:
+    """The README's Stories block, verbatim, in a folder holding the articles file it names."""
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("\n### Stories\n", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
+    assert block is not None
+    lines = [re.sub(r"\s+#\s.*$", "", line).strip() for line in block.group(1).splitlines()]
+    (tmp_path / ".venv").symlink_to(Path(sys.prefix))
+    (tmp_path / "articles.jsonl").write_text(LABELLED.read_text(encoding="utf-8"), "utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
+
+    (line,) = [line for line in lines if line]
+    done = subprocess.run(
+        ["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+    )
+
+    assert done.returncode == 0, done.stderr
+    keys = {json.loads(x)["article"]: json.loads(x)["story"] for x in done.stdout.splitlines()}
+    assert len(keys) == 80
+    assert keys["quake-chile-headline"] == keys["quake-chile-original"]
+    assert keys["quake-chile-original"] != keys["quake-japan-original"]
