@@ -20,8 +20,9 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
-from newswatch.models import Article, Delivery
+from newswatch.models import Article, CleanArticle, Delivery, MatchToStore
 from newswatch.settings import Settings
+from newswatch.store import make_engine, migrate, session_scope, store_articles
 from newswatch.stories import DEFAULT_THRESHOLD
 from tests.support.cycles import cycle
 from tests.support.examples import ROOT, serve_examples, write_config
@@ -289,3 +290,79 @@ def test_the_readme_stories_command_runs_as_written(tmp_path: Path) -> None:
     assert len(keys) == 80
     assert keys["quake-chile-headline"] == keys["quake-chile-original"]
     assert keys["quake-chile-original"] != keys["quake-japan-original"]
+
+
+def test_an_alert_sent_before_the_upgrade_is_not_sent_again_for_a_later_copy(
+    database_url: str,
+) -> None:
+    """A store at the revision before stories, holding a story alerted on `desk`, upgraded:
+    a copy of that story stored after the upgrade (another outlet's guid and URL) is
+    matched and sends nothing."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    engine = make_engine(database_url)
+    alembic = AlembicConfig()
+    alembic.set_main_option("script_location", str(ROOT / "newswatch/store/migrations"))
+    with engine.begin() as connection:
+        alembic.attributes["connection"] = connection
+        command.upgrade(alembic, "0004")
+    summary = re.sub("<[^>]+>", " ", LAMMY_TEXT)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO feed (url, name, title, health, consecutive_failures, "
+                "entries_seen, gone) VALUES ('https://hg.example/rss', 'HG', '', 'ok', 0, 0, false)"
+            )
+        )
+        connection.execute(
+            text("INSERT INTO rule (id, query, name, updated_at) VALUES ('r', 'q', '', :t)"),
+            {"t": NOW},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO article (fingerprint, story_key, feed_id, source, title, summary, "
+                "body, published_at, fetched_at) VALUES ('fp', 'old-key', 1, 'HG', :title, "
+                ":summary, '', :t, :t)"
+            ),
+            {"t": NOW, "title": LAMMY_TITLE, "summary": summary},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO match (article_id, rule_id, terms, matched_at) "
+                "VALUES (1, 'r', '[]', :t)"
+            ),
+            {"t": NOW},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO delivery (match_id, channel, kind, status, attempts, created_at, "
+                "next_attempt_at) VALUES (1, 'desk', 'instant', 'sent', 1, :t, :t)"
+            ),
+            {"t": NOW},
+        )
+
+    migrate(engine)
+    copy = CleanArticle(
+        fingerprint="metro-copy",
+        canonical_url="https://metroherald.example/world/lammy-in-beijing",
+        story_key="",
+        feed_url="https://hg.example/rss",
+        source="Metro Herald",
+        title=LAMMY_TITLE,
+        summary=summary,
+        body="",
+        url="https://metroherald.example/world/lammy-in-beijing",
+        author=None,
+        published_at=NOW + timedelta(hours=2),
+        fetched_at=NOW + timedelta(hours=2),
+    )
+    with session_scope(engine) as session:
+        counts = store_articles(
+            session,
+            feed_id=1,
+            articles=[(copy, [MatchToStore(rule_id="r", terms=["q"], channels=["desk"])])],
+            now=NOW + timedelta(hours=2),
+        )
+    engine.dispose()
+    assert (counts.new_articles, counts.matches, counts.deliveries) == (1, 1, 0)
