@@ -366,3 +366,20 @@ def test_an_alert_sent_before_the_upgrade_is_not_sent_again_for_a_later_copy(
         )
     engine.dispose()
     assert (counts.new_articles, counts.matches, counts.deliveries) == (1, 1, 0)
+
+
+SCALE_ARGS = ("--small", "50", "--large", "150", "--new", "10")
+
+
+def test_the_scale_bench_groups_against_two_store_sizes_and_prints_json() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "stories_scale.py"), *SCALE_ARGS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    result = json.loads(done.stdout)
+    assert result["stored"] == {"small": 50, "large": 150}
+    assert set(result["ms_per_article"]) == {"small", "large"}
+    assert result["large_over_small"] > 0
