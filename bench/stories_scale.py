@@ -21,12 +21,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, text
+from sqlmodel import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project, before bench/
 
 from newswatch.store import make_engine, migrate, session_scope
-from newswatch.store.stories import DatabaseBands
-from newswatch.stories import assign, sketch
+from newswatch.store.stories import assign_stories
+from newswatch.stories import DEFAULT_THRESHOLD, DEFAULT_WINDOW, sketch
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 WORDS = [
@@ -82,7 +83,36 @@ def article(rng: random.Random) -> tuple[str, str]:
     return title, lead
 
 
+def insert_articles(
+    session: Session, first_id: int, items: list[tuple[str, str, datetime]]
+) -> None:
+    session.connection().execute(
+        text(
+            "INSERT INTO article (id, fingerprint, story_key, feed_id, source, title, summary, "
+            "body, published_at, fetched_at) VALUES (:id, :fp, '', 1, 'b', :title, :lead, '', "
+            ":t, :t)"
+        ),
+        [
+            {"id": first_id + i, "fp": f"fp{first_id + i}", "title": t, "lead": lead, "t": when}
+            for i, (t, lead, when) in enumerate(items)
+        ],
+    )
+
+
+def group(session: Session, first_id: int, items: list[tuple[str, str, datetime]]) -> None:
+    assign_stories(
+        session,
+        articles=[
+            (first_id + i, f"fp{first_id + i}", sketch(title, lead), when)
+            for i, (title, lead, when) in enumerate(items)
+        ],
+        threshold=DEFAULT_THRESHOLD,
+        window=DEFAULT_WINDOW,
+    )
+
+
 def fill(engine: Engine, count: int, rng: random.Random) -> None:
+    """`count` articles of the last two days, grouped as cycles of 100 new articles would."""
     with session_scope(engine) as session:
         session.connection().execute(
             text(
@@ -91,29 +121,22 @@ def fill(engine: Engine, count: int, rng: random.Random) -> None:
                 "0, false)"
             )
         )
-        bands = DatabaseBands(session)
-        for i in range(count):
-            title, lead = article(rng)
-            when = NOW - timedelta(minutes=rng.randrange(48 * 60))
-            bands.article_id = i + 1
-            session.connection().execute(
-                text(
-                    "INSERT INTO article (id, fingerprint, story_key, feed_id, source, title, "
-                    "summary, body, published_at, fetched_at) VALUES (:id, :fp, '', 1, 'b', "
-                    ":title, :lead, '', :t, :t)"
-                ),
-                {"id": i + 1, "fp": f"fp{i}", "title": title, "lead": lead, "t": when},
-            )
-            assign(bands, sketch(title, lead), published_at=when, seed=f"fp{i}")
+        for first in range(1, count + 1, 100):
+            items = [
+                (*article(rng), NOW - timedelta(minutes=rng.randrange(48 * 60)))
+                for _ in range(min(100, count + 1 - first))
+            ]
+            insert_articles(session, first, items)
+            group(session, first, items)
 
 
 def per_article_ms(engine: Engine, count: int, new: int, rng: random.Random) -> float:
-    items = [article(rng) for _ in range(new)]
+    """One feed's `new` articles grouped in one call, as a cycle stores them."""
+    items = [(*article(rng), NOW) for _ in range(new)]
     with session_scope(engine) as session:
-        bands = DatabaseBands(session, article_id=1)
+        insert_articles(session, count + 1, items)
         started = time.perf_counter()
-        for i, (title, lead) in enumerate(items):
-            assign(bands, sketch(title, lead), published_at=NOW, seed=f"new{count}-{i}")
+        group(session, count + 1, items)
         elapsed = time.perf_counter() - started
         session.rollback()
     return elapsed / new * 1000
@@ -134,7 +157,7 @@ def main() -> None:
             fill(engine, count, rng)
             engines[name] = engine
         timings: dict[str, list[float]] = {"small": [], "large": []}
-        for _ in range(3):  # interleaved, so both sizes see the same moments of a busy machine
+        for _ in range(5):  # interleaved, so both sizes see the same moments of a busy machine
             for name, count in (("small", args.small), ("large", args.large)):
                 timings[name].append(per_article_ms(engines[name], count, args.new, rng))
         best = {name: min(values) for name, values in timings.items()}

@@ -37,6 +37,10 @@ LEAD_WORDS = 60  # the opening text: what copies of a story share, before outlet
 # recall falls from 0.3; 0.2 sits inside that range, leaving room for heavier rewrites.
 DEFAULT_THRESHOLD = 0.2
 DEFAULT_WINDOW = timedelta(hours=48)
+# A story keeps the sketches of its first few copies only: enough for a rewrite of a rewrite
+# to find it, and a bound on the comparisons a new article makes however often a story
+# (or a feed of near-identical entries) repeats.
+SKETCHES_PER_STORY = 8
 
 _WORD = re.compile(r"\w+")
 
@@ -125,22 +129,29 @@ def assign(
 ) -> str:
     """The story key for one article: the most similar story within the window whose
     similarity reaches the threshold, else a new story (keyed from `seed`). The article's
-    sketch is then added, so later copies can find it."""
+    sketch is then added (up to SKETCHES_PER_STORY per story), so later copies find it."""
     best_key, best = "", 0.0
+    sketches: dict[str, int] = {}
     for candidate in store.candidates(
         article_sketch.bands, since=published_at - window, until=published_at + window
     ):
+        sketches[candidate.story_key] = sketches.get(candidate.story_key, 0) + 1
         score = similarity(article_sketch.signature, candidate.signature)
         if score >= threshold and score > best:
             best_key, best = candidate.story_key, score
-    key = best_key or new_story_key(seed)
-    store.add(article_sketch, story_key=key, published_at=published_at)
-    return key
+    if not best_key:
+        key = new_story_key(seed)
+        store.add(article_sketch, story_key=key, published_at=published_at)
+        return key
+    if sketches[best_key] < SKETCHES_PER_STORY:
+        store.add(article_sketch, story_key=best_key, published_at=published_at)
+    return best_key
 
 
 @dataclass
 class MemoryBands:
-    """Sketches of one batch of articles, held in memory."""
+    """Sketches held in memory: a batch's own, and those `seed` adds from the store;
+    `added` lists the ones `assign` added, for the store to keep."""
 
     _by_band: dict[str, list[tuple[datetime, Candidate]]] = field(default_factory=dict)
 
@@ -154,9 +165,18 @@ class MemoryBands:
                     seen[(candidate.story_key, candidate.signature)] = candidate
         return list(seen.values())
 
+    added: list[tuple[Sketch, str, datetime]] = field(default_factory=list)
+
     def add(self, sketch: Sketch, *, story_key: str, published_at: datetime) -> None:
-        entry = (published_at, Candidate(story_key=story_key, signature=sketch.signature))
-        for band in sketch.bands:
+        self.added.append((sketch, story_key, published_at))
+        self.seed(sketch.bands, story_key, sketch.signature, published_at)
+
+    def seed(
+        self, bands: Iterable[str], story_key: str, signature: bytes, published_at: datetime
+    ) -> None:
+        """Hold a sketch stored before (not one of `added`)."""
+        entry = (published_at, Candidate(story_key=story_key, signature=signature))
+        for band in bands:
             self._by_band.setdefault(band, []).append(entry)
 
 

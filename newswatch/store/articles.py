@@ -28,8 +28,8 @@ from newswatch.models import (
     StoryAlert,
 )
 from newswatch.store.db import insert
-from newswatch.store.stories import DatabaseBands
-from newswatch.stories import DEFAULT_THRESHOLD, DEFAULT_WINDOW, assign, opening_text, sketch
+from newswatch.store.stories import assign_stories
+from newswatch.stories import DEFAULT_THRESHOLD, DEFAULT_WINDOW, opening_text, sketch
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,23 +117,21 @@ def store_articles(
         for article_id, fingerprint in session.connection().execute(statement, rows)
     }
     counts.new_articles = len(inserted)
-    bands = DatabaseBands(session)
-    for article, _ in articles:
-        article_id = inserted.get(article.fingerprint)
-        if article_id is None:
-            continue
-        bands.article_id = article_id
-        key = assign(
-            bands,
-            sketch(article.title, opening_text(article.summary, article.body)),
-            published_at=article.published_at,
-            seed=article.fingerprint,
-            threshold=story_threshold,
-            window=story_window,
-        )
-        session.connection().execute(
-            update(table).where(table.c.id == article_id).values(story_key=key)
-        )
+    assign_stories(
+        session,
+        articles=[
+            (
+                inserted[article.fingerprint],
+                article.fingerprint,
+                sketch(article.title, opening_text(article.summary, article.body)),
+                article.published_at,
+            )
+            for article, _ in articles
+            if article.fingerprint in inserted
+        ],
+        threshold=story_threshold,
+        window=story_window,
+    )
     lost = [article for article, _ in articles if article.fingerprint not in inserted]
     carried = list(inserted.values())
     if lost:  # stored by another process since this feed's entries were looked up

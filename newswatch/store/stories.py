@@ -1,73 +1,104 @@
-"""Story sketches and their LSH bands in the database: the `stories.BandStore` the cycle uses.
+"""Story sketches and their LSH bands in the database.
 
-A lookup is one indexed query on (band, published_at) for the new article's bands; adding
-a sketch is two batched INSERTs. Neither reads more than the candidates it finds.
+A feed's new articles are grouped together: one indexed query on (band, published_at) per
+chunk of articles reads the stored sketches they collide with, the grouping runs in memory
+(stories.py), and the sketches it keeps go back in batched INSERTs. The reads follow the
+candidates found, never the number of articles stored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from sqlalchemy import bindparam, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
-from newswatch.models import StoryBand, StorySketch
-from newswatch.stories import Candidate, Sketch
+from newswatch.models import Article, StoryBand, StorySketch
+from newswatch.stories import MemoryBands, Sketch, assign
+
+# Articles whose bands one query looks up: 64 bands each stays under SQLite's 32,766
+# bound parameters.
+CHUNK = 400
 
 
-@dataclass
-class DatabaseBands:
-    """The stored sketches of recent articles, read and written through one session.
-
-    `article_id` names the article the next `add` stores a sketch for.
-    """
-
-    session: Session
-    article_id: int = 0
-
-    def candidates(
-        self, bands: Sequence[str], *, since: datetime, until: datetime
-    ) -> list[Candidate]:
-        band = StoryBand.metadata.tables["story_band"].c
-        sketch = StorySketch.metadata.tables["story_sketch"].c
-        query = (
-            sa_select(sketch.story_key, sketch.signature)
-            .distinct()
-            .join_from(
-                StoryBand.metadata.tables["story_band"],
-                StorySketch.metadata.tables["story_sketch"],
-                band.sketch_id == sketch.id,
-            )
-            .where(band.band.in_(list(bands)))
-            .where(band.published_at >= since, band.published_at <= until)
+def assign_stories(
+    session: Session,
+    *,
+    articles: Sequence[tuple[int, str, Sketch, datetime]],
+    threshold: float,
+    window: timedelta,
+) -> dict[int, str]:
+    """Story key per stored article (id, seed, sketch, published): the story of the most
+    similar article within the window, stored or earlier in this batch, else a new one.
+    Writes the keys to the articles and keeps the sketches for later copies."""
+    if not articles:
+        return {}
+    bands = MemoryBands()
+    for start in range(0, len(articles), CHUNK):
+        chunk = articles[start : start + CHUNK]
+        _seed(
+            session,
+            bands,
+            wanted=[band for _, _, sketch, _ in chunk for band in sketch.bands],
+            since=min(when for *_, when in chunk) - window,
+            until=max(when for *_, when in chunk) + window,
         )
-        return [
-            Candidate(story_key=key, signature=bytes(signature))
-            for key, signature in self.session.connection().execute(query)
-        ]
+    keys: dict[int, str] = {}
+    owner: dict[int, int] = {}  # position in bands.added -> article id
+    for article_id, seed, sketch, published_at in articles:
+        before = len(bands.added)
+        keys[article_id] = assign(
+            bands, sketch, published_at=published_at, seed=seed, threshold=threshold, window=window
+        )
+        if len(bands.added) > before:
+            owner[before] = article_id
+    _keep(session, bands, owner)
+    table = Article.metadata.tables["article"]
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("article_id"))
+        .values(story_key=bindparam("key")),
+        [{"article_id": a, "key": k} for a, k in keys.items()],
+    )
+    return keys
 
-    def add(self, sketch: Sketch, *, story_key: str, published_at: datetime) -> None:
-        sketches = StorySketch.metadata.tables["story_sketch"]
-        sketch_id = (
-            self.session.connection()
-            .execute(
-                sketches.insert()
-                .values(
-                    article_id=self.article_id,
-                    story_key=story_key,
-                    signature=sketch.signature,
-                    published_at=published_at,
-                )
-                .returning(sketches.c.id)
-            )
-            .scalar_one()
-        )
-        self.session.connection().execute(
-            StoryBand.metadata.tables["story_band"].insert(),
-            [
-                {"band": band, "sketch_id": sketch_id, "published_at": published_at}
-                for band in sketch.bands
-            ],
-        )
+
+def _seed(
+    session: Session, bands: MemoryBands, *, wanted: list[str], since: datetime, until: datetime
+) -> None:
+    band = StoryBand.metadata.tables["story_band"]
+    sketch = StorySketch.metadata.tables["story_sketch"]
+    query = (
+        sa_select(band.c.band, sketch.c.story_key, sketch.c.signature, sketch.c.published_at)
+        .join_from(band, sketch, band.c.sketch_id == sketch.c.id)
+        .where(band.c.band.in_(wanted))
+        .where(band.c.published_at >= since, band.c.published_at <= until)
+    )
+    for found, key, signature, published_at in session.connection().execute(query):
+        bands.seed([found], key, bytes(signature), published_at)
+
+
+def _keep(session: Session, bands: MemoryBands, owner: dict[int, int]) -> None:
+    if not bands.added:
+        return
+    sketches = StorySketch.metadata.tables["story_sketch"]
+    rows = [
+        {
+            "article_id": owner[i],
+            "story_key": key,
+            "signature": sketch.signature,
+            "published_at": published_at,
+        }
+        for i, (sketch, key, published_at) in enumerate(bands.added)
+    ]
+    ids = session.connection().execute(
+        sketches.insert().returning(sketches.c.id, sort_by_parameter_order=True), rows
+    )
+    band_rows = [
+        {"band": b, "sketch_id": sketch_id, "published_at": published_at}
+        for (sketch_id,), (sketch, _, published_at) in zip(ids, bands.added, strict=True)
+        for b in sketch.bands
+    ]
+    session.connection().execute(StoryBand.metadata.tables["story_band"].insert(), band_rows)
