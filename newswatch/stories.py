@@ -41,6 +41,11 @@ DEFAULT_WINDOW = timedelta(hours=48)
 # to find it, and a bound on the comparisons a new article makes however often a story
 # (or a feed of near-identical entries) repeats.
 SKETCHES_PER_STORY = 8
+# An article with fewer distinct shingles than this (a headline, or a headline and one short
+# sentence) joins a story only when nearly identical: with so few words, one that differs
+# ("earthquake strikes Japan" / "... Chile") is another story.
+SHORT_TEXT_SHINGLES = 12
+SHORT_TEXT_THRESHOLD = 0.9
 
 _WORD = re.compile(r"\w+")
 
@@ -51,6 +56,7 @@ class Sketch:
 
     signature: bytes
     bands: tuple[str, ...]
+    shingles: int  # how many distinct shingles: how much text the signature stands for
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,15 +101,16 @@ def opening_text(summary: str, body: str) -> str:
 
 
 def sketch(title: str, lead: str) -> Sketch:
+    made = shingles(title, lead)
     minhash = RMinHash(num_perm=NUM_PERM, seed=SEED)
-    minhash.update(shingles(title, lead) or [""])
+    minhash.update(made or [""])
     values = array("I", minhash.digest())
     bands = tuple(
         f"{i:02d}"
         + hashlib.blake2b(values[i * ROWS : (i + 1) * ROWS].tobytes(), digest_size=8).hexdigest()
         for i in range(BANDS)
     )
-    return Sketch(signature=values.tobytes(), bands=bands)
+    return Sketch(signature=values.tobytes(), bands=bands, shingles=len(set(made)))
 
 
 def similarity(a: bytes, b: bytes) -> float:
@@ -128,8 +135,11 @@ def assign(
     window: timedelta = DEFAULT_WINDOW,
 ) -> str:
     """The story key for one article: the most similar story within the window whose
-    similarity reaches the threshold, else a new story (keyed from `seed`). The article's
+    similarity reaches the threshold (SHORT_TEXT_THRESHOLD at least for a headline-only
+    article), else a new story (keyed from `seed`). The article's
     sketch is then added (up to SKETCHES_PER_STORY per story), so later copies find it."""
+    if article_sketch.shingles < SHORT_TEXT_SHINGLES:
+        threshold = max(threshold, SHORT_TEXT_THRESHOLD)
     best_key, best = "", 0.0
     sketches: dict[str, int] = {}
     for candidate in store.candidates(

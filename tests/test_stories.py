@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from newswatch.models import Article, CleanArticle, Delivery, MatchToStore
 from newswatch.settings import Settings
 from newswatch.store import make_engine, migrate, session_scope, store_articles
-from newswatch.stories import DEFAULT_THRESHOLD
+from newswatch.stories import DEFAULT_THRESHOLD, StoryInput, group
 from tests.support.cycles import cycle
 from tests.support.examples import ROOT, serve_examples, write_config
 from tests.support.feedserver import FeedServer, Route
@@ -383,3 +383,21 @@ def test_the_scale_bench_groups_against_two_store_sizes_and_prints_json() -> Non
     assert result["stored"] == {"small": 50, "large": 150}
     assert set(result["ms_per_article"]) == {"small", "large"}
     assert result["large_over_small"] > 0
+
+
+def headline_only(id_: str, title: str) -> StoryInput:
+    return StoryInput(id=id_, title=title, summary="", body="", published_at=NOW)
+
+
+def test_headline_only_copies_group_and_a_one_word_difference_stays_apart() -> None:
+    """A feed that carries headlines only: the same headline from two outlets is one story,
+    but "strikes Japan" and "strikes Chile" are two, though most of their words agree."""
+    keys = group(
+        [
+            headline_only("jp", "Magnitude 6 earthquake strikes Japan"),
+            headline_only("jp-copy", "Magnitude 6 earthquake strikes Japan."),
+            headline_only("cl", "Magnitude 6 earthquake strikes Chile"),
+        ]
+    )
+    assert keys["jp-copy"] == keys["jp"]
+    assert keys["cl"] != keys["jp"]
