@@ -9,6 +9,7 @@ the way `newswatch stories test` does. Prints one JSON object:
 
     {"pairs": {"positive": 120, "hard_negative": 160, "other_negative": ...},
      "thresholds": {"0.2": {"precision": ..., "recall": ..., "f1": ...}, ...},
+     "similarity": {"positive_min": ..., "positive_median": ..., "hard_negative_max": ...},
      "best_f1": 1.0, "best_thresholds": [...], "default_threshold": 0.2}
 
     .venv/bin/python bench/stories.py
@@ -22,7 +23,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from newswatch.stories import DEFAULT_THRESHOLD, group
+from newswatch.stories import DEFAULT_THRESHOLD, group, opening_text, similarity, sketch
 from newswatch.story_file import read_articles
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "stories" / "articles.jsonl"
@@ -75,6 +76,15 @@ def main() -> None:
         else:
             pairs["other_negative"] += 1
     results = {str(t): score(args.articles, t) for t in THRESHOLDS}
+    sketches = {
+        a.id: sketch(a.title, opening_text(a.summary, a.body)).signature
+        for a in read_articles(args.articles)
+    }
+    alike: dict[str, list[float]] = {"positive": [], "hard_negative": []}
+    for a, b in combinations(truth, 2):
+        kind = "positive" if truth[a][0] == truth[b][0] else "hard_negative"
+        if kind == "positive" or truth[a][1] == truth[b][1]:
+            alike[kind].append(similarity(sketches[a], sketches[b]))
     top = max(r["f1"] for r in results.values())
     best = [t for t in THRESHOLDS if results[str(t)]["f1"] == top]
     print(
@@ -82,6 +92,14 @@ def main() -> None:
             {
                 "pairs": pairs,
                 "thresholds": results,
+                # the margin the threshold sits in: estimated Jaccard of each pair kind
+                "similarity": {
+                    "positive_min": round(min(alike["positive"]), 3),
+                    "positive_median": round(
+                        sorted(alike["positive"])[len(alike["positive"]) // 2], 3
+                    ),
+                    "hard_negative_max": round(max(alike["hard_negative"]), 3),
+                },
                 "best_f1": top,
                 "best_thresholds": best,
                 "default_threshold": DEFAULT_THRESHOLD,
