@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from newswatch.cli.common import ConfigOption, load_or_exit
 from newswatch.cli.exit_codes import ExitCode
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ def stories_test(
         float | None,
         typer.Option(help="similarity needed to join a story (default: NEWSWATCH_STORY_THRESHOLD)"),
     ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Print {"article": ID, "story": KEY} per article, in file order; copies share a key.
 
@@ -50,6 +52,8 @@ def stories_test(
     if fmt != "jsonl":
         typer.echo(f"error: --format {fmt!r}: only 'jsonl' is supported", err=True)
         raise typer.Exit(ExitCode.CONFIG_ERROR)
+    if config is not None:  # checked like every command's; the grouping needs none
+        load_or_exit(config)
     settings = get_settings()
     if threshold is not None and not 0 < threshold <= 1:
         typer.echo(f"error: --threshold {threshold}: must be above 0 and at most 1", err=True)
