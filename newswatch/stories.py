@@ -44,6 +44,10 @@ SKETCHES_PER_STORY = 8
 # An article with fewer distinct shingles than this (a headline, or a headline and one short
 # sentence) joins a story only when nearly identical: with so few words, one that differs
 # ("earthquake strikes Japan" / "... Chile") is another story.
+# A band shared by this many sketches in the window is text that many different articles
+# share (a feed's boilerplate, a template's near-identical entries): it takes no more, so a
+# lookup never compares an article with more than BANDS * BUCKET_LIMIT sketches.
+BUCKET_LIMIT = 16
 SHORT_TEXT_SHINGLES = 12
 SHORT_TEXT_THRESHOLD = 0.9
 
@@ -175,19 +179,26 @@ class MemoryBands:
                     seen[(candidate.story_key, candidate.signature)] = candidate
         return list(seen.values())
 
-    added: list[tuple[Sketch, str, datetime]] = field(default_factory=list)
+    # (sketch, story, published, the bands it was filed under: those not already full)
+    added: list[tuple[Sketch, str, datetime, list[str]]] = field(default_factory=list)
 
     def add(self, sketch: Sketch, *, story_key: str, published_at: datetime) -> None:
-        self.added.append((sketch, story_key, published_at))
-        self.seed(sketch.bands, story_key, sketch.signature, published_at)
+        filed = self.seed(sketch.bands, story_key, sketch.signature, published_at)
+        self.added.append((sketch, story_key, published_at, filed))
 
     def seed(
         self, bands: Iterable[str], story_key: str, signature: bytes, published_at: datetime
-    ) -> None:
-        """Hold a sketch stored before (not one of `added`)."""
+    ) -> list[str]:
+        """Hold a sketch under its bands, skipping any band already holding BUCKET_LIMIT
+        sketches; returns the bands it was filed under."""
         entry = (published_at, Candidate(story_key=story_key, signature=signature))
+        filed = []
         for band in bands:
-            self._by_band.setdefault(band, []).append(entry)
+            bucket = self._by_band.setdefault(band, [])
+            if len(bucket) < BUCKET_LIMIT:
+                bucket.append(entry)
+                filed.append(band)
+        return filed
 
 
 @dataclass(frozen=True, slots=True)

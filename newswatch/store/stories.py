@@ -91,14 +91,15 @@ def _keep(session: Session, bands: MemoryBands, owner: dict[int, int]) -> None:
             "signature": sketch.signature,
             "published_at": published_at,
         }
-        for i, (sketch, key, published_at) in enumerate(bands.added)
+        for i, (sketch, key, published_at, _) in enumerate(bands.added)
     ]
     ids = session.connection().execute(
         sketches.insert().returning(sketches.c.id, sort_by_parameter_order=True), rows
     )
     band_rows = [
         {"band": b, "sketch_id": sketch_id, "published_at": published_at}
-        for (sketch_id,), (sketch, _, published_at) in zip(ids, bands.added, strict=True)
-        for b in sketch.bands
+        for (sketch_id,), (_, _, published_at, filed) in zip(ids, bands.added, strict=True)
+        for b in filed
     ]
-    session.connection().execute(StoryBand.metadata.tables["story_band"].insert(), band_rows)
+    if band_rows:
+        session.connection().execute(StoryBand.metadata.tables["story_band"].insert(), band_rows)
