@@ -197,7 +197,7 @@ COMMANDS: dict[str, Lazy] = {
         "Start (or reuse) a Prefect server, create the pool, deploy, run a worker until stopped.",
     ),
 }
-ORDER = ("init", "run", "matches", "backtest", "up", "rules", "alerts", "feeds", "prune")
+ORDER = ("init", "run", "matches", "backtest", "up", "rules", "alerts", "feeds", "prune", "stories")
 
 app = build_app(COMMANDS, order=ORDER)
 

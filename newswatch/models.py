@@ -23,6 +23,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Index,
+    LargeBinary,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -135,6 +136,46 @@ class ArticleSource(SQLModel, table=True):
     article_id: int = Field(foreign_key="article.id", index=True)
     feed_id: int = Field(foreign_key="feed.id")
     seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class StorySketch(SQLModel, table=True):
+    """An article's MinHash signature, kept so later copies can be compared with it."""
+
+    __tablename__ = "story_sketch"
+
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(foreign_key="article.id", index=True)
+    story_key: str = Field(sa_column=Column(Text, nullable=False))
+    signature: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    published_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class StoryBand(SQLModel, table=True):
+    """One LSH band of a sketch: a new article looks up its own bands here, so its cost
+    follows the sketches it collides with, not the number stored."""
+
+    __tablename__ = "story_band"
+    __table_args__ = (Index("ix_story_band_band_published", "band", "published_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    band: str = Field(sa_column=Column(Text, nullable=False))
+    sketch_id: int = Field(foreign_key="story_sketch.id", index=True)
+    published_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class StoryAlert(SQLModel, table=True):
+    """A (story, rule, channel) alerted once: its unique key is what keeps a second copy
+    of a story, from another outlet or a later cycle, from alerting again."""
+
+    __tablename__ = "story_alert"
+    __table_args__ = (UniqueConstraint("story_key", "rule_id", "channel", name="uq_story_alert"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    story_key: str = Field(sa_column=Column(Text, nullable=False))
+    rule_id: str
+    channel: str
+    match_id: int = Field(foreign_key="match.id", index=True)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class Rule(SQLModel, table=True):

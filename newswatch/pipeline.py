@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy import Engine
@@ -47,6 +47,8 @@ from newswatch.models import (
 )
 from newswatch.normalize import normalize_entry
 from newswatch.ordered_window import in_order
+from newswatch.settings import get_settings
+from newswatch.stories import DEFAULT_THRESHOLD, DEFAULT_WINDOW
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,9 @@ class PollOptions:
     # Article pages of summary-only feeds: how they are fetched, and for how long per batch.
     page_fetch: FetchSettings = FetchSettings()  # noqa: RUF009 frozen: safe as a shared default
     full_text_budget_s: float = 20.0
+    # How alike two articles must be to be one story, and how far apart in time (stories.py).
+    story_threshold: float = DEFAULT_THRESHOLD
+    story_window: timedelta = DEFAULT_WINDOW
 
 
 @dataclass(frozen=True)
@@ -160,12 +165,15 @@ def poll_options(config: Config, *, dry_run: bool = False) -> PollOptions:
         max_concurrency=monitor.max_concurrent_fetches,
         per_host_limit=monitor.per_host_limit,
     )
+    settings = get_settings()
     return PollOptions(
         base_interval_s=monitor.poll_interval_minutes * 60,
         fetch=fetch,
         dry_run=dry_run,
         page_fetch=replace(fetch, max_body_bytes=int(monitor.max_page_size_mib * MiB)),
         full_text_budget_s=monitor.full_text_budget_seconds,
+        story_threshold=settings.story_threshold,
+        story_window=timedelta(hours=settings.story_window_hours),
     )
 
 
@@ -395,7 +403,7 @@ class _Writer:
     ) -> None:
         try:
             with store.session_scope(self.engine) as session:
-                new, seen = new_articles(session, parsed, target, now=self.now)
+                new, seen, updated = new_articles(session, parsed, target, now=self.now)
                 pages = fulltext.fill(
                     new,
                     mode=target.full_text,
@@ -420,8 +428,23 @@ class _Writer:
                     for m in matched
                 ]
                 counts = store.store_articles(
-                    session, feed_id=target.id, articles=stored, now=self.now
+                    session,
+                    feed_id=target.id,
+                    articles=stored,
+                    now=self.now,
+                    story_threshold=self.options.story_threshold,
+                    story_window=self.options.story_window,
                 )
+                rematched = store.update_articles(
+                    session,
+                    updates=[
+                        (i, a, [self.matcher.to_store(h, a) for h in self.matcher.match(a)])
+                        for i, a in updated
+                    ],
+                    now=self.now,
+                )
+                counts.matches += rematched.matches
+                counts.deliveries += rematched.deliveries
                 store.add_sources(session, article_ids=seen, feed_id=target.id, now=self.now)
                 outcome = self._outcome(target, polled, new_entries=counts.new_articles)
                 store.record_feed_outcomes(session, outcomes=[(target.id, outcome)], now=self.now)
@@ -438,9 +461,12 @@ class _Writer:
 
 def new_articles(
     session: Session, parsed: ParsedFeed, target: FeedTarget, *, now: datetime
-) -> tuple[list[CleanArticle], list[int]]:
-    """Normalise a feed's entries; return the new ones, and the ids of those already stored
-    (by fingerprint or canonical URL), which only need this feed noted as one more source.
+) -> tuple[list[CleanArticle], list[int], list[tuple[int, CleanArticle]]]:
+    """Normalise a feed's entries; return the new ones, the ids of those already stored
+    (by fingerprint or canonical URL), which only need this feed noted as one more source,
+    and those stored under the same fingerprint (guid) whose title or text changed since,
+    with their ids: an update of the same article, to store and match again (not when the
+    stored text is the one read from the article's page).
 
     Guids are scoped to the feed as the config names it, not to the URL it was fetched
     from: a feed that moved (301/308) keeps its entries' fingerprints, so its old entries
@@ -457,21 +483,42 @@ def new_articles(
         fingerprints=list(articles),
         canonical_urls=[a.canonical_url for a in articles.values() if a.canonical_url],
     )
+    texts = store.stored_texts(
+        session, fingerprints=[fp for fp in articles if known.get(fp) is not None]
+    )
     new: list[CleanArticle] = []
     seen: list[int] = []
+    updated: list[tuple[int, CleanArticle]] = []
     new_urls: set[str] = set()
     for article in articles.values():
         url = article.canonical_url
         stored = known.get(article.fingerprint) or (known.get(url) if url else None)
         if stored is not None:
             seen.append(stored)
+            before = texts.get(article.fingerprint)
+            if (
+                before is not None
+                and (before.title, before.summary, before.body)
+                != (article.title, article.summary, article.body)
+                and not _text_from_page(before, article, target)
+            ):
+                updated.append((before.article_id, article))
         elif url and url in new_urls:
             continue  # the same story twice in one feed
         else:
             new.append(article)
             if url:
                 new_urls.add(url)
-    return new, seen
+    return new, seen, updated
+
+
+def _text_from_page(before: store.StoredText, entry: CleanArticle, target: FeedTarget) -> bool:
+    """Whether the stored text was read from the article's page (full_text): longer than
+    its short entry gives, it differs from the entry every time without being an update."""
+    if not fulltext.wants_page(entry, target.full_text):
+        return False
+    stored = fulltext.word_count(f"{before.summary} {before.body}")
+    return stored > fulltext.word_count(f"{entry.summary} {entry.body}")
 
 
 def _first_sighting(article: CleanArticle, seen: set[str]) -> bool:

@@ -30,6 +30,17 @@ class Settings(BaseSettings):
         "SQLite in PREFECT_HOME when unset",
     )
 
+    story_threshold: float = Field(
+        default=0.2,
+        ge=0.05,
+        le=1.0,
+        description="how similar (estimated Jaccard over title and opening text) two articles "
+        "must be to count as one story; chosen on tests/data/stories (bench/stories.py)",
+    )
+    story_window_hours: float = Field(
+        default=48, gt=0, description="how far apart in time copies of one story may be"
+    )
+
     def resolved_database_url(self) -> str:
         """The database to use: the configured URL, else a SQLite file in the data folder."""
         if self.database_url:

@@ -66,6 +66,7 @@ def test_the_console_script_has_every_command_in_help_order() -> None:
         "alerts",
         "feeds",
         "prune",
+        "stories",
     ]
 
 
@@ -183,6 +184,7 @@ def test_every_command_takes_config(tmp_path: Path) -> None:
         assert "--config" in result.output, path
     commands = [["matches"], ["backtest", "x"], ["run"], ["up"], ["rules", "check"]]
     commands += [["feeds", "status"], ["rules", "test", "--text", "x"]]
+    commands += [["stories", "test", "--articles", "a.jsonl"]]
     for args in commands:
         done = newswatch(*args, "-c", "broken.yaml", cwd=tmp_path)
         assert done.returncode == 2, (args, done.stderr)

@@ -209,3 +209,23 @@ def test_the_alert_for_a_headline_only_entry_shows_the_pages_opening_paragraphs(
     assert "\n\nUK Foreign Secretary David Lammy arrived in Beijing" in message
     assert "\n\nHe met his Chinese counterpart" in message  # paragraphs kept
     assert "cookies" not in message
+
+
+def test_an_entry_seen_again_keeps_the_text_read_from_its_page(
+    engine: Engine, feed_server: FeedServer, pages: FeedServer, tmp_path: Path
+) -> None:
+    """The stored text is the page's, longer than the entry's: the entry coming back in a
+    changed feed is the same article, not an update that puts the short text back."""
+    pages.routes["/world/lammy"] = _page(article_page())
+    link = pages.url("/world/lammy")
+    feed_server.routes["/feed"] = _rss([("1", link, HEADLINE_ONLY)])
+    config = _config(tmp_path, feed_server.url("/feed"))
+    first = cycle(engine, config, NOW)
+    feed_server.routes["/feed"] = _rss(
+        [("2", pages.url("/other"), "Day two"), ("1", link, HEADLINE_ONLY)]
+    )
+
+    second = cycle(engine, config, NOW + timedelta(hours=1))
+
+    assert (first.matches, second.matches) == (1, 0)
+    assert _articles(engine)[link].body.split("\n")[1:] == STORY

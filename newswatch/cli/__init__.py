@@ -47,5 +47,6 @@ CORE_COMMANDS: dict[str, Lazy] = {
         "newswatch.cli.prune:prune",
         "Remove old articles that matched nothing; matched ones are kept.",
     ),
+    "stories": Lazy("newswatch.cli.stories:app", "Try the story grouping on a file of articles."),
 }
 """The core's commands; flows.cli adds `run` and `up` and says the help order."""

@@ -4,12 +4,15 @@
 """
 
 from newswatch.store.articles import (
+    StoredText,
     add_sources,
     articles_between,
     known_articles,
     recent_articles,
     store_articles,
     store_matches,
+    stored_texts,
+    update_articles,
 )
 from newswatch.store.db import (
     DatabaseUnavailable,
@@ -62,6 +65,7 @@ __all__ = [
     "CLAIM_LEASE",
     "DatabaseUnavailable",
     "SearchError",
+    "StoredText",
     "add_sources",
     "alerts_sent_since",
     "articles_between",
@@ -100,8 +104,10 @@ __all__ = [
     "session_scope",
     "store_articles",
     "store_matches",
+    "stored_texts",
     "sync_feeds",
     "sync_rules",
     "unmatched_articles_before",
+    "update_articles",
     "waiting_alerts",
 ]

@@ -8,9 +8,10 @@ between steps cannot store an article, a match or a delivery twice.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_
+from sqlalchemy import or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -24,8 +25,21 @@ from newswatch.models import (
     Match,
     MatchToStore,
     StoreCounts,
+    StoryAlert,
 )
 from newswatch.store.db import insert
+from newswatch.store.stories import assign_stories
+from newswatch.stories import DEFAULT_THRESHOLD, DEFAULT_WINDOW, opening_text, sketch
+
+
+@dataclass(frozen=True, slots=True)
+class StoredText:
+    """What a stored article said, to tell an updated entry from the same one polled again."""
+
+    article_id: int
+    title: str
+    summary: str
+    body: str
 
 
 def known_articles(
@@ -60,9 +74,15 @@ def store_articles(
     feed_id: int,
     articles: Sequence[tuple[CleanArticle, Sequence[MatchToStore]]],
     now: datetime,
+    story_threshold: float = DEFAULT_THRESHOLD,
+    story_window: timedelta = DEFAULT_WINDOW,
 ) -> StoreCounts:
     """Insert new articles with their matches and outbox rows, skipping ones already stored
     (another feed carried them: this feed is noted as one more source).
+
+    Each new article joins the story of the most similar recent article (stories.py), and
+    a match makes outbox rows only for the (story, rule, channel) not alerted yet: a copy
+    of a story already alerted adds its outlet and sends nothing.
 
     A few statements for the whole feed, however many articles: one batched INSERT for the
     articles, one for their matches, one for the outbox rows. A statement per article
@@ -99,6 +119,21 @@ def store_articles(
         for article_id, fingerprint in session.connection().execute(statement, rows)
     }
     counts.new_articles = len(inserted)
+    assign_stories(
+        session,
+        articles=[
+            (
+                inserted[article.fingerprint],
+                article.fingerprint,
+                sketch(article.title, opening_text(article.summary, article.body)),
+                article.published_at,
+            )
+            for article, _ in articles
+            if article.fingerprint in inserted
+        ],
+        threshold=story_threshold,
+        window=story_window,
+    )
     lost = [article for article, _ in articles if article.fingerprint not in inserted]
     carried = list(inserted.values())
     if lost:  # stored by another process since this feed's entries were looked up
@@ -159,31 +194,102 @@ def _store_matches(
         for (article_id, rule_id), m in wanted.items()
     ]
     connection = session.connection()
+    new_matches = list(connection.execute(statement, rows))
+    counts.matches = len(new_matches)
+    stories = _story_keys(session, article_ids=[article_id for _, article_id, _ in new_matches])
+    claims = [
+        {
+            "story_key": stories[article_id],
+            "rule_id": rule_id,
+            "channel": channel,
+            "match_id": match_id,
+            "created_at": now,
+        }
+        for match_id, article_id, rule_id in new_matches
+        for channel in wanted[(article_id, rule_id)].channels
+    ]
+    article_of = {match_id: article_id for match_id, article_id, _ in new_matches}
     deliveries = []
-    for match_id, article_id, rule_id in connection.execute(statement, rows):
-        counts.matches += 1
-        m = wanted[(article_id, rule_id)]
-        deliveries += [
-            {
-                "match_id": match_id,
-                "channel": channel,
-                "kind": (
-                    DeliveryKind.DIGEST.value
-                    if channel in m.digest_channels
-                    else DeliveryKind.INSTANT.value
-                ),
-                "status": DeliveryStatus.PENDING.value,
-                "attempts": 0,
-                "created_at": now,
-                "next_attempt_at": now,
-            }
-            for channel in m.channels
-        ]
+    if claims:
+        alerts = StoryAlert.metadata.tables["story_alert"]
+        claimed = connection.execute(
+            insert(session, alerts)
+            .on_conflict_do_nothing()
+            .returning(alerts.c.match_id, alerts.c.rule_id, alerts.c.channel),
+            claims,
+        )
+        for match_id, rule_id, channel in claimed:
+            digest = wanted[(article_of[match_id], rule_id)].digest_channels
+            deliveries.append(
+                {
+                    "match_id": match_id,
+                    "channel": channel,
+                    "kind": (
+                        DeliveryKind.DIGEST.value
+                        if channel in digest
+                        else DeliveryKind.INSTANT.value
+                    ),
+                    "status": DeliveryStatus.PENDING.value,
+                    "attempts": 0,
+                    "created_at": now,
+                    "next_attempt_at": now,
+                }
+            )
     if deliveries:
         outbox = Delivery.metadata.tables["delivery"]
         connection.execute(insert(session, outbox).on_conflict_do_nothing(), deliveries)
         counts.deliveries = len(deliveries)
     return counts
+
+
+def _story_keys(session: Session, *, article_ids: Sequence[int]) -> dict[int, str]:
+    """Each article's story; an article stored before stories existed is its own."""
+    if not article_ids:
+        return {}
+    c = Article.metadata.tables["article"].c
+    rows = session.connection().execute(
+        sa_select(c.id, c.story_key, c.fingerprint).where(c.id.in_(list(set(article_ids))))
+    )
+    return {article_id: key or fingerprint for article_id, key, fingerprint in rows}
+
+
+def stored_texts(session: Session, *, fingerprints: Sequence[str]) -> dict[str, StoredText]:
+    """The stored title and text of articles by fingerprint (their guid within a feed)."""
+    if not fingerprints:
+        return {}
+    c = Article.metadata.tables["article"].c
+    rows = session.connection().execute(
+        sa_select(c.fingerprint, c.id, c.title, c.summary, c.body).where(
+            c.fingerprint.in_(list(fingerprints))
+        )
+    )
+    return {
+        fingerprint: StoredText(article_id=article_id, title=title, summary=summary, body=body)
+        for fingerprint, article_id, title, summary, body in rows
+    }
+
+
+def update_articles(
+    session: Session,
+    *,
+    updates: Sequence[tuple[int, CleanArticle, Sequence[MatchToStore]]],
+    now: datetime,
+) -> StoreCounts:
+    """Store the new title and text of articles whose entry changed under the same guid,
+    with the matches the new text makes. A rule the article matched before keeps its match
+    and sends nothing: only rules it had not matched alert (once per story, as ever)."""
+    if not updates:
+        return StoreCounts()
+    table = Article.metadata.tables["article"]
+    for article_id, article, _ in updates:
+        session.connection().execute(
+            update(table)
+            .where(table.c.id == article_id)
+            .values(title=article.title, summary=article.summary, body=article.body)
+        )
+    return _store_matches(
+        session, [(article_id, matches) for article_id, _, matches in updates], now=now
+    )
 
 
 def articles_between(

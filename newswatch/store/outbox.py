@@ -134,19 +134,41 @@ def pending_alerts(session: Session, *, delivery_ids: Sequence[int]) -> list[Pen
 
 
 def _other_sources(session: Session, *, articles: dict[int, int]) -> dict[int, list[str]]:
-    """For each article id, the outlets other than the first that carried it, in order."""
+    """For each article id, the other outlets that carried it or another copy of its story,
+    in the order they were seen ("also reported by")."""
     if not articles:
         return {}
+    keys = dict(
+        session.exec(
+            select(Article.id, Article.story_key).where(col(Article.id).in_(list(articles)))
+        ).all()
+    )
+    stories = {key for key in keys.values() if key}
+    members: dict[int, str] = {a: keys.get(a) or f"article:{a}" for a in articles}
+    if stories:
+        for member_id, key in session.exec(
+            select(Article.id, Article.story_key).where(col(Article.story_key).in_(stories))
+        ).all():
+            if member_id is not None:
+                members[member_id] = key
     rows = session.exec(
         select(ArticleSource.article_id, Feed)
         .join(Feed, col(ArticleSource.feed_id) == col(Feed.id))
-        .where(col(ArticleSource.article_id).in_(list(articles)))
+        .where(col(ArticleSource.article_id).in_(list(members)))
         .order_by(col(ArticleSource.seen_at), col(ArticleSource.id))
     ).all()
+    outlets_by_story: dict[str, list[tuple[int | None, str]]] = {}
+    for member_id, feed in rows:
+        outlet = (feed.id, feed.name or feed.title or feed.url)
+        seen = outlets_by_story.setdefault(members[member_id], [])
+        if outlet not in seen:
+            seen.append(outlet)
     found: dict[int, list[str]] = {}
-    for article_id, feed in rows:
-        if feed.id != articles[article_id]:
-            found.setdefault(article_id, []).append(feed.name or feed.title or feed.url)
+    for article_id, feed_id in articles.items():
+        outlets = outlets_by_story.get(members[article_id], [])
+        names = [name for fid, name in outlets if fid != feed_id]
+        if names:
+            found[article_id] = list(dict.fromkeys(names))
     return found
 
 

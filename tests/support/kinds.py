@@ -85,7 +85,9 @@ MODULES = {
     "test_sharding": UNIT,
     "test_store": INTEGRATION,
     "test_store_lasts": INTEGRATION,
+    "test_stories": INTEGRATION,
     "test_suite_layout": UNIT,
+    "test_updates": INTEGRATION,
     "test_up": INTEGRATION,
 }
 
