@@ -241,8 +241,13 @@ class FeedFetcher:
     def __init__(
         self,
         settings: FetchSettings = FetchSettings(),  # frozen: safe as a shared default
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`transport` replaces the network (httpx's seam): tests hand it
+        `connectors.testing.FeedTransport` to serve a feed's bytes without a server."""
         self.settings = settings
+        self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._global: asyncio.Semaphore | None = None
         self._hosts: dict[str, asyncio.Semaphore] = {}
@@ -263,6 +268,7 @@ class FeedFetcher:
             timeout=timeout,
             limits=limits,
             follow_redirects=False,  # followed in `fetch`, hop by hop, with loop detection
+            transport=self._transport,
             headers={
                 "User-Agent": s.user_agent,
                 "Accept": ACCEPT,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
+import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -216,6 +217,7 @@ def poll_batch(
     options: PollOptions,
     now: datetime,
     send_alerts: Callable[[], object] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> list[FeedReport]:
     """Poll a batch of feeds and store what is new; one feed's failure stays its own.
 
@@ -226,7 +228,7 @@ def poll_batch(
     alerter = _Alerter(send_alerts, options.patience_s) if send_alerts else None
     writer = _Writer(engine, matcher, options, now, alerter)
     try:
-        return asyncio.run(_poll(targets, engine, writer, options))
+        return asyncio.run(_poll(targets, engine, writer, options, transport))
     finally:
         if alerter is not None:
             alerter.close()
@@ -279,7 +281,11 @@ class _Polled:
 
 
 async def _poll(
-    targets: Sequence[FeedTarget], engine: Engine, writer: _Writer, options: PollOptions
+    targets: Sequence[FeedTarget],
+    engine: Engine,
+    writer: _Writer,
+    options: PollOptions,
+    transport: httpx.AsyncBaseTransport | None,
 ) -> list[FeedReport]:
     """Fetch and parse concurrently; store in the listed order while the fetches go on.
 
@@ -287,7 +293,7 @@ async def _poll(
     """
     workers = options.parser_workers or min(os.cpu_count() or 1, 4)
     with ParserPool(workers=workers) as parser:
-        async with FeedFetcher(options.fetch) as fetcher:
+        async with FeedFetcher(options.fetch, transport=transport) as fetcher:
 
             async def fetch_and_parse(target: FeedTarget) -> _Polled:
                 return await _fetch_and_parse(target, fetcher, parser)
@@ -541,6 +547,7 @@ def run_cycle(
     only: Sequence[str] | None = None,
     dry_run: bool = False,
     due_only: bool = True,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> CycleReport:
     """One whole cycle without Prefect: the same steps as the monitor flow.
 
@@ -562,6 +569,7 @@ def run_cycle(
         options=cycle.options,
         now=now,
         send_alerts=None if dry_run else send_alerts,
+        transport=transport,
     )
     if not dry_run:
         send_alerts()  # what is left, and earlier failures now due
