@@ -28,7 +28,7 @@ from typing import Any
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("newswatch")
 QUERY = ["--query", "UK AND visit", "--text", "UK minister visits Japan"]
-EAGER = "import flows.monitor, newswatch.notify, newswatch.pipeline, newswatch.store"
+EAGER = "import flows.monitor, newswatch.notify, newswatch.cycle, newswatch.store"
 COMMANDS: dict[str, list[str]] = {
     "help": [str(CONSOLE_SCRIPT), "--help"],
     "rules_test_query": [str(CONSOLE_SCRIPT), "rules", "test", *QUERY],

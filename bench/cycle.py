@@ -228,13 +228,13 @@ def run_first_parse(args: argparse.Namespace) -> dict[str, float]:
 
 
 def run_plain(args: argparse.Namespace) -> dict[str, float]:
-    from newswatch import pipeline, store
+    from newswatch import cycle, store
     from newswatch.config import load_config
 
     config = load_config(Path(args.config))
     engine = store.make_engine(args.db)
     began, cpu = time.perf_counter(), time.process_time()
-    report = pipeline.run_cycle(engine, config, environ={}, now=datetime.now(UTC), due_only=False)
+    report = cycle.run_cycle(engine, config, environ={}, now=datetime.now(UTC), due_only=False)
     seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
     engine.dispose()
     failed = [f"{f.url}: {f.health}" for f in report.feeds if not f.ok]

@@ -283,7 +283,7 @@ def main() -> int:
         asyncio.run(serve(args.feeds, origins, args.entries, args.delay_ms / 1000))
         return 0
 
-    from newswatch import pipeline, store
+    from newswatch import cycle, store
     from newswatch.config import parse_config
 
     farm = subprocess.Popen(
@@ -315,7 +315,7 @@ def main() -> int:
                     control(ports[0], before)
                 control(ports[0], "reset")
                 began = time.perf_counter()
-                report = pipeline.run_cycle(
+                report = cycle.run_cycle(
                     engine, config, environ={}, now=start + timedelta(hours=offset)
                 )
                 times[name] = time.perf_counter() - began

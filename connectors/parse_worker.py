@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from connectors.feed import FeedParseError, ParsedFeed, parse_feed
 
-__all__ = ["exit_with_parent", "parse_in_worker"]
+__all__ = ["exit_with_parent", "parse_in_worker", "start_worker"]
 
 # The entries of multiprocessing's preparation data that re-create the parent's __main__.
 _MAIN_KEYS: Final = frozenset({"init_main_from_path", "init_main_from_name"})
@@ -33,6 +33,14 @@ def parse_in_worker(
         return parse_feed(body, url=url, headers=headers)
     except FeedParseError as exc:
         return exc
+
+
+def start_worker(initializer: Callable[..., object] | None, initargs: tuple[Any, ...]) -> None:
+    """Worker initializer: exit with the parent, then the pool's own initializer (once per
+    worker life: what every document needs, loaded before the first)."""
+    exit_with_parent()
+    if initializer is not None:
+        initializer(*initargs)
 
 
 def exit_with_parent() -> None:

@@ -11,17 +11,18 @@ import multiprocessing
 import multiprocessing.context
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Final
+from typing import Any, Final, TypeVar
 
 from connectors.feed import FeedParseError, ParsedFeed, ParserCrashed, ParseTimeout, parse_feed
-from connectors.parse_worker import exit_with_parent, parse_in_worker
+from connectors.parse_worker import parse_in_worker, start_worker
 
 __all__ = ["ParserPool", "worker_context"]
 
 MiB: Final = 1024 * 1024
+R = TypeVar("R")
 
 
 def _usable_cores() -> int:
@@ -31,7 +32,7 @@ def _usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def worker_context() -> multiprocessing.context.BaseContext:
+def worker_context(preload: Sequence[str] = ()) -> multiprocessing.context.BaseContext:
     """Workers fork from a clean single-threaded server process, never from the caller.
 
     Forking the monitor itself (threads from httpx, Prefect, the event loop) can copy a lock
@@ -42,7 +43,7 @@ def worker_context() -> multiprocessing.context.BaseContext:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")  # Windows, some macOS set-ups
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["connectors.parse_worker"])
+    context.set_forkserver_preload(["connectors.parse_worker", *preload])
     return context
 
 
@@ -55,6 +56,11 @@ class ParserPool:
     pathological feed cannot wedge the monitor; documents that were parsing next to it are
     retried once in the new pool. Documents under `thread_below_bytes` are parsed in a thread
     instead (no process round trip); they cannot be interrupted, so keep that threshold small.
+
+    `initializer(*initargs)` runs once in each worker as it starts (what every document
+    needs, such as the cycle's compiled rules, reaches a worker once, not with each
+    document); `preload` names modules the forkserver imports once for all its workers.
+    `run` hands any module-level function a document; `parse` is `run` with feedparser.
 
     The limit grows with the document: `timeout_s`, plus `timeout_s_per_mib` for each MiB.
     A fixed limit either lets a small pathological document run long or rejects a large
@@ -69,11 +75,17 @@ class ParserPool:
         timeout_s: float = 30.0,
         timeout_s_per_mib: float = 6.0,
         thread_below_bytes: int = 0,
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+        preload: Sequence[str] = (),
     ) -> None:
         self.workers = workers or _usable_cores()
         self.timeout_s = timeout_s
         self.timeout_s_per_mib = timeout_s_per_mib
         self.thread_below_bytes = thread_below_bytes
+        self._initializer = initializer
+        self._initargs = initargs
+        self._preload = tuple(preload)
         self._executor: ProcessPoolExecutor | None = None
         self._slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
@@ -85,8 +97,9 @@ class ParserPool:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers,
-                mp_context=worker_context(),
-                initializer=exit_with_parent,
+                mp_context=worker_context(self._preload),
+                initializer=start_worker,
+                initargs=(self._initializer, self._initargs),
             )
         return self._executor
 
@@ -114,13 +127,11 @@ class ParserPool:
         executor.shutdown(wait=False)
 
     async def _run_once(
-        self, body: bytes, url: str, headers: dict[str, str] | None, timeout_s: float
-    ) -> ParsedFeed | FeedParseError:
+        self, function: Callable[..., R], args: tuple[Any, ...], timeout_s: float
+    ) -> R:
         executor = self._pool()
         try:
-            future: Future[ParsedFeed | FeedParseError] = executor.submit(
-                parse_in_worker, body, url, headers
-            )
+            future: Future[R] = executor.submit(function, *args)
         except RuntimeError:  # BrokenProcessPool included: the pool died between uses
             self._kill(executor)
             raise BrokenProcessPool("pool was broken") from None
@@ -146,22 +157,29 @@ class ParserPool:
 
         `timeout_s` replaces the pool's size-scaled limit for this document.
         """
-        limit = self.time_limit(len(body)) if timeout_s is None else timeout_s
         plain = dict(headers) if headers is not None else None
         if len(body) < self.thread_below_bytes:
             return await asyncio.to_thread(parse_feed, body, url=url, headers=plain)
-        async with self._slot():
-            try:
-                outcome = await self._run_once(body, url, plain, limit)
-            except BrokenProcessPool:
-                # Killed because another document overran, or a worker died: one more try.
-                try:
-                    outcome = await self._run_once(body, url, plain, limit)
-                except BrokenProcessPool:
-                    raise ParserCrashed() from None
+        outcome = await self.run(parse_in_worker, body, url, plain, timeout_s=timeout_s)
         if isinstance(outcome, FeedParseError):
             raise outcome
         return outcome
+
+    async def run(
+        self, function: Callable[..., R], body: bytes, *args: Any, timeout_s: float | None = None
+    ) -> R:
+        """`function(body, *args)` in a worker, within the time limit for a body this size;
+        raises ParseTimeout, or ParserCrashed when the worker died twice."""
+        limit = self.time_limit(len(body)) if timeout_s is None else timeout_s
+        async with self._slot():
+            try:
+                return await self._run_once(function, (body, *args), limit)
+            except BrokenProcessPool:
+                # Killed because another document overran, or a worker died: one more try.
+                try:
+                    return await self._run_once(function, (body, *args), limit)
+                except BrokenProcessPool:
+                    raise ParserCrashed() from None
 
     def close(self, *, grace_s: float = 2.0) -> None:
         """Stop the workers; one still busy after `grace_s` is killed. Idempotent."""

@@ -1,4 +1,4 @@
-"""Prefect flows: orchestration only, over the plain functions in newswatch.pipeline.
+"""Prefect flows: orchestration only, over the plain functions in newswatch.cycle.
 
 Its modules: monitor, fanout, digest, backtest (the flows prefect.yaml deploys), hooks and
 secret_blocks (what they share), cli (the `newswatch` console script, with `run` and `up`),

@@ -60,12 +60,12 @@ def run(
     """
     path, cfg = load_or_exit(config)
     from flows.up import running_up_server
-    from newswatch import pipeline, run_summary
+    from newswatch import plan, run_summary
     from newswatch.cli.progress import RunProgress
     from newswatch.models import utcnow
 
     engine = open_database()  # an unreachable database is one line and exit 2, before Prefect
-    urls = [f.url for f in pipeline.selected_feeds(cfg, feed)]
+    urls = [f.url for f in plan.selected_feeds(cfg, feed)]
     if (server := running_up_server()) is not None:  # `newswatch up` runs: use its server
         os.environ["PREFECT_API_URL"] = server
         typer.echo(f"using the Prefect server of `newswatch up` at {server}", err=True)

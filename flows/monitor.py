@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Sequence
 from dataclasses import replace
@@ -26,12 +25,20 @@ from sqlmodel import Session
 from flows import fanout
 from flows.hooks import alert_operator
 from flows.secret_blocks import read_secret_block
-from newswatch import pipeline, run_summary, sharding, store
+from newswatch import run_summary, sharding, store
 from newswatch.config import Config, load_config
-from newswatch.matching import Matcher
+from newswatch.cycle import (
+    Alerts,
+    CyclePlan,
+    DigestPool,
+    batches,
+    merged,
+    plan,
+    poll_batch,
+    prepare,
+    selected_feeds,
+)
 from newswatch.models import CycleReport, DeliveryReport, FeedReport, FeedTarget, utcnow
-from newswatch.notify import deliver
-from newswatch.pipeline import CyclePlan, PollOptions
 from newswatch.run_summary import RunSummary
 from newswatch.settings import get_settings
 
@@ -42,42 +49,23 @@ class ShardRunsFailed(RuntimeError):
 
 @task(name="poll-feeds", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def poll_feeds(
+    cycle: CyclePlan,
     targets: list[FeedTarget],
     database_url: str,
-    matcher: Matcher,
-    options: PollOptions,
-    config_path: str | None = None,
+    pool: DigestPool,
+    alerts: Alerts | None = None,
 ) -> tuple[list[FeedReport], DeliveryReport]:
-    """One batch of feeds; retrying is safe because the store dedupes. With `config_path`,
-    alerts go out while the batch runs (a stalled feed holds back no other's alerts)."""
-    sent: list[DeliveryReport] = []
-    config = functools.cache(lambda: load_config(Path(str(config_path))))  # read once, if at all
+    """One batch of feeds (cycle.poll_batch); retrying is safe because the store dedupes.
+    With `alerts`, alerts go out while the batch runs (a stalled feed holds back no other's)."""
     with store.engine_at(database_url) as engine:
-
-        def send_alerts() -> None:
-            sent.append(
-                deliver(
-                    engine, config(), environ=os.environ, now=utcnow(), secrets=read_secret_block
-                )
-            )
-
-        feeds = pipeline.poll_batch(
-            targets,
-            engine=engine,
-            matcher=matcher,
-            options=options,
-            now=utcnow(),
-            send_alerts=send_alerts if config_path else None,
-        )
-    return feeds, pipeline.merged(sent)
+        return poll_batch(cycle, targets, engine=engine, pool=pool, alerts=alerts)
 
 
 @task(name="deliver-alerts", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def deliver_alerts(database_url: str, config_path: str) -> DeliveryReport:
+def deliver_alerts(database_url: str, alerts: Alerts) -> DeliveryReport:
     """Send the outbox; retrying is safe because each delivery is claimed before sending."""
-    config = load_config(Path(config_path))
     with store.engine_at(database_url) as engine:
-        return deliver(engine, config, environ=os.environ, now=utcnow(), secrets=read_secret_block)
+        return alerts.send(engine, utcnow())
 
 
 @flow(
@@ -102,11 +90,12 @@ def monitor(
     sharding.check_shard(0, shards)
     if shards > 1:
         return _final_state(_fan_out(config_path, feeds, dry_run, due_only, shards))
-    path, config, database_url, cycle = _plan(config_path, feeds, due_only, dry_run)
-    report = _poll(cycle, config, database_url, None if dry_run else str(path))
-    if not dry_run:
-        rest = deliver_alerts(database_url, str(path))
-        report.delivery = pipeline.merged([report.delivery, rest])
+    _, config, database_url, cycle = _plan(config_path, feeds, due_only, dry_run)
+    alerts = None if dry_run else _alerts(config)
+    report = _poll(cycle, config, database_url, alerts)
+    if alerts is not None:
+        rest = deliver_alerts(database_url, alerts)
+        report.delivery = merged([report.delivery, rest])
     _record(run_summary.from_cycle(report), prefix="monitor")
     return _final_state(report)
 
@@ -165,6 +154,11 @@ def _final_state(report: CycleReport) -> CycleReport:
     return cast(CycleReport, state)  # see the docstring: callers receive state.data
 
 
+def _alerts(config: Config) -> Alerts:
+    """Where the run's alerts go: channel secrets from the environment or Secret blocks."""
+    return Alerts(config, os.environ, secrets=read_secret_block)
+
+
 def _load(config_path: str | None) -> tuple[Path, Config, str]:
     settings = get_settings()
     path = Path(config_path) if config_path else settings.config
@@ -176,37 +170,37 @@ def _prepare(config_path: str | None) -> tuple[Path, Config, str, datetime]:
     path, config, database_url = _load(config_path)
     now = utcnow()
     with store.engine_at(database_url) as engine:
-        pipeline.prepare(engine, config, now=now)
+        prepare(engine, config, now=now)
     return path, config, database_url, now
 
 
 def _plan(
     config_path: str | None, feeds: list[str] | None, due_only: bool, dry_run: bool
 ) -> tuple[Path, Config, str, CyclePlan]:
-    """The cycle's plan, as the plain cycle makes it (pipeline.plan)."""
+    """The cycle's plan, as the plain cycle makes it (cycle.plan); the config is read once."""
     path, config, database_url = _load(config_path)
     with store.engine_at(database_url) as engine:
-        cycle = pipeline.plan(
-            engine, config, now=utcnow(), only=feeds, due_only=due_only, dry_run=dry_run
-        )
+        cycle = plan(engine, config, now=utcnow(), only=feeds, due_only=due_only, dry_run=dry_run)
     return path, config, database_url, cycle
 
 
 def _poll(
-    cycle: CyclePlan, config: Config, database_url: str, alerts_config: str | None = None
+    cycle: CyclePlan, config: Config, database_url: str, alerts: Alerts | None = None
 ) -> CycleReport:
-    """A task per batch of feeds; one run-logger line per feed problem."""
-    futures = [
-        poll_feeds.submit(batch, database_url, cycle.matcher, cycle.options, alerts_config)
-        for batch in pipeline.batches(cycle.targets, config.monitor.batch_size)
-    ]
+    """A task per batch of feeds, all sharing one pool of digest workers; one run-logger
+    line per feed problem."""
     report = CycleReport(dry_run=cycle.options.dry_run)
     sent: list[DeliveryReport] = []
-    for future in futures:
-        feeds, delivery = future.result()
-        report.feeds.extend(feeds)
-        sent.append(delivery)
-    report.delivery = pipeline.merged(sent)
+    with DigestPool(cycle.matcher, workers=cycle.options.parser_workers) as pool:
+        futures = [
+            poll_feeds.submit(cycle, batch, database_url, pool, alerts)
+            for batch in batches(cycle.targets, config.monitor.batch_size)
+        ]
+        for future in futures:
+            feeds, delivery = future.result()
+            report.feeds.extend(feeds)
+            sent.append(delivery)
+    report.delivery = merged(sent)
     logger = get_run_logger()
     for feed in report.failed_feeds:
         logger.warning("feed %s (%s): %s", feed.name, feed.url, feed.health)
@@ -240,7 +234,7 @@ def _fan_out(
     """Start a shard run per shard, wait for all, deliver once, summarise from the database."""
     logger = get_run_logger()
     # Once here, so the shards do not race each other to migrate an empty database.
-    path, config, database_url, started = _prepare(config_path)
+    _, config, database_url, started = _prepare(config_path)
     parameters = sharding.shard_run_parameters(
         shards=shards, config_path=config_path, dry_run=dry_run, feeds=feeds, due_only=due_only
     )
@@ -252,7 +246,7 @@ def _fan_out(
         logger.warning("%s", outcome.describe())
     report = CycleReport(dry_run=dry_run)
     if not dry_run:  # what the shards stored goes out even when one of them failed
-        report.delivery = deliver_alerts(database_url, str(path))
+        report.delivery = deliver_alerts(database_url, _alerts(config))
     summary = _shards_summary(
         config, database_url, outcomes, report.delivery, feeds, started, dry_run
     )
@@ -285,7 +279,7 @@ def _shards_summary(
     title = f"newswatch monitor run ({len(outcomes)} shards)"
     if dry_run:  # the shards stored nothing: their feed tables are all there is
         return run_summary.from_feed_rows(rows, title=title, notes=notes)
-    urls = [f.url for f in pipeline.selected_feeds(config, only)]
+    urls = [f.url for f in selected_feeds(config, only)]
     with store.engine_at(database_url) as engine, Session(engine) as session:
         polled = store.cycle_feeds(session, since=started, config_urls=urls)
         matches = store.cycle_matches(session, since=started, feed_ids=[f.id for f in polled])

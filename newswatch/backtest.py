@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from newswatch import store, timespec
 from newswatch.config import Config
 from newswatch.matching import Matcher, document
-from newswatch.pipeline import prepare
+from newswatch.plan import prepare
 from rules import RuleSpec, compile_rules
 
 

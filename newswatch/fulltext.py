@@ -3,7 +3,8 @@
 A rule about a visit cannot match a feed that carries only the headline; the page's main
 text can. It never holds a cycle up: pages are read within a budget per batch of feeds, and
 an article whose page fails is matched on what its feed gave. Articles the budget did not
-reach wait for the next cycle (the caller leaves them unstored).
+reach wait for the next cycle (the caller leaves them unstored). Pages are read on the
+cycle's event loop before its store step: never inside a transaction.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def with_page_text(article: CleanArticle, page: PageText) -> CleanArticle:
     return replace(article, body=page.text)
 
 
-def fill(
+async def fill(
     articles: Sequence[CleanArticle],
     *,
     mode: FullTextMode,
@@ -99,14 +100,13 @@ def fill(
     budget: Budget,
     cache: PageCache = PROCESS_CACHE,
 ) -> FullText:
-    """Read the pages the articles need, within the budget. Runs its own event loop: call it
-    from a thread that has none (the pipeline's store thread)."""
+    """Read the pages the articles need, within the budget."""
     wanted = {a.canonical_url for a in articles if wants_page(a, mode) and a.canonical_url}
     pages = {url: page for url in wanted if (page := cache.get(url)) is not None}
     to_read = [url for url in wanted if url not in pages]
     if to_read and budget.remaining() > 0:
         started = time.monotonic()
-        read = asyncio.run(_read_pages(to_read, settings, cache.robots, budget.remaining()))
+        read = await _read_pages(to_read, settings, cache.robots, budget.remaining())
         budget.spent += time.monotonic() - started
         for url, page in read.items():
             cache.put(url, page)

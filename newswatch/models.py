@@ -5,7 +5,7 @@ database, not just in Python: an article's fingerprint and canonical URL, (artic
 for matches and (match, channel) for deliveries.
 
 The value types below the tables are plain frozen dataclasses: what one room of the cycle
-hands the next (pipeline.py shows the order), kept here so no module imports another's
+hands the next (cycle.py shows the order), kept here so no module imports another's
 internals to get them.
 """
 
@@ -330,6 +330,39 @@ class StoreCounts:
 class MatchedArticle:
     article: CleanArticle
     hits: list[Hit]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedMeta:
+    """What a parsed document says about its feed, without its entries."""
+
+    title: str
+    version: str
+    warning: str | None  # loose-parse (bozo) warning as one line; entries still kept
+    ttl_minutes: int | None  # RSS <ttl>
+    entries: int
+
+
+@dataclass(frozen=True, slots=True)
+class DigestedArticle:
+    """One entry as the digest step returns it: the clean article, the rules it hit (with
+    their outbox channels and highlights) and its sketch for story grouping."""
+
+    article: CleanArticle
+    hits: list[Hit]
+    to_store: list[MatchToStore]
+    signature: bytes
+    bands: tuple[str, ...]
+    shingles: int
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A feed's bytes as the worker leaves them: the feed's own fields and its articles
+    (one per fingerprint), never the parse tree."""
+
+    feed: FeedMeta
+    articles: list[DigestedArticle]
 
 
 @dataclass

@@ -13,8 +13,8 @@ import random
 from datetime import datetime, timedelta
 from typing import Final
 
-from connectors import FeedParseError, FetchResult, ParsedFeed, format_size
-from newswatch.models import FeedOutcome, FeedTarget
+from connectors import FeedParseError, FetchResult, format_size
+from newswatch.models import FeedMeta, FeedOutcome, FeedTarget
 
 MAX_DELAY_S: Final = 24 * 60 * 60.0  # the longest a feed ever waits: nothing is dropped for good
 JITTER: Final = 0.25  # failure delays are spread over the last quarter below the backoff
@@ -110,7 +110,7 @@ def feed_outcome(
     *,
     now: datetime,
     base_interval_s: float,
-    parsed: ParsedFeed | None = None,
+    parsed: FeedMeta | None = None,
     parse_error: FeedParseError | None = None,
     new_entries: int | None = None,
     internal_error: str | None = None,
@@ -181,13 +181,13 @@ def feed_outcome(
         status=result.status,
         ok=True,
         health=describe_outcome(
-            result, entries=len(parsed.entries), new_entries=new_entries, warning=parsed.warning
+            result, entries=parsed.entries, new_entries=new_entries, warning=parsed.warning
         ),
         title=parsed.title,
         etag=result.etag,
         last_modified=result.last_modified,
         body_hash=result.body_sha256,
-        entries=len(parsed.entries),
+        entries=parsed.entries,
         next_poll_at=next_poll(True, parsed.ttl_minutes),
         new_url=new_url,
         ttl_minutes=parsed.ttl_minutes,

@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from flows.cli import app
-from newswatch import pipeline, store
+from newswatch import cycle, store
 from newswatch.cli import LazyGroup
 from newswatch.config import load_config
 from newswatch.models import utcnow
@@ -311,7 +311,7 @@ def test_matches_lists_one_rules_matches_and_checks_the_rule_id(
     )
     path.write_text(text, encoding="utf-8")
     engine = store.open_database(f"sqlite:///{tmp_path / 'data' / 'newswatch.db'}")
-    pipeline.run_cycle(engine, load_config(path, environ={}), environ={}, now=utcnow())
+    cycle.run_cycle(engine, load_config(path, environ={}), environ={}, now=utcnow())
     engine.dispose()
 
     every = newswatch("matches", cwd=tmp_path)

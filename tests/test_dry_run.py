@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from newswatch import pipeline, run_summary
+from newswatch import cycle, run_summary
 from newswatch.config import load_config
 from tests.support.examples import serve_examples, write_config
 from tests.support.feedserver import FeedServer
@@ -33,8 +33,8 @@ def test_a_dry_run_counts_the_matches_the_real_run_stores(
     config = load_config(path, environ={})
     assert [r.id for r in config.rules] == ["uk-china-visit", "china"]
 
-    dry = pipeline.run_cycle(engine, config, environ={}, now=NOW, dry_run=True, due_only=False)
-    real = pipeline.run_cycle(engine, config, environ={}, now=NOW, due_only=False)
+    dry = cycle.run_cycle(engine, config, environ={}, now=NOW, dry_run=True, due_only=False)
+    real = cycle.run_cycle(engine, config, environ={}, now=NOW, due_only=False)
 
     both_rules = [m for f in dry.feeds for m in f.matched if len(m.hits) == 2]
     assert both_rules  # the worked example is matched by both rules

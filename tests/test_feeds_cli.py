@@ -14,7 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from flows.cli import app
-from newswatch import pipeline, store
+from newswatch import cycle, store
 from newswatch.config import load_config
 from newswatch.feeds_admin import FeedsAdminError, insert_feeds
 from tests.support.examples import EXAMPLES
@@ -89,7 +89,7 @@ def test_status_shows_each_feed_health_as_a_table_and_as_json(
     )
     config = load_config(path, environ={})
     engine = store.make_engine(env["NEWSWATCH_DATABASE_URL"])
-    pipeline.run_cycle(engine, config, environ={}, now=NOW, only=["Quay Times", "Down Daily"])
+    cycle.run_cycle(engine, config, environ={}, now=NOW, only=["Quay Times", "Down Daily"])
     engine.dispose()
 
     code, out, _ = invoke(env, "feeds", "status", "--config", str(path))
@@ -127,7 +127,7 @@ def test_status_says_when_a_feed_moved_and_the_config_should_follow(
     feed_server.routes["/new"] = Route(body=RSS)
     path = write_config(tmp_path / "c.yaml", feed_server, {"/old": "Quay Times"})
     engine = store.make_engine(env["NEWSWATCH_DATABASE_URL"])
-    pipeline.run_cycle(engine, load_config(path, environ={}), environ={}, now=NOW)
+    cycle.run_cycle(engine, load_config(path, environ={}), environ={}, now=NOW)
     engine.dispose()
 
     _, out, _ = invoke(env, "feeds", "status", "--config", str(path))

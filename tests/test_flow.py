@@ -26,7 +26,8 @@ from sqlmodel import Session
 from flows import fanout
 from flows.hooks import alert_operator
 from flows.monitor import ShardRunsFailed, monitor
-from newswatch import models, pipeline, run_summary, store
+from newswatch import cycle as orchestrator
+from newswatch import models, run_summary, store
 from newswatch.config import load_config
 from newswatch.models import CycleReport, FeedReport
 from newswatch.sharding import ShardError
@@ -253,7 +254,7 @@ def test_a_fanned_out_cycle_is_summarised_from_the_shared_database(
     config = load_config(write_config(tmp_path, feed_server, smtp_server.channel_url()))
     engine = store.make_engine(database_url)
     before = models.utcnow()
-    cycle = pipeline.run_cycle(engine, config, environ={}, now=models.utcnow())
+    cycle = orchestrator.run_cycle(engine, config, environ={}, now=models.utcnow())
     rows = run_summary.feed_rows(run_summary.from_cycle(cycle))
     after = models.utcnow()
 
@@ -456,10 +457,8 @@ def test_a_failed_shard_still_lets_the_parent_deliver_then_fail_naming_it(
         # An earlier cycle stored the Lammy match; its alert is still in the outbox.
         config = load_config(config_path)
         engine = store.make_engine(database_url)
-        plan = pipeline.plan(engine, config, now=models.utcnow())
-        pipeline.poll_batch(
-            plan.targets, engine=engine, matcher=plan.matcher, options=plan.options, now=plan.now
-        )
+        plan = orchestrator.plan(engine, config, now=models.utcnow())
+        orchestrator.poll_batch(plan, plan.targets, engine=engine)
         engine.dispose()
 
         # The shards' machine has no usable database: every shard run fails.

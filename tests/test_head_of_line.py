@@ -17,7 +17,8 @@ from pathlib import Path
 import yaml
 from sqlmodel import Session, select
 
-from newswatch import pipeline, store
+from newswatch import cycle as orchestrator
+from newswatch import store
 from newswatch.config import parse_config
 from newswatch.models import Article, CycleReport
 from newswatch.ordered_window import in_order
@@ -69,7 +70,9 @@ def test_a_feed_that_never_answers_holds_back_no_other_feeds_alerts(
         config = parse_config(text, name="newswatch.yaml", environ={})
         reports: list[CycleReport] = []
         cycle = threading.Thread(
-            target=lambda: reports.append(pipeline.run_cycle(engine, config, environ={}, now=NOW))
+            target=lambda: reports.append(
+                orchestrator.run_cycle(engine, config, environ={}, now=NOW)
+            )
         )
         cycle.start()
         while len(receiver.accepted()) < 3 and cycle.is_alive():

@@ -26,7 +26,7 @@ import yaml
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from newswatch import models, pipeline, store
+from newswatch import cycle, models, store
 from newswatch.config import parse_config
 from newswatch.models import Article, Feed
 from tests.support.examples import EXAMPLES
@@ -282,7 +282,7 @@ def everything_at_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Out
             urls = {c.id: c.serve(s, secret) for c, s in zip(CASES, servers, strict=True)}
             feeds = serve_good(good) + [(f"Hostile {cid}", url) for cid, url in urls.items()]
             engine = sqlite_engine(tmp)
-            report = pipeline.run_cycle(engine, config_for(feeds), environ={}, now=NOW)
+            report = cycle.run_cycle(engine, config_for(feeds), environ={}, now=NOW)
             yield Outcome(report, engine, urls)
             engine.dispose()
     finally:
@@ -372,10 +372,10 @@ def test_memory_stays_bounded_while_a_cycle_meets_a_huge_body(
         feeds = [*serve_good(feed_server)[:1], ("Huge", case.serve(server, tmp_path))]
         config = config_for(feeds, max_feed_size_mib=1, fetch_timeout_seconds=10.0)
         engine = sqlite_engine(tmp_path)
-        pipeline.prepare(engine, config, now=NOW)  # migrations and imports: not the cycle's
+        cycle.prepare(engine, config, now=NOW)  # migrations and imports: not the cycle's
         tracemalloc.start()
         try:
-            report = pipeline.run_cycle(engine, config, environ={}, now=NOW)
+            report = cycle.run_cycle(engine, config, environ={}, now=NOW)
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()

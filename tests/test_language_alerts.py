@@ -18,7 +18,7 @@ from newswatch.matching import Matcher
 from newswatch.models import Article
 from newswatch.normalize import normalize_entry
 from newswatch.notify import deliver
-from newswatch.pipeline import prepare
+from newswatch.plan import prepare
 from tests.support.alerts_data import NOW, make_config
 from tests.support.smtp import SmtpServer
 

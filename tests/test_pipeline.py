@@ -1,6 +1,6 @@
 """One monitor cycle end to end with real local peers: feed server, SMTP server, database.
 
-These run the plain pipeline functions (no Prefect); tests/test_flow.py runs the same
+These run the plain cycle (newswatch.cycle) (no Prefect); tests/test_flow.py runs the same
 through Prefect.
 """
 
@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from newswatch import matching, models, pipeline, store
+from newswatch import cycle as orchestrator
+from newswatch import matching, models, store
 from newswatch.config import load_config
 from newswatch.models import Article, Delivery, Feed
 from tests.support.cycles import cycle
@@ -224,7 +225,7 @@ def test_dry_run_matches_but_stores_and_sends_nothing(
     config_path = write_config(tmp_path, feed_server, smtp_server.channel_url())
     config = load_config(config_path, environ={})
 
-    report = pipeline.run_cycle(engine, config, environ={}, now=NOW, dry_run=True)
+    report = orchestrator.run_cycle(engine, config, environ={}, now=NOW, dry_run=True)
 
     hits = [(m.article.title, [h.rule_id for h in m.hits]) for f in report.feeds for m in f.matched]
     # The story three outlets carry is one article even when nothing is stored.
@@ -250,7 +251,7 @@ def test_batches_never_split_one_servers_feeds() -> None:
         for i, host in enumerate(["a", "b", "a", "c", "b", "a", "d", "d", "d", "d"])
     ]
 
-    got = [[t.url.split("//")[1].split(".")[0] for t in b] for b in pipeline.batches(targets, 4)]
+    got = [[t.url.split("//")[1].split(".")[0] for t in b] for b in orchestrator.batches(targets, 4)]
 
     assert sorted(h for b in got for h in b) == sorted("abacbadddd")
     hosts_per_batch = [set(b) for b in got]

@@ -1,6 +1,6 @@
 """Per-feed scheduling and politeness, through whole cycles against the real feed server.
 
-Each test runs `pipeline.run_cycle` (no Prefect) at chosen moments and reads the feed's row:
+Each test runs `cycle.run_cycle` (no Prefect) at chosen moments and reads the feed's row:
 when it will be polled next, what its health says, which URL it lives at now.
 """
 
@@ -16,7 +16,8 @@ import yaml
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from newswatch import pipeline, store
+from newswatch import cycle as orchestrator
+from newswatch import store
 from newswatch.config import Config, parse_config
 from newswatch.models import Article, Feed
 from tests.support.feedserver import FeedServer, Route
@@ -60,7 +61,7 @@ def engine(tmp_path: Path) -> Engine:
 
 def cycle(engine: Engine, cfg: Config, at: datetime, *, due_only: bool = True) -> list[str]:
     """One cycle at `at`; the health line of each feed it polled."""
-    report = pipeline.run_cycle(engine, cfg, environ={}, now=at, due_only=due_only)
+    report = orchestrator.run_cycle(engine, cfg, environ={}, now=at, due_only=due_only)
     return [f.health for f in report.feeds]
 
 
@@ -237,7 +238,7 @@ def test_a_permanent_redirect_moves_the_row_and_the_config_url_keeps_working(
     assert only_feed(engine).url == new
 
     # The user updates the config: the row is adopted, nothing is new, no second row.
-    report = pipeline.run_cycle(engine, config([new]), environ={}, now=NOW + 2 * BASE)
+    report = orchestrator.run_cycle(engine, config([new]), environ={}, now=NOW + 2 * BASE)
     assert [f.health for f in report.feeds] == ["304 not modified"]
     assert report.new_articles == 0
     feed = only_feed(engine)
@@ -260,7 +261,7 @@ def test_a_moved_feed_keeps_its_entries_known_even_without_links(
 
     feed_server.routes["/f"] = Route(status=301, headers={"Location": "/moved"}, etag=False)
     feed_server.routes["/moved"] = Route(body=body + b" ", etag=False, last_modified=None)
-    report = pipeline.run_cycle(engine, cfg, environ={}, now=NOW + BASE)
+    report = orchestrator.run_cycle(engine, cfg, environ={}, now=NOW + BASE)
 
     assert report.feeds[0].health.endswith("1 entry (0 new)")
     assert report.new_articles == 0
@@ -274,7 +275,7 @@ def test_a_move_onto_a_feed_already_listed_keeps_one_row_each(
     cfg = config([feed_server.url("/old"), feed_server.url("/new")])
 
     for at in (NOW, NOW + BASE):
-        report = pipeline.run_cycle(engine, cfg, environ={}, now=at)
+        report = orchestrator.run_cycle(engine, cfg, environ={}, now=at)
         assert all(f.ok for f in report.feeds)
 
     assert sorted(f.url for f in feeds(engine)) == [
@@ -302,7 +303,9 @@ def test_the_per_host_limit_holds_across_a_whole_cycle(engine: Engine, limit: in
         urls = [
             server.route(f"/f{i}", respond(200, rss(tag=f"f{i}"), delay_s=0.05)) for i in range(12)
         ]
-        report = pipeline.run_cycle(engine, config(urls, per_host_limit=limit), environ={}, now=NOW)
+        report = orchestrator.run_cycle(
+            engine, config(urls, per_host_limit=limit), environ={}, now=NOW
+        )
         assert all(f.ok for f in report.feeds)
         assert server.max_in_flight == limit
         assert len(server.requests) == 12
@@ -354,7 +357,7 @@ def test_upgrading_a_database_with_feeds_and_articles_keeps_them(
     old.dispose()
 
     engine = store.make_engine(database_url)
-    report = pipeline.run_cycle(engine, config([url]), environ={}, now=NOW)  # migrates first
+    report = orchestrator.run_cycle(engine, config([url]), environ={}, now=NOW)  # migrates first
 
     assert [f.ok for f in report.feeds] == [True]
     feed = only_feed(engine)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from newswatch import pipeline
+from newswatch import cycle
 from newswatch.cli.progress import RunProgress
 from newswatch.config import load_config
 from newswatch.models import utcnow
@@ -28,7 +28,7 @@ def run_watched(engine: Engine, tmp_path: Path, server: FeedServer, stream: io.S
     urls = [f.url for f in config.feeds]
     since = utcnow() - timedelta(seconds=1)
     with RunProgress(engine, since=since, config_urls=urls, stream=stream, interval_s=0.05):
-        pipeline.run_cycle(engine, config, environ={}, now=utcnow(), due_only=False)
+        cycle.run_cycle(engine, config, environ={}, now=utcnow(), due_only=False)
 
 
 def test_piped_progress_is_plain_lines_ending_with_the_cycles_counts(

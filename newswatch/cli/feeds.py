@@ -111,7 +111,7 @@ def add(
     """
     from newswatch import feeds_admin
     from newswatch.feeds_admin import FeedsAdminError
-    from newswatch.pipeline import poll_options
+    from newswatch.plan import poll_options
 
     path, cfg = load_or_exit(config)
     try:

@@ -7,7 +7,7 @@ between steps cannot store an article, a match or a delivery twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,7 +29,7 @@ from newswatch.models import (
 )
 from newswatch.store.db import insert
 from newswatch.store.stories import assign_stories
-from newswatch.stories import DEFAULT_THRESHOLD, DEFAULT_WINDOW, opening_text, sketch
+from newswatch.stories import DEFAULT_THRESHOLD, DEFAULT_WINDOW, Sketch, opening_text, sketch
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,7 @@ def store_articles(
     now: datetime,
     story_threshold: float = DEFAULT_THRESHOLD,
     story_window: timedelta = DEFAULT_WINDOW,
+    sketches: Mapping[str, Sketch] | None = None,
 ) -> StoreCounts:
     """Insert new articles with their matches and outbox rows, skipping ones already stored
     (another feed carried them: this feed is noted as one more source).
@@ -87,6 +88,8 @@ def store_articles(
     A few statements for the whole feed, however many articles: one batched INSERT for the
     articles, one for their matches, one for the outbox rows. A statement per article
     cost more than everything else the cycle does outside parsing.
+
+    `sketches` (by fingerprint): made by the cycle's digest step; made here otherwise.
     """
     counts = StoreCounts()
     if not articles:
@@ -125,7 +128,8 @@ def store_articles(
             (
                 inserted[article.fingerprint],
                 article.fingerprint,
-                sketch(article.title, opening_text(article.summary, article.body)),
+                (sketches or {}).get(article.fingerprint)
+                or sketch(article.title, opening_text(article.summary, article.body)),
                 article.published_at,
             )
             for article, _ in articles

@@ -15,7 +15,7 @@ from newswatch import store
 from newswatch.config import Config, load_config
 from newswatch.matching import Matcher
 from newswatch.models import CleanArticle
-from newswatch.pipeline import prepare
+from newswatch.plan import prepare
 
 NOW = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)
 LAMMY = "Lammy visits Beijing as UK and China seek a reset"

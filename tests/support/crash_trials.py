@@ -38,7 +38,8 @@ from typing import Any
 from sqlalchemy import Engine, event, orm
 from sqlmodel import Session
 
-from newswatch import notify, pipeline, store
+from newswatch import cycle as orchestrator
+from newswatch import notify, store
 from newswatch.config import load_config
 from newswatch.models import Delivery, Message, SendResult
 from newswatch.notify import AppriseNotifier, Channel
@@ -147,10 +148,8 @@ def child(config_path: Path, database_url: str, point: str, k: int) -> None:
         arm_store_kill(point)
     config = load_config(config_path, environ={})
     engine = store.make_engine(database_url)
-    cycle = pipeline.plan(engine, config, now=NOW)
-    pipeline.poll_batch(
-        cycle.targets, engine=engine, matcher=cycle.matcher, options=cycle.options, now=NOW
-    )
+    cycle = orchestrator.plan(engine, config, now=NOW)
+    orchestrator.poll_batch(cycle, cycle.targets, engine=engine)
     notify.deliver(engine, config, environ={}, now=NOW, notifier=KillingNotifier(point, k))
 
 
@@ -182,7 +181,7 @@ def run_trial(
         with Session(engine) as session:
             outbox_rows = store.count_rows(session, Delivery)
         config = load_config(config_path, environ={})
-        pipeline.run_cycle(engine, config, environ={}, now=next_run)
+        orchestrator.run_cycle(engine, config, environ={}, now=next_run)
         engine.dispose()
     got = Counter(smtp.inbox.subjects())
     message_ids: dict[str, set[str]] = {}

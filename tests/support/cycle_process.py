@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from newswatch import pipeline, store
+from newswatch import cycle, store
 from newswatch.config import load_config
 from newswatch.models import utcnow
 
@@ -27,7 +27,7 @@ def main(config: str, url: str, ready: str, go: str, due_only: str) -> int:
             return 3
         time.sleep(0.005)
     engine = store.open_database(url)
-    report = pipeline.run_cycle(
+    report = cycle.run_cycle(
         engine,
         load_config(Path(config), environ={}),
         environ={},

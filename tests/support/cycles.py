@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from newswatch import pipeline
+from newswatch import cycle as orchestrator
 from newswatch.config import load_config
 from newswatch.models import CycleReport
 
@@ -16,4 +16,4 @@ def cycle(
     engine: Engine, config_path: Path, now: datetime, env: dict[str, str] | None = None
 ) -> CycleReport:
     config = load_config(config_path, environ=env or {})
-    return pipeline.run_cycle(engine, config, environ=env or {}, now=now)
+    return orchestrator.run_cycle(engine, config, environ=env or {}, now=now)

@@ -1,0 +1,420 @@
+"""The one orchestrator of a monitor cycle: every event loop, process pool and thread of a
+cycle lives here; the steps it calls take values and return values.
+
+    plan -> per feed, on one event loop in the caller's thread:
+            fetch (network) -> digest (a worker process: parse, normalise, language, sketch,
+            match) -> pages (network, summary-only feeds) -> store (one transaction)
+         -> deliver (the caller's thread: while the batch runs, and once at its end)
+
+`run_cycle` is the whole cycle for `newswatch run`, the tests and the benches; the monitor
+flow (flows/monitor.py) calls `plan`, `DigestPool`, `poll_batch` (a Prefect task per batch of
+feeds) and `Alerts.send` (a task) of this module, and composes nothing itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Final
+
+import httpx
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from connectors import FeedFetcher, FeedParseError, FetchResult, ParserPool
+from newswatch import fulltext, notify, refresh, store
+from newswatch.config import Config
+from newswatch.matching import Matcher
+from newswatch.models import (
+    CleanArticle,
+    CycleReport,
+    DeliveryReport,
+    Digest,
+    FeedOutcome,
+    FeedReport,
+    FeedTarget,
+    MatchedArticle,
+)
+from newswatch.notify import SecretLookup
+from newswatch.ordered_window import in_order
+from newswatch.plan import CyclePlan, PollOptions, batches, plan, prepare, selected_feeds
+from newswatch.steps.digest import digest_in_worker, digested, load_rules
+from newswatch.steps.store import sort_articles, store_feed
+
+__all__ = [
+    "Alerts",
+    "CyclePlan",
+    "DigestPool",
+    "PollOptions",
+    "batches",
+    "merged",
+    "plan",
+    "poll_batch",
+    "prepare",
+    "run_cycle",
+    "selected_feeds",
+]
+
+log = logging.getLogger(__name__)
+
+_HEALTH_BATCH: Final = 256  # feeds with nothing new whose rows are written in one transaction
+
+
+@dataclass(frozen=True)
+class Alerts:
+    """Where a cycle's alerts go: the config's channels, the environment and (in a flow)
+    the Prefect Secret blocks that fill in their secrets."""
+
+    config: Config
+    environ: Mapping[str, str]
+    secrets: SecretLookup | None = None
+
+    def send(self, engine: Engine, now: datetime) -> DeliveryReport:
+        """Send the outbox's due alerts (this cycle's and earlier failures)."""
+        return notify.deliver(
+            engine, self.config, environ=self.environ, now=now, secrets=self.secrets
+        )
+
+
+class DigestPool:
+    """The cycle's worker processes for the digest step, one pool per cycle (or flow run).
+
+    Each worker receives the cycle's compiled rules once, as it starts (the pool's
+    initializer), and digests any number of feeds with them.
+    """
+
+    def __init__(self, matcher: Matcher, *, workers: int | None = None) -> None:
+        self.matcher = matcher
+        self._pool = ParserPool(
+            workers=workers,
+            initializer=load_rules,
+            initargs=(matcher,),
+            preload=["newswatch.steps.digest"],
+        )
+
+    async def digest(self, result: FetchResult, target: FeedTarget, now: datetime) -> Digest:
+        """The feed's body digested in a worker; raises FeedParseError (a timeout or a
+        crash included) when it gives no feed."""
+        assert result.body is not None  # refresh.needs_parse checked it
+        outcome = await self._pool.run(
+            digest_in_worker,
+            result.body,
+            result.final_url,
+            dict(result.headers) if result.headers is not None else None,
+            target.scope,
+            target.name,
+            now,
+        )
+        if isinstance(outcome, FeedParseError):
+            raise outcome
+        return outcome
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __enter__(self) -> DigestPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run_cycle(
+    engine: Engine,
+    config: Config,
+    *,
+    environ: Mapping[str, str],
+    now: datetime,
+    only: Sequence[str] | None = None,
+    dry_run: bool = False,
+    due_only: bool = True,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> CycleReport:
+    """One whole cycle without Prefect: the same stages as the monitor flow.
+
+    All due feeds go through one fetcher and one pool, so the per-host limit holds for the
+    whole cycle and the workers start once. Alerts go out while feeds are still being
+    polled, and once more at the end.
+    """
+    cycle = plan(engine, config, now=now, only=only, due_only=due_only, dry_run=dry_run)
+    alerts = None if dry_run else Alerts(config, environ)
+    with DigestPool(cycle.matcher, workers=cycle.options.parser_workers) as pool:
+        feeds, sent = poll_batch(
+            cycle, cycle.targets, engine=engine, pool=pool, alerts=alerts, transport=transport
+        )
+    report = CycleReport(dry_run=dry_run, feeds=feeds)
+    if alerts is not None:  # what is left, and earlier failures now due
+        report.delivery = merged([sent, alerts.send(engine, now)])
+    return report
+
+
+def poll_batch(
+    cycle: CyclePlan,
+    targets: Sequence[FeedTarget],
+    *,
+    engine: Engine,
+    pool: DigestPool | None = None,
+    alerts: Alerts | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> tuple[list[FeedReport], DeliveryReport]:
+    """Poll a batch of feeds and store what is new; one feed's failure stays its own.
+
+    With `alerts`, the outbox is sent while the batch goes on: a feed that stalls for its
+    whole timeout holds back no other feed's alerts (the caller sends what is left once
+    the batch is done).
+    """
+    if pool is None:
+        with DigestPool(cycle.matcher, workers=cycle.options.parser_workers) as own:
+            return poll_batch(
+                cycle, targets, engine=engine, pool=own, alerts=alerts, transport=transport
+            )
+    batch = _Batch(engine, cycle, alerts)
+    asyncio.run(batch.run(targets, pool, transport))
+    return batch.reports, merged(batch.sent)
+
+
+@dataclass(slots=True)
+class _Polled:
+    """One feed fetched and digested (its pages read), waiting for its turn to be stored."""
+
+    result: FetchResult | None = None
+    digest: Digest | None = None
+    parse_error: FeedParseError | None = None
+    internal_error: str | None = None
+    deferred: int = 0  # new articles whose page the budget did not reach
+    elapsed_s: float = 0.0
+
+
+@dataclass
+class _Batch:
+    """One batch's event loop: fetch, digest and pages run concurrently; each feed is then
+    stored in the listed order, in one transaction; alerts go out as they are stored."""
+
+    engine: Engine
+    cycle: CyclePlan
+    alerts: Alerts | None
+    reports: list[FeedReport] = field(default_factory=list)
+    sent: list[DeliveryReport] = field(default_factory=list)
+    _unchanged: list[tuple[FeedTarget, FeedOutcome, FeedReport]] = field(default_factory=list)
+    _dry_run_seen: set[str] = field(default_factory=set)  # a dry run stores nothing
+    _alerts_due: asyncio.Event | None = None
+
+    @property
+    def options(self) -> PollOptions:
+        return self.cycle.options
+
+    async def run(
+        self,
+        targets: Sequence[FeedTarget],
+        pool: DigestPool,
+        transport: httpx.AsyncBaseTransport | None,
+    ) -> None:
+        pages_budget = fulltext.Budget(self.options.full_text_budget_s)
+        done, due = asyncio.Event(), asyncio.Event()
+        self._alerts_due = due
+        sender = (
+            asyncio.create_task(self._send_alerts(self.alerts, due, done)) if self.alerts else None
+        )
+        try:
+            async with FeedFetcher(self.options.fetch, transport=transport) as fetcher:
+
+                async def prepare_feed(target: FeedTarget) -> _Polled:
+                    return await self._prepare(target, fetcher, pool, pages_budget)
+
+                window = max(4 * self.options.fetch.max_concurrency, 8)
+                async for ready in in_order(
+                    targets, prepare_feed, window=window, patience_s=self.options.patience_s
+                ):
+                    for target, polled in ready:
+                        self._store(target, polled)
+            self._flush()
+        finally:
+            done.set()
+            due.set()
+            if sender is not None:
+                await sender
+
+    async def _send_alerts(self, alerts: Alerts, due: asyncio.Event, done: asyncio.Event) -> None:
+        """Send the outbox whenever a stored feed added alerts; an alert waits up to
+        `patience_s` for the rest of the batch (it then names every outlet that carried its
+        story), never for a feed that does not answer. Runs on this loop, in the caller's
+        thread and context, so its log lines reach the caller's (the flow run's) log."""
+        patience = None if math.isinf(self.options.patience_s) else self.options.patience_s
+        while True:
+            await due.wait()
+            try:
+                await asyncio.wait_for(done.wait(), patience)
+                return  # the batch is done: its caller sends what is left
+            except TimeoutError:
+                pass
+            due.clear()
+            try:
+                self.sent.append(alerts.send(self.engine, self.cycle.now))
+            except Exception:  # the caller sends again at the end of the batch
+                log.exception("sending alerts during the batch failed")
+
+    async def _prepare(
+        self,
+        target: FeedTarget,
+        fetcher: FeedFetcher,
+        pool: DigestPool,
+        pages_budget: fulltext.Budget,
+    ) -> _Polled:
+        """fetch -> digest -> pages for one feed; anything it raises is this feed's alone."""
+        started = time.perf_counter()
+        polled = _Polled()
+        try:
+            polled.result = await fetcher.fetch(
+                target.url, etag=target.etag, last_modified=target.last_modified
+            )
+            if refresh.needs_parse(polled.result, target):
+                try:
+                    polled.digest = await pool.digest(polled.result, target, self.cycle.now)
+                except FeedParseError as exc:
+                    polled.parse_error = exc
+            if polled.digest is not None:
+                polled.digest, polled.deferred = await self._pages(
+                    target, polled.digest, pool.matcher, pages_budget
+                )
+        except Exception as exc:  # one feed's bug must not stop the others; say which feed
+            log.exception("feed %s: unexpected error", target.url)
+            polled.internal_error = f"internal error: {type(exc).__name__}: {exc}".splitlines()[0]
+        polled.elapsed_s = time.perf_counter() - started
+        return polled
+
+    async def _pages(
+        self, target: FeedTarget, digest: Digest, matcher: Matcher, budget: fulltext.Budget
+    ) -> tuple[Digest, int]:
+        """Article pages for the feed's new summary-only entries, read before anything is
+        stored; an article given its page's text is matched and sketched again. Articles
+        the budget did not reach are left out (stored next cycle)."""
+        wanting = [d for d in digest.articles if fulltext.wants_page(d.article, target.full_text)]
+        if not wanting:
+            return digest, 0
+        with Session(self.engine) as session:
+            new = sort_articles(session, wanting, target).new
+        if not new:
+            return digest, 0
+        pages = await fulltext.fill(
+            [d.article for d in new],
+            mode=target.full_text,
+            settings=self.options.page_fetch,
+            budget=budget,
+        )
+        ready = {a.fingerprint: a for a in pages.ready}
+        deferred = {a.fingerprint for a in pages.deferred}
+        articles = []
+        for d in digest.articles:
+            if d.article.fingerprint in deferred:
+                continue
+            page_read = ready.get(d.article.fingerprint)
+            articles.append(d if page_read in (None, d.article) else digested(page_read, matcher))
+        return replace(digest, articles=articles), len(deferred)
+
+    def _store(self, target: FeedTarget, polled: _Polled) -> None:
+        report = FeedReport(
+            url=target.url, name=target.name, health="", ok=True, elapsed_s=polled.elapsed_s
+        )
+        self.reports.append(report)
+        if polled.digest is None:
+            outcome = self._outcome(target, polled)
+            report.health, report.ok = outcome.health, outcome.ok
+            self._unchanged.append((target, outcome, report))
+            if len(self._unchanged) >= _HEALTH_BATCH:
+                self._flush()
+            return
+        if self.options.dry_run:
+            self._dry_run(target, polled, polled.digest, report)
+            return
+        try:
+            with store.session_scope(self.engine) as session:
+                stored = store_feed(
+                    session,
+                    target=target,
+                    articles=polled.digest.articles,
+                    now=self.cycle.now,
+                    story_threshold=self.options.story_threshold,
+                    story_window=self.options.story_window,
+                )
+                counts = stored.counts
+                outcome = self._outcome(target, polled, new_entries=counts.new_articles)
+                store.record_feed_outcomes(
+                    session, outcomes=[(target.id, outcome)], now=self.cycle.now
+                )
+                if polled.deferred:  # read again next cycle, when their pages get their turn
+                    store.forget_feed_validators(session, feed_id=target.id)
+            report.matched = stored.matched
+            report.new_articles, report.matches = counts.new_articles, counts.matches
+            report.health, report.ok = outcome.health, outcome.ok
+            if counts.deliveries and self._alerts_due is not None:
+                self._alerts_due.set()
+        except Exception as exc:  # a store error for one feed leaves the others to go on
+            log.exception("feed %s: could not store its entries", target.url)
+            report.ok, report.health = False, f"internal error: {type(exc).__name__}: {exc}"
+
+    def _dry_run(
+        self, target: FeedTarget, polled: _Polled, digest: Digest, report: FeedReport
+    ) -> None:
+        """What storing would have done, with nothing written."""
+        with Session(self.engine) as session:
+            new = sort_articles(session, digest.articles, target).new
+        new = [d for d in new if _first_sighting(d.article, self._dry_run_seen)]
+        outcome = self._outcome(target, polled, new_entries=len(new))
+        report.matched = [MatchedArticle(d.article, d.hits) for d in new if d.hits]
+        report.new_articles = len(new)
+        report.matches = sum(len(d.hits) for d in new)  # one per (article, rule)
+        report.health, report.ok = outcome.health, outcome.ok
+
+    def _flush(self) -> None:
+        """Write the gathered unchanged feeds' rows in one transaction."""
+        unchanged, self._unchanged = self._unchanged, []
+        if not unchanged or self.options.dry_run:
+            return
+        try:
+            with store.session_scope(self.engine) as session:
+                outcomes = [(t.id, outcome) for t, outcome, _ in unchanged]
+                store.record_feed_outcomes(session, outcomes=outcomes, now=self.cycle.now)
+        except Exception as exc:  # the database failed: say so on each feed, go on
+            log.exception("could not record the health of %d feeds", len(unchanged))
+            for _, _, report in unchanged:
+                report.ok, report.health = False, f"internal error: {type(exc).__name__}: {exc}"
+
+    def _outcome(
+        self, target: FeedTarget, polled: _Polled, new_entries: int | None = None
+    ) -> FeedOutcome:
+        return refresh.feed_outcome(
+            target,
+            polled.result,
+            now=self.cycle.now,
+            base_interval_s=self.options.base_interval_s,
+            parsed=polled.digest.feed if polled.digest is not None else None,
+            parse_error=polled.parse_error,
+            new_entries=new_entries,
+            internal_error=polled.internal_error,
+        )
+
+
+def _first_sighting(article: CleanArticle, seen: set[str]) -> bool:
+    keys = {article.fingerprint, article.canonical_url or article.fingerprint}
+    if keys & seen:
+        return False
+    seen.update(keys)
+    return True
+
+
+def merged(reports: Sequence[DeliveryReport]) -> DeliveryReport:
+    """Several sends of one cycle, in the order they ran, as one report (a channel's problem
+    said once); what still waits is what the last of them left."""
+    total = DeliveryReport(pending=reports[-1].pending if reports else 0)
+    for part in reports:
+        total.sent += part.sent
+        total.failed += part.failed
+        total.dead += part.dead
+        total.deferred += part.deferred
+        total.errors += [e for e in part.errors if e not in total.errors]
+    return total
