@@ -21,6 +21,17 @@ lines on stderr, then one JSON object on the last line of stdout.
     .venv/bin/python bench/cycle.py                                  # 1,000 x 20, 1,000 rules
     .venv/bin/python bench/cycle.py --feeds 10000                    # the large run
     .venv/bin/python bench/cycle.py --feeds 20 --entries 5 --rules 50  # a quick look
+    .venv/bin/python bench/cycle.py --big-feed 40000   # one feed of 40,000 short entries
+    .venv/bin/python bench/cycle.py --guard            # CI's regression guard
+
+`--big-feed N` measures one feed of N short entries (about 190 bytes each: 40,000 make
+7.4 MiB, half the size cap): the plain cycle against that feed's own parse floor, and the
+main process's peak RSS (`main_peak_rss_mb`, its VmHWM: the digest workers apart).
+
+`--guard` is the only timing-based check in CI: a small run (100 feeds, under a minute:
+the parse floor and one plain cycle, no Prefect) that prints its JSON and exits 1 when
+`ratio_plain_to_floor` reaches GUARD_RATIO. The bound is generous for a noisy shared
+machine and still catches a tenfold regression.
 """
 
 from __future__ import annotations
@@ -61,6 +72,7 @@ TOPICS: Final = [*_TOPIC_WORDS.split(), "treaty", "protest"]
 _SYLLABLE_TEXT: Final = "val mor ten kas ril dor bren sol mar lin quo zet"
 SYLLABLES: Final = _SYLLABLE_TEXT.split()
 EPOCH: Final = datetime(2024, 10, 18, 9, tzinfo=UTC)
+GUARD_RATIO: Final = 2.0
 
 
 def name(k: int) -> str:
@@ -85,12 +97,14 @@ def paragraph(seed: int, words: int) -> str:
     return " ".join(COMMON[(digest[i % 64] + i * 7) % len(COMMON)] for i in range(words))
 
 
-def feed_document(feed: int, entries: int, rules: int) -> bytes:
+def feed_document(feed: int, entries: int, rules: int, *, short: bool = False) -> bytes:
     """An RSS 2.0 feed of news-sized items (three paragraphs, about 1.5 kB of HTML each).
 
     About one item in fifty names a rule's place with its topic (a match); as many name the
-    place alone (a near miss the rules must look at and reject).
+    place alone (a near miss the rules must look at and reject). `short`: one sentence each.
     """
+    if short:
+        return short_feed_document(feed, entries, rules)
     items = []
     for j in range(entries):
         seed = feed * 1000 + j
@@ -120,6 +134,24 @@ def feed_document(feed: int, entries: int, rules: int) -> bytes:
     ).encode()
 
 
+def short_feed_document(feed: int, entries: int, rules: int) -> bytes:
+    """A feed of short items (a headline and a sentence): the shape of a very long feed."""
+    items = []
+    for j in range(entries):
+        k = (feed * 31 + j * 17) % max(rules, 1)
+        extra = f" {name(k)} {TOPICS[k % len(TOPICS)]}" if j % 50 == 0 else ""
+        when = format_datetime(EPOCH - timedelta(seconds=j), usegmt=True)
+        items.append(
+            f"<item><title>Brief {j}: {paragraph(j, 5)}{extra}</title>"
+            f"<link>https://outlet{feed}.example/b/{j}</link>"
+            f"<pubDate>{when}</pubDate><description>{paragraph(j + 1, 9)}</description></item>"
+        )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>Outlet {feed}</title>" + "".join(items) + "</channel></rss>"
+    ).encode()
+
+
 # --- the farm: feeds on many origins, and a json:// receiver (`cycle.py --serve`) ------------
 
 
@@ -130,8 +162,8 @@ def http_response(status: int, body: bytes, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-async def serve(feeds: int, entries: int, rules: int, origins: int) -> None:
-    bodies = {i: feed_document(i, entries, rules) for i in range(feeds)}
+async def serve(feeds: int, entries: int, rules: int, origins: int, short: bool) -> None:
+    bodies = {i: feed_document(i, entries, rules, short=short) for i in range(feeds)}
     received = [0]
 
     async def handle(reader: Any, writer: Any) -> None:
@@ -203,7 +235,9 @@ def run_floor(args: argparse.Namespace) -> dict[str, float]:
 
     import feedparser
 
-    bodies = [feed_document(i, args.entries, args.rules) for i in range(args.feeds)]
+    bodies = [
+        feed_document(i, args.entries, args.rules, short=args.short) for i in range(args.feeds)
+    ]
     began, cpu = time.perf_counter(), time.process_time()
     for body in bodies:
         feedparser.parse(io.BytesIO(body))
@@ -248,7 +282,16 @@ def run_plain(args: argparse.Namespace) -> dict[str, float]:
         "matches": report.matches,
         "sent": report.delivery.sent,
         "failed_feeds": len(failed),
+        "main_peak_rss_mb": main_peak_rss_mb(),
     }
+
+
+def main_peak_rss_mb() -> float:
+    """This process's own high-water mark of resident memory (VmHWM), workers apart."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
 
 
 def run_prefect(args: argparse.Namespace) -> dict[str, float]:
@@ -346,6 +389,7 @@ def measure(
     """Run one measurement in a child process; its figures, with the tree's peak RSS."""
     command = [sys.executable, __file__, "--run", kind, "--feeds", str(args.feeds)]
     command += ["--entries", str(args.entries), "--rules", str(args.rules)]
+    command += ["--short"] if args.short else []
     for key, value in extra.items():
         command += [f"--{key}", value]
     child = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -407,20 +451,60 @@ def prefect_server(home: Path, env: dict[str, str]) -> Any:
             server.wait()
 
 
+def short_result(args: argparse.Namespace, floor: dict[str, Any], plain: dict[str, Any]) -> int:
+    """The guard's or the big feed's JSON: the floor and one plain cycle, side by side."""
+    ratio = round(plain["seconds"] / floor["seconds"], 3) if floor["seconds"] else 0.0
+    result = {
+        "mode": "guard" if args.guard else "big-feed",
+        "feeds": args.feeds,
+        "entries": args.entries,
+        "rules": args.rules,
+        "cores": len(os.sched_getaffinity(0)),
+        "parse_floor_s": round(floor["seconds"], 3),
+        "parse_floor_unsanitised_s": round(floor["unsanitised_s"], 3),
+        "pipeline_plain_s": round(plain["seconds"], 3),
+        "ratio_plain_to_floor": ratio,
+        "main_peak_rss_mb": plain["main_peak_rss_mb"],
+        "peak_rss_mb": {
+            "parse_floor": floor["peak_rss_mb"],
+            "pipeline_plain": plain["peak_rss_mb"],
+        },
+        "new_articles": plain["new_articles"],
+        "matches": plain["matches"],
+        "failed_feeds": plain["failed_feeds"],
+    }
+    if args.guard:
+        result["guard_ratio"] = GUARD_RATIO
+    print(json.dumps(result))
+    if args.guard and ratio >= GUARD_RATIO:
+        print(
+            f"ratio_plain_to_floor {ratio} >= {GUARD_RATIO}: the cycle regressed", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--entries", type=int, default=20, help="entries per feed")
     parser.add_argument("--rules", type=int, default=1000)
     parser.add_argument("--origins", type=int, default=0, help="servers (default: feeds / 20)")
+    parser.add_argument("--big-feed", type=int, default=0, metavar="N", help="one feed of N")
+    parser.add_argument("--guard", action="store_true", help="CI's small ratio check")
+    parser.add_argument("--short", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--run", choices=sorted(RUNS), help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.guard:
+        args.feeds, args.entries, args.rules = 100, 20, 100
+    if args.big_feed:
+        args.feeds, args.entries, args.short = 1, args.big_feed, True
     origins = args.origins or min(500, max(1, args.feeds // 20))
     if args.serve:
-        asyncio.run(serve(args.feeds, args.entries, args.rules, origins))
+        asyncio.run(serve(args.feeds, args.entries, args.rules, origins, args.short))
         return 0
     if args.run:
         print(json.dumps(RUNS[args.run](args)))
@@ -430,7 +514,8 @@ def main() -> int:
 
     farm = subprocess.Popen(
         [sys.executable, __file__, "--serve", "--feeds", str(args.feeds), "--entries",
-         str(args.entries), "--rules", str(args.rules), "--origins", str(origins)],
+         str(args.entries), "--rules", str(args.rules), "--origins", str(origins),
+         *(["--short"] if args.short else [])],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -455,6 +540,12 @@ def main() -> int:
 
             floor = measure("floor", args, env)
             say(f"parse_floor       {floor['seconds']:8.2f} s  peak {floor['peak_rss_mb']} MB")
+            if args.guard or args.big_feed:
+                plain = measure(
+                    "plain", args, env, config=str(config), db=f"sqlite:///{tmp / 'p.db'}"
+                )
+                say(f"pipeline_plain    {plain['seconds']:8.2f} s  {plain}")
+                return short_result(args, floor, plain)
             first = measure("first-parse", args, env)
             plain_db = f"sqlite:///{tmp / 'plain.db'}"
             plain = measure("plain", args, env, config=str(config), db=plain_db)

@@ -85,31 +85,32 @@ class DigestPool:
     """The cycle's worker processes for the digest step, one pool per cycle (or flow run).
 
     Each worker receives the cycle's compiled rules once, as it starts (the pool's
-    initializer), and digests any number of feeds with them.
+    initializer), and digests any number of feeds with them. `in_process`: digest on the
+    event loop's own thread instead (no time limit; for tracing an article's path).
     """
 
-    def __init__(self, matcher: Matcher, *, workers: int | None = None) -> None:
+    def __init__(
+        self, matcher: Matcher, *, workers: int | None = None, in_process: bool = False
+    ) -> None:
         self.matcher = matcher
+        self.in_process = in_process
         self._pool = ParserPool(
             workers=workers,
             initializer=load_rules,
             initargs=(matcher,),
-            preload=["newswatch.steps.digest"],
+            preload=["newswatch.steps.worker_start"],
         )
 
     async def digest(self, result: FetchResult, target: FeedTarget, now: datetime) -> Digest:
         """The feed's body digested in a worker; raises FeedParseError (a timeout or a
         crash included) when it gives no feed."""
         assert result.body is not None  # refresh.needs_parse checked it
-        outcome = await self._pool.run(
-            digest_in_worker,
-            result.body,
-            result.final_url,
-            dict(result.headers) if result.headers is not None else None,
-            target.scope,
-            target.name,
-            now,
-        )
+        args = (result.body, result.final_url, dict(result.headers), target.scope, target.name)
+        if self.in_process:
+            load_rules(self.matcher)
+            outcome = digest_in_worker(*args, now)
+        else:
+            outcome = await self._pool.run(digest_in_worker, *args, now)
         if isinstance(outcome, FeedParseError):
             raise outcome
         return outcome
@@ -175,7 +176,9 @@ def poll_batch(
             )
     batch = _Batch(engine, cycle, alerts)
     asyncio.run(batch.run(targets, pool, transport))
-    return batch.reports, merged(batch.sent)
+    listed = {target.url: i for i, target in enumerate(targets)}
+    reports = sorted(batch.reports, key=lambda r: listed.get(r.url, len(listed)))
+    return reports, merged(batch.sent)
 
 
 @dataclass(slots=True)

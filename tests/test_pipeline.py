@@ -251,7 +251,9 @@ def test_batches_never_split_one_servers_feeds() -> None:
         for i, host in enumerate(["a", "b", "a", "c", "b", "a", "d", "d", "d", "d"])
     ]
 
-    got = [[t.url.split("//")[1].split(".")[0] for t in b] for b in orchestrator.batches(targets, 4)]
+    got = [
+        [t.url.split("//")[1].split(".")[0] for t in b] for b in orchestrator.batches(targets, 4)
+    ]
 
     assert sorted(h for b in got for h in b) == sorted("abacbadddd")
     hosts_per_batch = [set(b) for b in got]
