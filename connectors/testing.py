@@ -146,6 +146,11 @@ class FeedTransport(httpx.AsyncBaseTransport):
 
     # --- what the test reads ----------------------------------------------------------------
 
+    def route(self, url: str) -> FeedRoute | None:
+        """What `url` answers now (None: 404)."""
+        with self._lock:
+            return self._routes.get(url)
+
     @property
     def requests(self) -> list[SeenRequest]:
         with self._lock:
