@@ -123,7 +123,8 @@ def test_new_entries_in_a_later_poll_are_matched(
             b"<item>",
             b"<item><title>UK envoy to visit China again in spring</title>"
             b"<link>https://continentalwire.example/world/2024/10/19/envoy</link>"
-            b"<guid>cw-envoy</guid><description>Plans for a return trip.</description></item>\n<item>",
+            b"<guid>cw-envoy</guid><description>Plans for a return trip.</description>"
+            b"</item>\n<item>",
             1,
         ),
     )
