@@ -29,12 +29,15 @@ PACKAGE = "rules"
 COMPILED_MODULES = [
     "rules/analyze.py",
     "rules/compile.py",
+    "rules/elements.py",
     "rules/evaluate.py",
     "rules/index.py",
     "rules/keys.py",
+    "rules/lexer.py",
     "rules/preselect.py",
     "rules/query.py",
     "rules/spans.py",
+    "rules/syntax.py",
     "rules/textview.py",
 ]
 # the compiled modules share one library, rules/compiled__mypyc.*.so: inside the package, so

@@ -25,7 +25,6 @@ Prints a few lines, then one JSON object on the last line of stdout:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import pickle
@@ -36,38 +35,26 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.rules_corpus import SEED, make_article, make_corpus, make_rules  # noqa: E402 - ROOT first
 from rules import Document, RuleIndex, compile_rules  # noqa: E402 - needs ROOT on the path first
 
 _I_REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 
 
-def _bench_rules() -> ModuleType:
-    """bench/rules.py, whose generators this uses (bench/ is no package)."""
-    spec = importlib.util.spec_from_file_location("bench_rules", ROOT / "bench" / "rules.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_rules"] = module  # dataclasses look their module up while defined
-    spec.loader.exec_module(module)
-    return module
-
-
-def _articles(bench: ModuleType, count: int) -> list[Document]:
+def _articles(count: int) -> list[Document]:
     """The first ``count`` articles bench/rules.py generates."""
-    rng = random.Random(bench.SEED)
-    corpus = bench.make_corpus(rng)
-    return [bench.make_article(rng, corpus, n) for n in range(count)]
+    rng = random.Random(SEED)
+    corpus = make_corpus(rng)
+    return [make_article(rng, corpus, n) for n in range(count)]
 
 
 def child(index_path: Path, mode: str, count: int) -> None:
     """Load the index, match the articles once (warm-up); with mode "match", once more."""
-    bench = _bench_rules()
-    docs = _articles(bench, count)
+    docs = _articles(count)
     index: RuleIndex = pickle.loads(index_path.read_bytes())  # noqa: S301 - our own file
     for doc in docs:
         index.match(doc)
@@ -112,13 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    bench = _bench_rules()
     # the same stream of generated things as bench/rules.py: articles, sample, then rules
-    rng = random.Random(bench.SEED)
-    corpus = bench.make_corpus(rng)
-    docs = [bench.make_article(rng, corpus, n) for n in range(args.articles)]
-    sample = [bench.make_article(rng, corpus, n) for n in range(args.sample)]
-    all_rules = bench.make_rules(rng, corpus, max(sizes))
+    rng = random.Random(SEED)
+    corpus = make_corpus(rng)
+    docs = [make_article(rng, corpus, n) for n in range(args.articles)]
+    sample = [make_article(rng, corpus, n) for n in range(args.sample)]
+    all_rules = make_rules(rng, corpus, max(sizes))
     per_article: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:

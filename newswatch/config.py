@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from newswatch.notify.channels import ENV_REF, channel_url_problem, resolve_channel_url
+from newswatch.notify.apprise_urls import ENV_REF, channel_url_problem, resolve_channel_url
 from rules import RuleSpec, check_rules
 
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

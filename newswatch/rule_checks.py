@@ -20,7 +20,7 @@ from typing import Final
 from newswatch.config import Config
 from rules import Document, Node, RuleIndex, iter_terms, parse
 from rules.analyze import norm_of
-from rules.query import Not, Term
+from rules.syntax import Not, Term
 
 __all__ = ["FLOOD_SHARE", "MIN_ARTICLES", "SAMPLE_SIZE", "RuleWarning", "rule_warnings"]
 

@@ -14,7 +14,8 @@ from rules import index  # noqa: E402 - loading.choose() decides where the modul
 from rules.analyze import Token, tokenize  # noqa: E402
 from rules.compile import check_rules  # noqa: E402
 from rules.index import RuleIndex, compile_rules  # noqa: E402
-from rules.query import DEFAULT_FIELDS, Node, QuerySyntaxError, iter_terms, parse  # noqa: E402
+from rules.query import parse  # noqa: E402
+from rules.syntax import DEFAULT_FIELDS, Node, QuerySyntaxError, iter_terms  # noqa: E402
 from rules.types import Document, Hit, RuleErrors, RuleSpec, TermHit  # noqa: E402
 
 # Whether the engine runs as C, compiled by mypyc when the package was installed (setup.py)

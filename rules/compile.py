@@ -19,15 +19,16 @@ from typing import Any, Final, TypeAlias, TypeVar
 
 from mypy_extensions import mypyc_attr
 
+from rules.elements import ListTable
 from rules.keys import DEFAULT_ORDER, FIELD_MARK, PREFIX_MARK, element_key, ordered
-from rules.query import (
+from rules.query import parse_all
+from rules.syntax import (
     DEFAULT_FIELDS,
     FILTERS,
     PREFIX,
     STEM,
     And,
     AtLeast,
-    ListTable,
     Near,
     Node,
     Not,
@@ -35,7 +36,6 @@ from rules.query import (
     Pattern,
     QuerySyntaxError,
     Term,
-    parse_all,
 )
 from rules.types import RuleSpec
 
@@ -66,7 +66,7 @@ Plan: TypeAlias = tuple["Leaf", ...]
 _MAX_ALTERNATIVES = 32  # cap on the AND cross product when computing required keys
 
 
-# Leaf and CompiledRule are plain classes for the reason given at rules.query.Term; compiled,
+# Leaf and CompiledRule are plain classes for the reason given at rules.syntax.Term; compiled,
 # a class pickles only with __reduce__ (or as serializable, which checks every attribute read
 # for a missing value), and the index holds hundreds of thousands of them.
 

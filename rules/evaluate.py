@@ -16,8 +16,8 @@ from typing import TypeAlias
 from rules import analyze
 from rules.compile import AND, ATLEAST, LEAF, NEAR, NOT, OR, Code, CompiledRule, Leaf, Plan
 from rules.keys import DEFAULT_ORDER, FIELD_MARK, PREFIX_KEY_SIZE
-from rules.query import FIELDS, SAME_SENTENCE
 from rules.spans import sentence_numbers
+from rules.syntax import FIELDS, SAME_SENTENCE
 from rules.textview import FieldView, Occurrence
 from rules.types import Document, Hit, TermHit
 

@@ -40,7 +40,7 @@ from rules.compile import CompiledRule, RuleCompiler, parse_rules
 from rules.evaluate import ArticleView, RuleEvaluation
 from rules.keys import MARKS, PREFIX_MARK, has_three_letter_prefixes, ordered
 from rules.preselect import Anchors, PreSelection
-from rules.query import Node
+from rules.syntax import Node
 from rules.types import Document, Hit, RuleErrors, RuleSpec
 
 __all__ = ["RuleIndex", "compile_rules"]

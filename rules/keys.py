@@ -11,7 +11,7 @@ all three agree on the spelling here.
 from __future__ import annotations
 
 from rules import analyze
-from rules.query import DEFAULT_FIELDS, FIELDS, FILTERS, PREFIX, STEM
+from rules.syntax import DEFAULT_FIELDS, FIELDS, FILTERS, PREFIX, STEM
 
 __all__ = [
     "DEFAULT_ORDER",

@@ -13,7 +13,7 @@ from typing import TypeAlias
 
 from rules import analyze
 from rules.keys import PREFIX_KEY_SIZE, PREFIX_MARK
-from rules.query import EXACT, NORM, PREFIX, STEM, Pattern
+from rules.syntax import EXACT, NORM, PREFIX, STEM, Pattern
 
 __all__ = ["FieldView", "Occurrence"]
 

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from rules.query import QuerySyntaxError
 from rules.spans import lead_of
+from rules.syntax import QuerySyntaxError
 
 __all__ = ["Document", "Hit", "RuleErrors", "RuleSpec", "TermHit"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from newswatch.notify.channels import channel_url_problem, resolve_channel_url
+from newswatch.notify.apprise_urls import channel_url_problem, resolve_channel_url
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "alerts.md"
 # Values of the shape each service gives (fake): what a user puts in the environment.

@@ -225,3 +225,108 @@ def test_a_parser_worker_does_not_load_the_http_client() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------- sizes and circles
+
+MAX_LINES = 600
+SOURCE_FOLDERS = ("newswatch", "connectors", "rules", "flows", "tests", "bench", "examples")
+
+
+def project_sources() -> dict[str, Path]:
+    """Every project module by its dotted name (bench/ and examples/ too: scripts, no package)."""
+    return {module_name(path): path for folder in SOURCE_FOLDERS for path in python_files(folder)}
+
+
+def import_graph(sources: dict[str, Path]) -> dict[str, dict[str, Import]]:
+    """module -> {project module it imports: the first import that does}.
+
+    `from package import name` leads to package.name when that is a module, else to the
+    package (its __init__); a package is not an import of its submodules' importers: only
+    what a module names counts, as in the rest of this file.
+    """
+    graph: dict[str, dict[str, Import]] = {}
+    for module, path in sources.items():
+        edges: dict[str, Import] = {}
+        found = imports_in(
+            path.read_text(encoding="utf-8"),
+            module=module,
+            is_package=path.name == "__init__.py",
+            path=str(path.relative_to(ROOT)),
+        )
+        for imp in found:
+            targets = [f"{imp.module}.{name}" for name in imp.names]
+            targets = [t for t in targets if t in sources] or [imp.module]
+            for target in targets:
+                if target in sources and target != module:
+                    edges.setdefault(target, imp)
+        graph[module] = edges
+    return graph
+
+
+def import_circles(graph: dict[str, dict[str, Import]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    circles: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for target in graph.get(module, {}):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in on_stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            group: list[str] = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return sorted(circles)
+
+
+def describe_circle(group: list[str], graph: dict[str, dict[str, Import]]) -> str:
+    """The imports that tie one circle together, by file and line."""
+    members = set(group)
+    lines = [str(imp) for m in group for t, imp in graph[m].items() if t in members]
+    return "import circle among " + ", ".join(group) + ":\n  " + "\n  ".join(lines)
+
+
+def test_the_circle_finder_names_a_circle_and_its_imports() -> None:
+    a = Import("a.py", 3, "pkg", ("b",))
+    b = Import("pkg/b.py", 7, "pkg.c")
+    c = Import("pkg/c.py", 1, "a")
+    graph = {"a": {"pkg.b": a}, "pkg.b": {"pkg.c": b}, "pkg.c": {"a": c}, "d": {"a": c}}
+    (circle,) = import_circles(graph)
+    assert circle == ["a", "pkg.b", "pkg.c"]
+    assert "pkg/c.py:1: a" in describe_circle(circle, graph)
+    assert import_circles({"a": {"b": a}, "b": {}}) == []
+
+
+def test_no_module_is_over_600_lines() -> None:
+    """One concern per module: a file past 600 lines holds more than one (issue 23)."""
+    sizes = {
+        str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in project_sources().values()
+    }
+    assert [f"{path}: {n} lines" for path, n in sorted(sizes.items()) if n > MAX_LINES] == []
+
+
+def test_no_import_circles_among_project_modules() -> None:
+    """Lazy imports and `if TYPE_CHECKING:` count: a circle hidden in a function is one still."""
+    graph = import_graph(project_sources())
+    assert [describe_circle(group, graph) for group in import_circles(graph)] == []

@@ -23,8 +23,7 @@ from newswatch import cycle, store
 from newswatch.cli import LazyGroup
 from newswatch.config import load_config
 from newswatch.models import utcnow
-from tests.support.examples import serve_examples, write_config
-from tests.support.feedserver import FeedServer
+from tests.support.examples import example_feeds, write_config
 from tests.support.postgres import PG_ADMIN_URL, postgres_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -300,18 +299,18 @@ def test_gitignore_ignores_what_users_create_and_nothing_tracked(tmp_path: Path)
     assert ignored.stdout.split() == created
 
 
-def test_matches_lists_one_rules_matches_and_checks_the_rule_id(
-    tmp_path: Path, feed_server: FeedServer
-) -> None:
-    serve_examples(feed_server)
-    path = write_config(tmp_path, feed_server, "json://127.0.0.1:9/hook")
+def test_matches_lists_one_rules_matches_and_checks_the_rule_id(tmp_path: Path) -> None:
+    feeds = example_feeds()
+    path = write_config(tmp_path, feeds, "json://127.0.0.1:9/hook")
     text = path.read_text(encoding="utf-8").replace(
         "channels:\n  desk",
         "  - id: ukulele\n    query: ukulele\n    channels: []\nchannels:\n  desk",
     )
     path.write_text(text, encoding="utf-8")
     engine = store.open_database(f"sqlite:///{tmp_path / 'data' / 'newswatch.db'}")
-    cycle.run_cycle(engine, load_config(path, environ={}), environ={}, now=utcnow())
+    cycle.run_cycle(
+        engine, load_config(path, environ={}), environ={}, now=utcnow(), transport=feeds
+    )
     engine.dispose()
 
     every = newswatch("matches", cwd=tmp_path)

@@ -10,8 +10,7 @@ from sqlalchemy import Engine
 
 from newswatch import cycle, run_summary
 from newswatch.config import load_config
-from tests.support.examples import serve_examples, write_config
-from tests.support.feedserver import FeedServer
+from tests.support.examples import example_feeds, write_config
 
 NOW = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)
 TWO_RULES = """\
@@ -21,11 +20,9 @@ TWO_RULES = """\
 """
 
 
-def test_a_dry_run_counts_the_matches_the_real_run_stores(
-    engine: Engine, tmp_path: Path, feed_server: FeedServer
-) -> None:
-    serve_examples(feed_server)
-    path = write_config(tmp_path, feed_server, "json://127.0.0.1:9/hook")
+def test_a_dry_run_counts_the_matches_the_real_run_stores(engine: Engine, tmp_path: Path) -> None:
+    feeds = example_feeds()
+    path = write_config(tmp_path, feeds, "json://127.0.0.1:9/hook")
     text = path.read_text(encoding="utf-8").replace(
         "channels:\n  desk", TWO_RULES + "channels:\n  desk"
     )
@@ -33,8 +30,10 @@ def test_a_dry_run_counts_the_matches_the_real_run_stores(
     config = load_config(path, environ={})
     assert [r.id for r in config.rules] == ["uk-china-visit", "china"]
 
-    dry = cycle.run_cycle(engine, config, environ={}, now=NOW, dry_run=True, due_only=False)
-    real = cycle.run_cycle(engine, config, environ={}, now=NOW, due_only=False)
+    dry = cycle.run_cycle(
+        engine, config, environ={}, now=NOW, dry_run=True, due_only=False, transport=feeds
+    )
+    real = cycle.run_cycle(engine, config, environ={}, now=NOW, due_only=False, transport=feeds)
 
     both_rules = [m for f in dry.feeds for m in f.matched if len(m.hits) == 2]
     assert both_rules  # the worked example is matched by both rules

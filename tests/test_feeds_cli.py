@@ -1,5 +1,6 @@
 """`newswatch feeds status / import / add` against a real database, real files and a real
-feed server; the config file must come out with the user's comments and layout intact."""
+feed server (`add` probes it); the status tests' cycles read their feeds from FeedTransport.
+The config file must come out with the user's comments and layout intact."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from connectors.testing import FeedTransport
 from flows.cli import app
 from newswatch import cycle, store
 from newswatch.config import load_config
@@ -71,25 +73,31 @@ def keeps_every_line(before: str, after: str) -> bool:
 # --- status ----------------------------------------------------------------------------------
 
 
-def write_config(path: Path, server: FeedServer, paths: dict[str, str]) -> Path:
-    feeds = [{"name": name, "url": server.url(p)} for p, name in paths.items()]
+def at(path: str) -> str:
+    """Where FeedTransport serves `path` for the status tests."""
+    return "https://feeds.example" + path
+
+
+def write_config(path: Path, paths: dict[str, str]) -> Path:
+    feeds = [{"name": name, "url": at(p)} for p, name in paths.items()]
     path.write_text(yaml.safe_dump({"feeds": feeds}), encoding="utf-8")
     return path
 
 
 def test_status_shows_each_feed_health_as_a_table_and_as_json(
-    tmp_path: Path, env: dict[str, str], feed_server: FeedServer
+    tmp_path: Path, env: dict[str, str]
 ) -> None:
-    feed_server.routes["/ok.xml"] = Route(body=RSS)
-    feed_server.routes["/down.xml"] = Route(body=b"oops", status=500)
+    feeds = FeedTransport()
+    feeds.set(at("/ok.xml"), RSS)
+    feeds.set(at("/down.xml"), b"oops", status=500)
     path = write_config(
         tmp_path / "c.yaml",
-        feed_server,
         {"/ok.xml": "Quay Times", "/down.xml": "Down Daily", "/later.xml": "Later"},
     )
     config = load_config(path, environ={})
     engine = store.make_engine(env["NEWSWATCH_DATABASE_URL"])
-    cycle.run_cycle(engine, config, environ={}, now=NOW, only=["Quay Times", "Down Daily"])
+    only = ["Quay Times", "Down Daily"]
+    cycle.run_cycle(engine, config, environ={}, now=NOW, only=only, transport=feeds)
     engine.dispose()
 
     code, out, _ = invoke(env, "feeds", "status", "--config", str(path))
@@ -121,20 +129,21 @@ def test_status_shows_each_feed_health_as_a_table_and_as_json(
 
 
 def test_status_says_when_a_feed_moved_and_the_config_should_follow(
-    tmp_path: Path, env: dict[str, str], feed_server: FeedServer
+    tmp_path: Path, env: dict[str, str]
 ) -> None:
-    feed_server.routes["/old"] = Route(status=301, headers={"Location": "/new"}, etag=False)
-    feed_server.routes["/new"] = Route(body=RSS)
-    path = write_config(tmp_path / "c.yaml", feed_server, {"/old": "Quay Times"})
+    feeds = FeedTransport()
+    feeds.redirect(at("/old"), "/new")
+    feeds.set(at("/new"), RSS)
+    path = write_config(tmp_path / "c.yaml", {"/old": "Quay Times"})
     engine = store.make_engine(env["NEWSWATCH_DATABASE_URL"])
-    cycle.run_cycle(engine, load_config(path, environ={}), environ={}, now=NOW)
+    cycle.run_cycle(engine, load_config(path, environ={}), environ={}, now=NOW, transport=feeds)
     engine.dispose()
 
     _, out, _ = invoke(env, "feeds", "status", "--config", str(path))
-    assert out.splitlines()[1].endswith(f"[moved to {feed_server.url('/new')}: update the config]")
+    assert out.splitlines()[1].endswith(f"[moved to {at('/new')}: update the config]")
     _, out, _ = invoke(env, "feeds", "status", "--json", "--config", str(path))
     (row,) = json.loads(out)
-    assert (row["url"], row["polled_url"]) == (feed_server.url("/old"), feed_server.url("/new"))
+    assert (row["url"], row["polled_url"]) == (at("/old"), at("/new"))
 
 
 # --- import ----------------------------------------------------------------------------------

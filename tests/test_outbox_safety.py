@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from connectors.testing import FeedTransport
 from newswatch import run_summary, store
 from newswatch.notify import deliver
 from tests.support.alerts_data import make_config, seed
@@ -23,11 +24,11 @@ from tests.support.crash_trials import (
     run_trial,
 )
 from tests.support.cycles import cycle
-from tests.support.feedserver import FeedServer, Route
 from tests.support.smtp import free_port, running_smtp_server
 from tests.support.webhook import running_receiver
 
 NOW = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)
+FEED_URL = "https://outage.example/feed.xml"  # served by FeedTransport
 
 
 @pytest.mark.parametrize("point", POINTS)
@@ -69,13 +70,14 @@ def rss(titles: list[str]) -> bytes:
 
 
 def test_smtp_down_for_three_cycles_then_every_alert_arrives_once_oldest_first(
-    engine: Engine, feed_server: FeedServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    feeds = FeedTransport()
     port = free_port()  # nothing listens: the mail server is down
     url = f"mailto://127.0.0.1:{port}?from=nw@example.org&to=desk@example.org&format=text"
     config = tmp_path / "newswatch.yaml"
     config.write_text(
-        f"feeds:\n  - name: Outage Times\n    url: {feed_server.url('/feed.xml')}\n"
+        f"feeds:\n  - name: Outage Times\n    url: {FEED_URL}\n"
         "rules:\n  - id: uk-china-visit\n    query: UK AND China AND visit\n"
         "    channels: [mail]\n"
         f"channels:\n  mail:\n    url: '{url}'\n",
@@ -87,8 +89,8 @@ def test_smtp_down_for_three_cycles_then_every_alert_arrives_once_oldest_first(
     caplog.set_level(logging.WARNING, logger="newswatch")
     for n in range(3):  # a new matching story every cycle while the server is down
         titles.insert(0, f"UK to visit China: update {n}")
-        feed_server.routes["/feed.xml"] = Route(body=rss(titles))
-        report = cycle(engine, config, NOW + timedelta(minutes=15 * n))
+        feeds.set(FEED_URL, rss(titles))
+        report = cycle(engine, config, NOW + timedelta(minutes=15 * n), transport=feeds)
         failed.append(
             (report.matches, report.delivery.sent, report.delivery.failed, report.delivery.pending)
         )
@@ -100,8 +102,8 @@ def test_smtp_down_for_three_cycles_then_every_alert_arrives_once_oldest_first(
     ]
 
     with running_smtp_server(port) as smtp:
-        back = cycle(engine, config, NOW + timedelta(minutes=45))
-        quiet = cycle(engine, config, NOW + timedelta(minutes=60))
+        back = cycle(engine, config, NOW + timedelta(minutes=45), transport=feeds)
+        quiet = cycle(engine, config, NOW + timedelta(minutes=60), transport=feeds)
         subjects = smtp.inbox.subjects()
 
     # One attempt per cycle while down (the queue waits behind it), none sent, and the

@@ -1,4 +1,5 @@
-"""One monitor cycle end to end with real local peers: feed server, SMTP server, database.
+"""One monitor cycle end to end with real local peers: SMTP server, database; the feeds'
+bytes come from the fetcher's transport double (connectors.testing.FeedTransport).
 
 These run the plain cycle (newswatch.cycle) (no Prefect); tests/test_flow.py runs the same
 through Prefect.
@@ -19,20 +20,19 @@ from newswatch import matching, models, store
 from newswatch.config import load_config
 from newswatch.models import Article, Delivery, Feed
 from tests.support.cycles import cycle
-from tests.support.examples import FEEDS, serve_examples, write_config
-from tests.support.feedserver import FeedServer, Route
+from tests.support.examples import FEEDS, example_feeds, feed_url, write_config
 from tests.support.smtp import SmtpServer, free_port, running_smtp_server
 
 NOW = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)
 
 
 def test_worked_example_is_alerted_once_and_near_misses_are_not(
-    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+    engine: Engine, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
-    serve_examples(feed_server)
-    config = write_config(tmp_path, feed_server, smtp_server.channel_url())
+    feeds = example_feeds()
+    config = write_config(tmp_path, feeds, smtp_server.channel_url())
 
-    report = cycle(engine, config, NOW)
+    report = cycle(engine, config, NOW, transport=feeds)
 
     assert [f.ok for f in report.feeds] == [True, True, True]
     assert report.new_articles == 28  # 30 entries, the Lammy story three times
@@ -55,29 +55,32 @@ def test_worked_example_is_alerted_once_and_near_misses_are_not(
 
 
 def test_second_cycle_sends_nothing_and_uses_conditional_get(
-    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+    engine: Engine, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
-    serve_examples(feed_server)
-    config = write_config(tmp_path, feed_server, smtp_server.channel_url())
-    cycle(engine, config, NOW)
+    feeds = example_feeds()
+    config = write_config(tmp_path, feeds, smtp_server.channel_url())
+    cycle(engine, config, NOW, transport=feeds)
 
-    second = cycle(engine, config, NOW + timedelta(hours=1))
+    second = cycle(engine, config, NOW + timedelta(hours=1), transport=feeds)
 
     assert len(smtp_server.inbox.messages) == 1
     assert (second.new_articles, second.matches, second.delivery.sent) == (0, 0, 0)
     assert [f.health for f in second.feeds] == ["304 not modified"] * 3
     for path in FEEDS:
-        last = feed_server.hits(path)[-1]
+        url = feed_url(feeds, path)
+        last = feeds.hits(url)[-1]
+        route = feeds.route(url)
+        assert route is not None
         assert last.status == 304
-        assert last.headers["if-none-match"] == feed_server.routes[path].etag_value()
+        assert last.headers["if-none-match"] == route.etag_value()
 
 
 def test_the_rule_index_is_filed_by_the_newest_stored_articles(
-    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+    engine: Engine, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
     assert matching.index_sample(engine) == []  # a new store: the index guesses from the rules
-    serve_examples(feed_server)
-    cycle(engine, write_config(tmp_path, feed_server, smtp_server.channel_url()), NOW)
+    feeds = example_feeds()
+    cycle(engine, write_config(tmp_path, feeds, smtp_server.channel_url()), NOW, transport=feeds)
     with Session(engine) as session:
         stored = session.exec(select(Article)).all()
 
@@ -93,35 +96,41 @@ def test_the_rule_index_is_filed_by_the_newest_stored_articles(
 
 
 def test_a_feed_not_yet_due_is_not_polled(
-    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+    engine: Engine, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
-    serve_examples(feed_server)
-    config = write_config(tmp_path, feed_server, smtp_server.channel_url())
-    cycle(engine, config, NOW)
-    polls = len(feed_server.requests)
+    feeds = example_feeds()
+    config = write_config(tmp_path, feeds, smtp_server.channel_url())
+    cycle(engine, config, NOW, transport=feeds)
+    polls = len(feeds.requests)
 
-    soon = cycle(engine, config, NOW + timedelta(minutes=1))
+    soon = cycle(engine, config, NOW + timedelta(minutes=1), transport=feeds)
 
     assert soon.feeds == []
-    assert len(feed_server.requests) == polls
+    assert len(feeds.requests) == polls
 
 
 def test_new_entries_in_a_later_poll_are_matched(
-    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+    engine: Engine, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
-    serve_examples(feed_server)
-    config = write_config(tmp_path, feed_server, smtp_server.channel_url())
-    cycle(engine, config, NOW)
-    route = feed_server.routes["/continental-wire.xml"]
-    route.body = route.body.replace(
-        b"<item>",
-        b"<item><title>UK envoy to visit China again in spring</title>"
-        b"<link>https://continentalwire.example/world/2024/10/19/envoy</link>"
-        b"<guid>cw-envoy</guid><description>Plans for a return trip.</description></item>\n<item>",
-        1,
+    feeds = example_feeds()
+    config = write_config(tmp_path, feeds, smtp_server.channel_url())
+    cycle(engine, config, NOW, transport=feeds)
+    url = feed_url(feeds, "/continental-wire.xml")
+    route = feeds.route(url)
+    assert route is not None
+    feeds.update(
+        url,
+        route.body.replace(
+            b"<item>",
+            b"<item><title>UK envoy to visit China again in spring</title>"
+            b"<link>https://continentalwire.example/world/2024/10/19/envoy</link>"
+            b"<guid>cw-envoy</guid><description>Plans for a return trip.</description>"
+            b"</item>\n<item>",
+            1,
+        ),
     )
 
-    later = cycle(engine, config, NOW + timedelta(hours=1))
+    later = cycle(engine, config, NOW + timedelta(hours=1), transport=feeds)
 
     assert (later.new_articles, later.matches, later.delivery.sent) == (1, 1, 1)
     assert smtp_server.inbox.subjects()[-1] == (
@@ -130,22 +139,22 @@ def test_new_entries_in_a_later_poll_are_matched(
 
 
 def test_a_broken_feed_is_recorded_and_the_others_go_on(
-    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+    engine: Engine, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
-    serve_examples(feed_server)
-    feed_server.routes["/down.xml"] = Route(body=b"oops", status=500)
-    feed_server.routes["/page.html"] = Route(
-        body=b"<!doctype html><html><head><title>Home</title></head><body>Hi</body></html>",
-        content_type="text/html",
+    feeds = example_feeds()
+    feeds.set(feed_url(feeds, "/down.xml"), b"oops", status=500)
+    feeds.html(
+        feed_url(feeds, "/page.html"),
+        b"<!doctype html><html><head><title>Home</title></head><body>Hi</body></html>",
     )
     config = write_config(
         tmp_path,
-        feed_server,
+        feeds,
         smtp_server.channel_url(),
         extra_feeds={"/down.xml": "Down Daily", "/page.html": "Not A Feed", "/gone": "Missing"},
     )
 
-    report = cycle(engine, config, NOW)
+    report = cycle(engine, config, NOW, transport=feeds)
 
     by_name = {f.name: f for f in report.feeds}
     assert [by_name[n].ok for n in ("Down Daily", "Not A Feed", "Missing")] == [False] * 3
@@ -165,14 +174,14 @@ def test_a_broken_feed_is_recorded_and_the_others_go_on(
 
 
 def test_a_failed_alert_stays_pending_and_is_sent_on_the_next_cycle(
-    engine: Engine, feed_server: FeedServer, tmp_path: Path
+    engine: Engine, tmp_path: Path
 ) -> None:
-    serve_examples(feed_server)
+    feeds = example_feeds()
     port = free_port()  # nothing listens here yet: the SMTP server is "down"
     url = f"mailto://127.0.0.1:{port}?from=newswatch@example.org&to=desk@example.org&format=text"
-    config = write_config(tmp_path, feed_server, url)
+    config = write_config(tmp_path, feeds, url)
 
-    first = cycle(engine, config, NOW)
+    first = cycle(engine, config, NOW, transport=feeds)
 
     assert (first.matches, first.delivery.sent, first.delivery.failed) == (1, 0, 1)
     with Session(engine) as s:
@@ -182,8 +191,8 @@ def test_a_failed_alert_stays_pending_and_is_sent_on_the_next_cycle(
         assert delivery.last_error
 
     with running_smtp_server(port) as smtp:
-        second = cycle(engine, config, NOW + timedelta(minutes=10))
-        third = cycle(engine, config, NOW + timedelta(minutes=30))
+        second = cycle(engine, config, NOW + timedelta(minutes=10), transport=feeds)
+        third = cycle(engine, config, NOW + timedelta(minutes=30), transport=feeds)
         assert (second.delivery.sent, third.delivery.sent) == (1, 0)
         assert len(smtp.inbox.messages) == 1
     with Session(engine) as s:
@@ -192,22 +201,21 @@ def test_a_failed_alert_stays_pending_and_is_sent_on_the_next_cycle(
 
 def test_channel_secrets_never_reach_the_database_or_logs(
     engine: Engine,
-    feed_server: FeedServer,
     smtp_server: SmtpServer,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    serve_examples(feed_server)
+    feeds = example_feeds()
     secret = "s3cr3t-Pa55word-xyz"  # noqa: S105  (a fake secret the test hunts for)
     # aiosmtpd here offers no AUTH, so a login with this password fails the send.
     url = (
         f"mailto://alerts:${{SMTP_PASSWORD}}@127.0.0.1:{smtp_server.port}"
         "?from=newswatch@example.org&to=desk@example.org"
     )
-    config = write_config(tmp_path, feed_server, url)
+    config = write_config(tmp_path, feeds, url)
     caplog.set_level(logging.DEBUG)
 
-    report = cycle(engine, config, NOW, env={"SMTP_PASSWORD": secret})
+    report = cycle(engine, config, NOW, env={"SMTP_PASSWORD": secret}, transport=feeds)
 
     assert report.delivery.failed == 1
     assert secret not in " ".join(report.delivery.errors)
@@ -219,13 +227,15 @@ def test_channel_secrets_never_reach_the_database_or_logs(
 
 
 def test_dry_run_matches_but_stores_and_sends_nothing(
-    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+    engine: Engine, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
-    serve_examples(feed_server)
-    config_path = write_config(tmp_path, feed_server, smtp_server.channel_url())
+    feeds = example_feeds()
+    config_path = write_config(tmp_path, feeds, smtp_server.channel_url())
     config = load_config(config_path, environ={})
 
-    report = orchestrator.run_cycle(engine, config, environ={}, now=NOW, dry_run=True)
+    report = orchestrator.run_cycle(
+        engine, config, environ={}, now=NOW, dry_run=True, transport=feeds
+    )
 
     hits = [(m.article.title, [h.rule_id for h in m.hits]) for f in report.feeds for m in f.matched]
     # The story three outlets carry is one article even when nothing is stored.

@@ -1,7 +1,9 @@
-"""Per-feed scheduling and politeness, through whole cycles against the real feed server.
+"""Per-feed scheduling and politeness, through whole cycles.
 
 Each test runs `cycle.run_cycle` (no Prefect) at chosen moments and reads the feed's row:
-when it will be polled next, what its health says, which URL it lives at now.
+when it will be polled next, what its health says, which URL it lives at now. The feeds'
+HTTP answers come from the fetcher's transport double (connectors.testing); limits that only
+a socket shows (per host in flight, bytes on the wire) use a real server.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ import yaml
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from connectors.testing import FeedTransport
 from newswatch import cycle as orchestrator
 from newswatch import store
 from newswatch.config import Config, parse_config
 from newswatch.models import Article, Feed
-from tests.support.feedserver import FeedServer, Route
 from tests.support.hostile_server import HostileServer, respond, rss_document
 
 NOW = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)
@@ -53,15 +55,34 @@ def config(urls: list[str], **monitor: Any) -> Config:
 
 
 @pytest.fixture
+def transport() -> FeedTransport:
+    """The feeds' bytes, served from memory to the fetcher."""
+    return FeedTransport()
+
+
+def url_of(path: str) -> str:
+    return "https://feeds.example" + path
+
+
+@pytest.fixture
 def engine(tmp_path: Path) -> Engine:
     engine = store.make_engine(f"sqlite:///{tmp_path / 'newswatch.db'}")
     store.migrate(engine)
     return engine
 
 
-def cycle(engine: Engine, cfg: Config, at: datetime, *, due_only: bool = True) -> list[str]:
+def cycle(
+    engine: Engine,
+    cfg: Config,
+    at: datetime,
+    *,
+    due_only: bool = True,
+    transport: FeedTransport | None = None,
+) -> list[str]:
     """One cycle at `at`; the health line of each feed it polled."""
-    report = orchestrator.run_cycle(engine, cfg, environ={}, now=at, due_only=due_only)
+    report = orchestrator.run_cycle(
+        engine, cfg, environ={}, now=at, due_only=due_only, transport=transport
+    )
     return [f.health for f in report.feeds]
 
 
@@ -85,50 +106,51 @@ def next_poll(engine: Engine) -> datetime:
 
 
 def test_rss_ttl_slows_polling_and_still_holds_while_the_feed_answers_304(
-    engine: Engine, feed_server: FeedServer
+    engine: Engine, transport: FeedTransport
 ) -> None:
-    feed_server.routes["/f"] = Route(body=rss(ttl=60))
-    cfg = config([feed_server.url("/f")])
+    transport.set(url_of("/f"), body=rss(ttl=60))
+    cfg = config([url_of("/f")])
 
-    cycle(engine, cfg, NOW)
+    cycle(engine, cfg, NOW, transport=transport)
     assert next_poll(engine) == NOW + timedelta(minutes=60)
-    assert cycle(engine, cfg, NOW + timedelta(minutes=30)) == []  # not due yet: not polled
+    # not due yet: not polled
+    assert cycle(engine, cfg, NOW + timedelta(minutes=30), transport=transport) == []
 
     later = NOW + timedelta(minutes=60)
-    assert cycle(engine, cfg, later) == ["304 not modified"]
+    assert cycle(engine, cfg, later, transport=transport) == ["304 not modified"]
     assert next_poll(engine) == later + timedelta(minutes=60)  # the ttl survived the 304
-    assert len(feed_server.hits("/f")) == 2
+    assert len(transport.hits(url_of("/f"))) == 2
 
 
 def test_a_ttl_shorter_than_the_interval_never_speeds_polling_up(
-    engine: Engine, feed_server: FeedServer
+    engine: Engine, transport: FeedTransport
 ) -> None:
-    feed_server.routes["/f"] = Route(body=rss(ttl=1))
-    cycle(engine, config([feed_server.url("/f")]), NOW)
+    transport.set(url_of("/f"), body=rss(ttl=1))
+    cycle(engine, config([url_of("/f")]), NOW, transport=transport)
     assert next_poll(engine) == NOW + BASE
 
 
 def test_cache_control_max_age_is_honoured_on_200_and_304(
-    engine: Engine, feed_server: FeedServer
+    engine: Engine, transport: FeedTransport
 ) -> None:
-    feed_server.routes["/f"] = Route(body=rss(), headers={"Cache-Control": "public, max-age=3600"})
-    cfg = config([feed_server.url("/f")])
+    transport.set(url_of("/f"), body=rss(), headers={"Cache-Control": "public, max-age=3600"})
+    cfg = config([url_of("/f")])
 
-    cycle(engine, cfg, NOW)
+    cycle(engine, cfg, NOW, transport=transport)
     assert next_poll(engine) == NOW + timedelta(hours=1)
-    cycle(engine, cfg, NOW + timedelta(hours=1))
+    cycle(engine, cfg, NOW + timedelta(hours=1), transport=transport)
     assert only_feed(engine).health == "304 not modified"
     assert next_poll(engine) == NOW + timedelta(hours=2)
 
 
 def test_an_unchanged_body_without_validators_is_not_parsed_again(
-    engine: Engine, feed_server: FeedServer
+    engine: Engine, transport: FeedTransport
 ) -> None:
-    feed_server.routes["/f"] = Route(body=rss(ttl=30), etag=False, last_modified=None)
-    cfg = config([feed_server.url("/f")])
-    cycle(engine, cfg, NOW)
+    transport.set(url_of("/f"), body=rss(ttl=30), etag=False, last_modified=None)
+    cfg = config([url_of("/f")])
+    cycle(engine, cfg, NOW, transport=transport)
 
-    (health,) = cycle(engine, cfg, NOW + timedelta(minutes=30))
+    (health,) = cycle(engine, cfg, NOW + timedelta(minutes=30), transport=transport)
 
     assert health.endswith(", unchanged since the last poll")
     assert next_poll(engine) == NOW + timedelta(minutes=60)  # ttl kept here too
@@ -138,12 +160,12 @@ def test_an_unchanged_body_without_validators_is_not_parsed_again(
 # --- servers that ask us to wait -------------------------------------------------------------
 
 
-def test_503_with_retry_after_as_an_http_date(engine: Engine, feed_server: FeedServer) -> None:
+def test_503_with_retry_after_as_an_http_date(engine: Engine, transport: FeedTransport) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     when = format_datetime(now + timedelta(hours=3), usegmt=True)
-    feed_server.routes["/f"] = Route(body=b"", status=503, headers={"Retry-After": when})
+    transport.set(url_of("/f"), body=b"", status=503, headers={"Retry-After": when})
 
-    (health,) = cycle(engine, config([feed_server.url("/f")]), now)
+    (health,) = cycle(engine, config([url_of("/f")]), now, transport=transport)
 
     assert health.startswith("HTTP 503 Service Unavailable (server asks to wait ")
     feed = only_feed(engine)
@@ -154,10 +176,10 @@ def test_503_with_retry_after_as_an_http_date(engine: Engine, feed_server: FeedS
 
 
 def test_429_retry_after_seconds_is_a_floor_on_the_backoff(
-    engine: Engine, feed_server: FeedServer
+    engine: Engine, transport: FeedTransport
 ) -> None:
-    feed_server.routes["/f"] = Route(body=b"", status=429, headers={"Retry-After": "5400"})
-    (health,) = cycle(engine, config([feed_server.url("/f")]), NOW)
+    transport.set(url_of("/f"), body=b"", status=429, headers={"Retry-After": "5400"})
+    (health,) = cycle(engine, config([url_of("/f")]), NOW, transport=transport)
     assert health == "HTTP 429 Too Many Requests (server asks to wait 5400s)"
     assert next_poll(engine) == NOW + timedelta(seconds=5400)
 
@@ -166,14 +188,15 @@ def test_429_retry_after_seconds_is_a_floor_on_the_backoff(
 
 
 def test_failures_back_off_exponentially_up_to_a_day_and_the_feed_is_never_dropped(
-    engine: Engine, feed_server: FeedServer
+    engine: Engine, transport: FeedTransport
 ) -> None:
-    feed_server.routes["/f"] = Route(body=b"oops", status=500)
-    cfg = config([feed_server.url("/f")])
+    transport.set(url_of("/f"), body=b"oops", status=500)
+    cfg = config([url_of("/f")])
     at = NOW
     delays: list[timedelta] = []
     for failures in range(1, 13):
-        assert cycle(engine, cfg, at) == ["HTTP 500 Internal Server Error"]  # due: polled
+        health = cycle(engine, cfg, at, transport=transport)
+        assert health == ["HTTP 500 Internal Server Error"]  # due: polled
         feed = only_feed(engine)
         assert feed.consecutive_failures == failures
         due = next_poll(engine)
@@ -184,8 +207,8 @@ def test_failures_back_off_exponentially_up_to_a_day_and_the_feed_is_never_dropp
     assert delays[-1] > timedelta(hours=18)  # at the ceiling...
     assert max(delays) <= DAY  # ...and never past it
 
-    feed_server.routes["/f"] = Route(body=rss())
-    (health,) = cycle(engine, cfg, at)
+    transport.set(url_of("/f"), body=rss())
+    (health,) = cycle(engine, cfg, at, transport=transport)
     assert health == f"200 OK, {len(rss())} bytes, 3 entries (3 new)"
     feed = only_feed(engine)
     assert (feed.consecutive_failures, feed.last_error, feed.last_status) == (0, None, 200)
@@ -193,21 +216,21 @@ def test_failures_back_off_exponentially_up_to_a_day_and_the_feed_is_never_dropp
 
 
 def test_410_marks_the_feed_gone_and_asks_again_daily(
-    engine: Engine, feed_server: FeedServer
+    engine: Engine, transport: FeedTransport
 ) -> None:
-    feed_server.routes["/f"] = Route(body=b"", status=410)
-    cfg = config([feed_server.url("/f")])
+    transport.set(url_of("/f"), body=b"", status=410)
+    cfg = config([url_of("/f")])
 
-    (health,) = cycle(engine, cfg, NOW)
+    (health,) = cycle(engine, cfg, NOW, transport=transport)
 
     assert health == "HTTP 410 Gone: the feed is gone; checking again once a day"
     feed = only_feed(engine)
     assert (feed.gone, feed.last_status, feed.last_error) == (True, 410, "HTTP 410 Gone")
     assert next_poll(engine) == NOW + DAY
-    assert cycle(engine, cfg, NOW + timedelta(hours=23)) == []
+    assert cycle(engine, cfg, NOW + timedelta(hours=23), transport=transport) == []
 
-    feed_server.routes["/f"] = Route(body=rss())  # it came back
-    cycle(engine, cfg, NOW + DAY)
+    transport.set(url_of("/f"), body=rss())  # it came back
+    cycle(engine, cfg, NOW + DAY, transport=transport)
     feed = only_feed(engine)
     assert (feed.gone, feed.consecutive_failures) == (False, 0)
 
@@ -217,28 +240,28 @@ def test_410_marks_the_feed_gone_and_asks_again_daily(
 
 @pytest.mark.parametrize("status", [301, 308])
 def test_a_permanent_redirect_moves_the_row_and_the_config_url_keeps_working(
-    engine: Engine, feed_server: FeedServer, status: int
+    engine: Engine, transport: FeedTransport, status: int
 ) -> None:
-    feed_server.routes["/old"] = Route(
-        status=status, headers={"Location": "/new"}, etag=False, last_modified=None
-    )
-    feed_server.routes["/new"] = Route(body=rss())
-    old, new = feed_server.url("/old"), feed_server.url("/new")
+    transport.redirect(url_of("/old"), "/new", status=status)
+    transport.set(url_of("/new"), body=rss())
+    old, new = url_of("/old"), url_of("/new")
     cfg = config([old])
 
-    (health,) = cycle(engine, cfg, NOW)
+    (health,) = cycle(engine, cfg, NOW, transport=transport)
 
     assert health == f"200 OK, {len(rss())} bytes, moved permanently to {new}, 3 entries (3 new)"
     feed = only_feed(engine)
     assert (feed.url, feed.config_url) == (new, old)
 
     # The config still names the old URL: the same row, polled at its new address.
-    assert cycle(engine, cfg, NOW + BASE) == ["304 not modified"]
-    assert len(feed_server.hits("/old")) == 1
+    assert cycle(engine, cfg, NOW + BASE, transport=transport) == ["304 not modified"]
+    assert len(transport.hits(url_of("/old"))) == 1
     assert only_feed(engine).url == new
 
     # The user updates the config: the row is adopted, nothing is new, no second row.
-    report = orchestrator.run_cycle(engine, config([new]), environ={}, now=NOW + 2 * BASE)
+    report = orchestrator.run_cycle(
+        engine, config([new]), environ={}, now=NOW + 2 * BASE, transport=transport
+    )
     assert [f.health for f in report.feeds] == ["304 not modified"]
     assert report.new_articles == 0
     feed = only_feed(engine)
@@ -248,39 +271,39 @@ def test_a_permanent_redirect_moves_the_row_and_the_config_url_keeps_working(
 
 
 def test_a_moved_feed_keeps_its_entries_known_even_without_links(
-    engine: Engine, feed_server: FeedServer
+    engine: Engine, transport: FeedTransport
 ) -> None:
     body = (
         b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
         b"<item><title>Only a guid</title><guid isPermaLink='false'>g1</guid></item>"
         b"</channel></rss>"
     )
-    feed_server.routes["/f"] = Route(body=body, etag=False, last_modified=None)
-    cfg = config([feed_server.url("/f")])
-    cycle(engine, cfg, NOW)
+    transport.set(url_of("/f"), body=body, etag=False, last_modified=None)
+    cfg = config([url_of("/f")])
+    cycle(engine, cfg, NOW, transport=transport)
 
-    feed_server.routes["/f"] = Route(status=301, headers={"Location": "/moved"}, etag=False)
-    feed_server.routes["/moved"] = Route(body=body + b" ", etag=False, last_modified=None)
-    report = orchestrator.run_cycle(engine, cfg, environ={}, now=NOW + BASE)
+    transport.redirect(url_of("/f"), "/moved")
+    transport.set(url_of("/moved"), body=body + b" ", etag=False, last_modified=None)
+    report = orchestrator.run_cycle(engine, cfg, environ={}, now=NOW + BASE, transport=transport)
 
     assert report.feeds[0].health.endswith("1 entry (0 new)")
     assert report.new_articles == 0
 
 
 def test_a_move_onto_a_feed_already_listed_keeps_one_row_each(
-    engine: Engine, feed_server: FeedServer
+    engine: Engine, transport: FeedTransport
 ) -> None:
-    feed_server.routes["/old"] = Route(status=301, headers={"Location": "/new"}, etag=False)
-    feed_server.routes["/new"] = Route(body=rss())
-    cfg = config([feed_server.url("/old"), feed_server.url("/new")])
+    transport.redirect(url_of("/old"), "/new")
+    transport.set(url_of("/new"), body=rss())
+    cfg = config([url_of("/old"), url_of("/new")])
 
     for at in (NOW, NOW + BASE):
-        report = orchestrator.run_cycle(engine, cfg, environ={}, now=at)
+        report = orchestrator.run_cycle(engine, cfg, environ={}, now=at, transport=transport)
         assert all(f.ok for f in report.feeds)
 
     assert sorted(f.url for f in feeds(engine)) == [
-        feed_server.url("/new"),
-        feed_server.url("/old"),
+        url_of("/new"),
+        url_of("/old"),
     ]
 
 
@@ -288,11 +311,11 @@ def test_a_move_onto_a_feed_already_listed_keeps_one_row_each(
 
 
 def test_the_user_agent_names_newswatch_and_the_contact_url(
-    engine: Engine, feed_server: FeedServer
+    engine: Engine, transport: FeedTransport
 ) -> None:
-    feed_server.routes["/f"] = Route(body=rss())
-    cycle(engine, config([feed_server.url("/f")]), NOW)
-    agent = feed_server.hits("/f")[0].headers["user-agent"]
+    transport.set(url_of("/f"), body=rss())
+    cycle(engine, config([url_of("/f")]), NOW, transport=transport)
+    agent = transport.hits(url_of("/f"))[0].headers["user-agent"]
     assert agent.startswith("newswatch/")
     assert agent.endswith(f"(+{CONTACT})")
 
@@ -322,7 +345,7 @@ def test_the_body_cap_comes_from_the_config(engine: Engine) -> None:
 
 
 def test_upgrading_a_database_with_feeds_and_articles_keeps_them(
-    database_url: str, feed_server: FeedServer
+    database_url: str, transport: FeedTransport
 ) -> None:
     """0003 adds the config URL to `feed`, which articles reference: nothing may be lost."""
     from alembic import command
@@ -331,8 +354,8 @@ def test_upgrading_a_database_with_feeds_and_articles_keeps_them(
 
     from newswatch.store.db import MIGRATIONS
 
-    feed_server.routes["/f"] = Route(body=rss())
-    url = feed_server.url("/f")
+    transport.set(url_of("/f"), body=rss())
+    url = url_of("/f")
     old = store.make_engine(database_url)
     alembic = AlembicConfig()
     alembic.set_main_option("script_location", str(MIGRATIONS))
@@ -357,7 +380,8 @@ def test_upgrading_a_database_with_feeds_and_articles_keeps_them(
     old.dispose()
 
     engine = store.make_engine(database_url)
-    report = orchestrator.run_cycle(engine, config([url]), environ={}, now=NOW)  # migrates first
+    # migrates first
+    report = orchestrator.run_cycle(engine, config([url]), environ={}, now=NOW, transport=transport)
 
     assert [f.ok for f in report.feeds] == [True]
     feed = only_feed(engine)

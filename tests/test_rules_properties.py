@@ -15,7 +15,8 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from rules import Document, RuleSpec, compile_rules  # noqa: E402
-from rules.query import And, Near, Not, Or, QuerySyntaxError, Term, parse  # noqa: E402
+from rules.query import parse  # noqa: E402
+from rules.syntax import And, Near, Not, Or, QuerySyntaxError, Term  # noqa: E402
 from tests.support.rules_reference import (  # noqa: E402
     LISTS,
     analyse,

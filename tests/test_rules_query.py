@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from rules.query import (
+from rules.query import parse
+from rules.syntax import (
     DEFAULT_FIELDS,
     And,
     Near,
@@ -16,7 +17,6 @@ from rules.query import (
     Or,
     QuerySyntaxError,
     Term,
-    parse,
 )
 from tests.support.rules_reference import parse_or_error
 

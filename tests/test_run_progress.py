@@ -13,8 +13,7 @@ from newswatch import cycle
 from newswatch.cli.progress import RunProgress
 from newswatch.config import load_config
 from newswatch.models import utcnow
-from tests.support.examples import serve_examples, write_config
-from tests.support.feedserver import FeedServer
+from tests.support.examples import example_feeds, write_config
 
 
 class Terminal(io.StringIO):
@@ -22,20 +21,20 @@ class Terminal(io.StringIO):
         return True
 
 
-def run_watched(engine: Engine, tmp_path: Path, server: FeedServer, stream: io.StringIO) -> None:
-    serve_examples(server)
-    config = load_config(write_config(tmp_path, server, "json://127.0.0.1:9/hook"), environ={})
+def run_watched(engine: Engine, tmp_path: Path, stream: io.StringIO) -> None:
+    feeds = example_feeds()
+    config = load_config(write_config(tmp_path, feeds, "json://127.0.0.1:9/hook"), environ={})
     urls = [f.url for f in config.feeds]
     since = utcnow() - timedelta(seconds=1)
     with RunProgress(engine, since=since, config_urls=urls, stream=stream, interval_s=0.05):
-        cycle.run_cycle(engine, config, environ={}, now=utcnow(), due_only=False)
+        cycle.run_cycle(engine, config, environ={}, now=utcnow(), due_only=False, transport=feeds)
 
 
 def test_piped_progress_is_plain_lines_ending_with_the_cycles_counts(
-    engine: Engine, tmp_path: Path, feed_server: FeedServer
+    engine: Engine, tmp_path: Path
 ) -> None:
     out = io.StringIO()
-    run_watched(engine, tmp_path, feed_server, out)
+    run_watched(engine, tmp_path, out)
     lines = out.getvalue().splitlines()
     assert lines
     assert all(line.startswith("progress: feeds ") for line in lines)
@@ -43,11 +42,9 @@ def test_piped_progress_is_plain_lines_ending_with_the_cycles_counts(
     assert "\x1b" not in out.getvalue()
 
 
-def test_a_terminal_gets_a_bar_with_the_counts(
-    engine: Engine, tmp_path: Path, feed_server: FeedServer
-) -> None:
+def test_a_terminal_gets_a_bar_with_the_counts(engine: Engine, tmp_path: Path) -> None:
     out = Terminal()
-    run_watched(engine, tmp_path, feed_server, out)
+    run_watched(engine, tmp_path, out)
     text = out.getvalue()
     assert "progress:" not in text
     assert "3/3" in text

@@ -1,9 +1,10 @@
 """Story grouping: copies of one story alert once, naming every outlet; other stories on the
 same topic and day alert on their own; `newswatch stories test` as a user runs it.
 
-The cycle tests run whole cycles against the local feed server and SMTP server; the worked
-example's Lammy story is re-run by a fourth outlet under its own URL and guid, the way real
-syndication arrives (the example feeds' own copy links to the original URL).
+The cycle tests run whole cycles, the feeds served from memory (FeedTransport), the alerts to a
+local SMTP server; the worked example's Lammy story is re-run by a fourth outlet under its own
+URL and guid, the way real syndication arrives (the example feeds' own copy links to the
+original URL).
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ from newswatch.settings import Settings
 from newswatch.store import make_engine, migrate, session_scope, store_articles
 from newswatch.stories import DEFAULT_THRESHOLD, StoryInput, group
 from tests.support.cycles import cycle
-from tests.support.examples import ROOT, serve_examples, write_config
-from tests.support.feedserver import FeedServer, Route
+from tests.support.examples import ROOT, example_feeds, feed_url, write_config
 from tests.support.smtp import SmtpServer
 
 NOW = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)
@@ -84,15 +84,15 @@ def story_of(engine: Engine, url: str) -> str:
 
 
 def test_a_wire_copy_under_its_own_url_and_guid_alerts_once_naming_every_outlet(
-    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+    engine: Engine, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
-    serve_examples(feed_server)
-    feed_server.routes["/metro.xml"] = Route(body=outlet_feed(WIRE_COPY))
+    feeds = example_feeds()
+    feeds.set(feed_url(feeds, "/metro.xml"), body=outlet_feed(WIRE_COPY))
     config = write_config(
-        tmp_path, feed_server, smtp_server.channel_url(), extra_feeds={"/metro.xml": "Metro Herald"}
+        tmp_path, feeds, smtp_server.channel_url(), extra_feeds={"/metro.xml": "Metro Herald"}
     )
 
-    report = cycle(engine, config, NOW)
+    report = cycle(engine, config, NOW, transport=feeds)
 
     assert report.delivery.sent == 1
     (message,) = smtp_server.inbox.messages
@@ -109,10 +109,10 @@ def test_a_wire_copy_under_its_own_url_and_guid_alerts_once_naming_every_outlet(
 
 
 def test_a_copy_arriving_after_the_alert_adds_its_outlet_and_sends_nothing(
-    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+    engine: Engine, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
-    serve_examples(feed_server)
-    cycle(engine, write_config(tmp_path, feed_server, smtp_server.channel_url()), NOW)
+    feeds = example_feeds()
+    cycle(engine, write_config(tmp_path, feeds, smtp_server.channel_url()), NOW, transport=feeds)
     assert len(smtp_server.inbox.messages) == 1
 
     rewrite = (
@@ -121,11 +121,11 @@ def test_a_copy_arriving_after_the_alert_adds_its_outlet_and_sends_nothing(
         "https://metroherald.example/world/lammy-wang-talks",
         LAMMY_TEXT.replace("arrived in Beijing", "landed in Beijing"),
     )
-    feed_server.routes["/metro.xml"] = Route(body=outlet_feed(rewrite))
+    feeds.set(feed_url(feeds, "/metro.xml"), body=outlet_feed(rewrite))
     later = write_config(
-        tmp_path, feed_server, smtp_server.channel_url(), extra_feeds={"/metro.xml": "Metro Herald"}
+        tmp_path, feeds, smtp_server.channel_url(), extra_feeds={"/metro.xml": "Metro Herald"}
     )
-    report = cycle(engine, later, NOW + timedelta(hours=3))
+    report = cycle(engine, later, NOW + timedelta(hours=3), transport=feeds)
 
     assert (report.new_articles, report.matches) == (1, 1)  # stored and matched ...
     assert report.delivery.sent == 0  # ... and not alerted again
@@ -136,21 +136,21 @@ def test_a_copy_arriving_after_the_alert_adds_its_outlet_and_sends_nothing(
 
 
 def test_another_story_on_the_same_topic_the_same_day_is_alerted_on_its_own(
-    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+    engine: Engine, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
-    serve_examples(feed_server)
+    feeds = example_feeds()
     summoned = (
         "mh-3",
         SUMMONED_TITLE,
         "https://metroherald.example/politics/ambassador-summoned",
         SUMMONED_TEXT,
     )
-    feed_server.routes["/metro.xml"] = Route(body=outlet_feed(WIRE_COPY, summoned))
+    feeds.set(feed_url(feeds, "/metro.xml"), body=outlet_feed(WIRE_COPY, summoned))
     config = write_config(
-        tmp_path, feed_server, smtp_server.channel_url(), extra_feeds={"/metro.xml": "Metro Herald"}
+        tmp_path, feeds, smtp_server.channel_url(), extra_feeds={"/metro.xml": "Metro Herald"}
     )
 
-    report = cycle(engine, config, NOW)
+    report = cycle(engine, config, NOW, transport=feeds)
 
     assert report.delivery.sent == 2
     assert sorted(smtp_server.inbox.subjects()) == sorted(
@@ -404,25 +404,25 @@ def test_headline_only_copies_group_and_a_one_word_difference_stays_apart() -> N
 
 
 def test_prune_keeps_a_copy_of_a_matched_story_that_matched_nothing_itself(
-    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+    engine: Engine, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
     """The copy's outlet is one of the story's "also reported by": it stays while its
     story's match does, and the unmatched articles of other stories go."""
     from newswatch.prune import prune_articles
 
-    serve_examples(feed_server)
-    cycle(engine, write_config(tmp_path, feed_server, smtp_server.channel_url()), NOW)
+    feeds = example_feeds()
+    cycle(engine, write_config(tmp_path, feeds, smtp_server.channel_url()), NOW, transport=feeds)
     no_visit = (
         "mh-3",
         "Lammy in Beijing for talks with Wang Yi",
         "https://metroherald.example/world/lammy-talks",
         LAMMY_TEXT.replace("the first visit to China", "the first trip to China"),
     )
-    feed_server.routes["/metro.xml"] = Route(body=outlet_feed(no_visit))
+    feeds.set(feed_url(feeds, "/metro.xml"), body=outlet_feed(no_visit))
     later = write_config(
-        tmp_path, feed_server, smtp_server.channel_url(), extra_feeds={"/metro.xml": "Metro Herald"}
+        tmp_path, feeds, smtp_server.channel_url(), extra_feeds={"/metro.xml": "Metro Herald"}
     )
-    report = cycle(engine, later, NOW + timedelta(hours=3))
+    report = cycle(engine, later, NOW + timedelta(hours=3), transport=feeds)
     assert (report.new_articles, report.matches) == (1, 0)
     original = "https://harbourgazette.example/world/2024/10/18/lammy-beijing-visit"
     assert story_of(engine, no_visit[2]) == story_of(engine, original)

@@ -16,15 +16,16 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
 from connectors.feed import parse_feed
+from connectors.testing import FeedTransport
 from newswatch import store
 from newswatch.models import Article
 from newswatch.normalize import html_to_text, normalize_entry
 from newswatch.store.db import MIGRATIONS
 from tests.support.cycles import cycle
-from tests.support.feedserver import FeedServer, Route
 from tests.support.smtp import SmtpServer
 
 NOW = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)
+FEED_URL = "https://hg.example/atom.xml"  # served by FeedTransport
 
 # What a WordPress-style feed puts in content:encoded around the story.
 STORY_HTML = """
@@ -96,11 +97,13 @@ def test_no_date_is_unknown_and_a_future_date_is_the_fetch_time() -> None:
 
 
 def test_the_email_shows_the_title_escaped_the_paragraphs_and_date_unknown(
-    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+    engine: Engine, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
+    feeds = FeedTransport()
     content = STORY_HTML.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    feed_server.routes["/atom.xml"] = Route(
-        body=_atom(
+    feeds.set(
+        FEED_URL,
+        _atom(
             '<entry><title type="text">UK visit to China: &lt;script&gt; in a headline</title>'
             "<id>urn:lammy</id><link href='https://hg.example/lammy'/>"
             f'<content type="html">{content}</content></entry>'
@@ -110,13 +113,13 @@ def test_the_email_shows_the_title_escaped_the_paragraphs_and_date_unknown(
     email = f"mailto://127.0.0.1:{smtp_server.port}?from=nw@example.org&to=desk@example.org"
     config = tmp_path / "newswatch.yaml"
     config.write_text(
-        f"feeds:\n  - name: Harbour Gazette\n    url: {feed_server.url('/atom.xml')}\n"
+        f"feeds:\n  - name: Harbour Gazette\n    url: {FEED_URL}\n"
         "rules:\n  - id: visits\n    query: UK AND China AND visit\n    channels: [desk]\n"
         f"channels:\n  desk:\n    url: '{email}'\n",
         encoding="utf-8",
     )
 
-    report = cycle(engine, config, NOW)
+    report = cycle(engine, config, NOW, transport=feeds)
 
     assert report.delivery.sent == 1
     (message,) = smtp_server.inbox.messages

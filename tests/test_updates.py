@@ -1,6 +1,7 @@
 """An entry that comes back under the same guid with new text is the same article, updated
 and matched again: it alerts only for rules it had not matched before. A new title alone
-is the same article too. Whole cycles against the local feed server and SMTP server."""
+is the same article too. Whole cycles: the feed served from memory (FeedTransport), the alerts
+to a local SMTP server."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from connectors.testing import FeedTransport
 from newswatch.models import Article, Match
 from tests.support.cycles import cycle
-from tests.support.feedserver import FeedServer, Route
 from tests.support.smtp import SmtpServer
 
 NOW = datetime(2024, 10, 18, 9, 30, tzinfo=UTC)
+FEED_URL = "https://harbourgazette.example/hg.xml"  # served by FeedTransport
 FIRST = (
     "UK Foreign Secretary David Lammy will visit China on Friday, the Foreign Office said, "
     "the first such trip in more than six years."
@@ -37,12 +39,12 @@ def feed(title: str, summary: str) -> bytes:
     ).encode()
 
 
-def write_config(tmp_path: Path, server: FeedServer, channel_url: str) -> Path:
+def write_config(tmp_path: Path, channel_url: str) -> Path:
     path = tmp_path / "newswatch.yaml"
     path.write_text(
         "feeds:\n"
         "  - name: Harbour Gazette\n"
-        f"    url: {server.url('/hg.xml')}\n"
+        f"    url: {FEED_URL}\n"
         "rules:\n"
         "  - id: uk-china-visit\n"
         "    query: UK AND China AND visit\n"
@@ -66,16 +68,17 @@ def stored(engine: Engine) -> tuple[list[Article], list[str]]:
 
 
 def test_new_text_under_the_same_guid_updates_the_article_and_alerts_only_new_rules(
-    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+    engine: Engine, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
+    feeds = FeedTransport()
     title = "Lammy to visit China"
-    feed_server.routes["/hg.xml"] = Route(body=feed(title, FIRST))
-    config = write_config(tmp_path, feed_server, smtp_server.channel_url())
-    cycle(engine, config, NOW)
+    feeds.set(FEED_URL, feed(title, FIRST))
+    config = write_config(tmp_path, smtp_server.channel_url())
+    cycle(engine, config, NOW, transport=feeds)
     assert len(smtp_server.inbox.messages) == 1  # uk-china-visit only: no Wang Yi yet
 
-    feed_server.routes["/hg.xml"] = Route(body=feed(title, UPDATED))
-    report = cycle(engine, config, NOW + timedelta(hours=1))
+    feeds.set(FEED_URL, feed(title, UPDATED))
+    report = cycle(engine, config, NOW + timedelta(hours=1), transport=feeds)
 
     (article,), rules = stored(engine)
     assert article.summary == UPDATED  # the stored article is the updated one, still one row
@@ -86,15 +89,16 @@ def test_new_text_under_the_same_guid_updates_the_article_and_alerts_only_new_ru
 
 
 def test_a_changed_title_alone_is_the_same_article_and_sends_nothing(
-    engine: Engine, feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+    engine: Engine, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
-    feed_server.routes["/hg.xml"] = Route(body=feed("Lammy to visit China", FIRST))
-    config = write_config(tmp_path, feed_server, smtp_server.channel_url())
-    cycle(engine, config, NOW)
+    feeds = FeedTransport()
+    feeds.set(FEED_URL, feed("Lammy to visit China", FIRST))
+    config = write_config(tmp_path, smtp_server.channel_url())
+    cycle(engine, config, NOW, transport=feeds)
 
     retitled = "Foreign secretary Lammy heads to China for first visit in six years"
-    feed_server.routes["/hg.xml"] = Route(body=feed(retitled, FIRST))
-    report = cycle(engine, config, NOW + timedelta(hours=1))
+    feeds.set(FEED_URL, feed(retitled, FIRST))
+    report = cycle(engine, config, NOW + timedelta(hours=1), transport=feeds)
 
     (article,), rules = stored(engine)
     assert article.title == retitled

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from newswatch.models import Message, SendResult
-from newswatch.notify.channels import Channel, Redactor, load_apprise
+from newswatch.notify.apprise_urls import load_apprise
+from newswatch.notify.channels import Channel, Redactor
 from newswatch.notify.email_parts import email_parts
 
 

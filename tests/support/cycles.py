@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 from sqlalchemy import Engine
 
 from newswatch import cycle as orchestrator
@@ -13,7 +14,12 @@ from newswatch.models import CycleReport
 
 
 def cycle(
-    engine: Engine, config_path: Path, now: datetime, env: dict[str, str] | None = None
+    engine: Engine,
+    config_path: Path,
+    now: datetime,
+    env: dict[str, str] | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> CycleReport:
     config = load_config(config_path, environ=env or {})
-    return orchestrator.run_cycle(engine, config, environ=env or {}, now=now)
+    return orchestrator.run_cycle(engine, config, environ=env or {}, now=now, transport=transport)

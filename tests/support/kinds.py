@@ -39,6 +39,7 @@ MODULES = {
     "test_connectors_feed": INTEGRATION,
     "test_connectors_http": INTEGRATION,
     "test_connectors_opml": UNIT,
+    "test_connectors_testing": UNIT,
     "test_connectors_parserpool": INTEGRATION,
     "test_delivery_run_log": E2E,
     "test_demo": E2E,

@@ -10,7 +10,8 @@ import random
 
 from rules import Document, RuleSpec
 from rules.analyze import Token, fold, tokenize, untag
-from rules.query import FIELDS, And, Near, Node, Not, Or, QuerySyntaxError, Term, parse
+from rules.query import parse
+from rules.syntax import FIELDS, And, Near, Node, Not, Or, QuerySyntaxError, Term
 
 Intervals = dict[str, list[tuple[int, int]]]
 
