@@ -1,10 +1,14 @@
 """The one orchestrator of a monitor cycle: every event loop, process pool and thread of a
 cycle lives here; the steps it calls take values and return values.
 
-    plan -> per feed, on one event loop in the caller's thread:
+    plan -> per feed, on an event loop in a thread of its own ("cycle-loop"):
             fetch (network) -> digest (a worker process: parse, normalise, language, sketch,
-            match) -> pages (network, summary-only feeds) -> store (one transaction)
+            match) -> pages (network, summary-only feeds)
+         -> per feed, in the listed order, in the caller's thread: store (one transaction)
          -> deliver (the caller's thread: while the batch runs, and once at its end)
+
+Three places run a feed's code: the caller's thread (a flow's task), the event loop's
+thread, a digest worker process.
 
 `run_cycle` is the whole cycle for `newswatch run`, the tests and the benches; the monitor
 flow (flows/monitor.py) calls `plan`, `DigestPool`, `poll_batch` (a Prefect task per batch of
@@ -15,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
+import queue
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -63,6 +68,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _HEALTH_BATCH: Final = 256  # feeds with nothing new whose rows are written in one transaction
+_QUEUED_FEEDS: Final = 64  # digested feeds waiting for the store, at most
 
 
 @dataclass(frozen=True)
@@ -175,7 +181,7 @@ def poll_batch(
                 cycle, targets, engine=engine, pool=own, alerts=alerts, transport=transport
             )
     batch = _Batch(engine, cycle, alerts)
-    asyncio.run(batch.run(targets, pool, transport))
+    batch.run(targets, pool, transport)
     listed = {target.url: i for i, target in enumerate(targets)}
     reports = sorted(batch.reports, key=lambda r: listed.get(r.url, len(listed)))
     return reports, merged(batch.sent)
@@ -193,10 +199,13 @@ class _Polled:
     elapsed_s: float = 0.0
 
 
+_Handed = tuple[FeedTarget, _Polled] | BaseException | None  # a feed, the loop's error, or done
+
+
 @dataclass
 class _Batch:
-    """One batch's event loop: fetch, digest and pages run concurrently; each feed is then
-    stored in the listed order, in one transaction; alerts go out as they are stored."""
+    """One batch: fetch, digest and pages run concurrently on the event loop; each feed is
+    then stored in the listed order, in one transaction; alerts go out as they are stored."""
 
     engine: Engine
     cycle: CyclePlan
@@ -205,61 +214,92 @@ class _Batch:
     sent: list[DeliveryReport] = field(default_factory=list)
     _unchanged: list[tuple[FeedTarget, FeedOutcome, FeedReport]] = field(default_factory=list)
     _dry_run_seen: set[str] = field(default_factory=set)  # a dry run stores nothing
-    _alerts_due: asyncio.Event | None = None
 
     @property
     def options(self) -> PollOptions:
         return self.cycle.options
 
-    async def run(
+    def run(
         self,
         targets: Sequence[FeedTarget],
         pool: DigestPool,
         transport: httpx.AsyncBaseTransport | None,
     ) -> None:
-        pages_budget = fulltext.Budget(self.options.full_text_budget_s)
-        done, due = asyncio.Event(), asyncio.Event()
-        self._alerts_due = due
-        sender = (
-            asyncio.create_task(self._send_alerts(self.alerts, due, done)) if self.alerts else None
+        """The event loop fetches, digests and reads pages in a thread of its own; this
+        (the caller's) thread stores each feed as it is handed over, in the listed order,
+        and sends the alerts, so its log lines reach the caller's (a flow run's) log."""
+        handed: queue.Queue[_Handed] = queue.Queue()
+        room = threading.Semaphore(_QUEUED_FEEDS)  # the store may lag this far behind
+        loop = threading.Thread(
+            target=self._loop, args=(targets, pool, transport, handed, room), name="cycle-loop"
         )
+        loop.start()
         try:
-            async with FeedFetcher(self.options.fetch, transport=transport) as fetcher:
-
-                async def prepare_feed(target: FeedTarget) -> _Polled:
-                    return await self._prepare(target, fetcher, pool, pages_budget)
-
-                window = max(4 * self.options.fetch.max_concurrency, 8)
-                async for ready in in_order(
-                    targets, prepare_feed, window=window, patience_s=self.options.patience_s
-                ):
-                    for target, polled in ready:
-                        self._store(target, polled)
+            alert_at: float | None = None  # when the alerts stored so far go out
+            while True:
+                wait = None if alert_at is None else max(0.0, alert_at - time.monotonic())
+                try:
+                    item = handed.get(timeout=wait)
+                except queue.Empty:
+                    alert_at = None
+                    self._send()
+                    continue
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                target, polled = item
+                room.release()
+                if self._store(target, polled) and alert_at is None and self.alerts:
+                    alert_at = time.monotonic() + self.options.patience_s
             self._flush()
         finally:
-            done.set()
-            due.set()
-            if sender is not None:
-                await sender
+            loop.join()
 
-    async def _send_alerts(self, alerts: Alerts, due: asyncio.Event, done: asyncio.Event) -> None:
-        """Send the outbox whenever a stored feed added alerts; an alert waits up to
-        `patience_s` for the rest of the batch (it then names every outlet that carried its
-        story), never for a feed that does not answer. Runs on this loop, in the caller's
-        thread and context, so its log lines reach the caller's (the flow run's) log."""
-        patience = None if math.isinf(self.options.patience_s) else self.options.patience_s
-        while True:
-            await due.wait()
-            try:
-                await asyncio.wait_for(done.wait(), patience)
-                return  # the batch is done: its caller sends what is left
-            except TimeoutError:
-                pass
-            due.clear()
-            try:
-                self.sent.append(alerts.send(self.engine, self.cycle.now))
-            except Exception:  # the caller sends again at the end of the batch
-                log.exception("sending alerts during the batch failed")
+    def _loop(
+        self,
+        targets: Sequence[FeedTarget],
+        pool: DigestPool,
+        transport: httpx.AsyncBaseTransport | None,
+        handed: queue.Queue[_Handed],
+        room: threading.Semaphore,
+    ) -> None:
+        try:
+            asyncio.run(self._produce(targets, pool, transport, handed, room))
+            handed.put(None)
+        except BaseException as exc:  # handed to the caller's thread, which raises it
+            handed.put(exc)
+
+    async def _produce(
+        self,
+        targets: Sequence[FeedTarget],
+        pool: DigestPool,
+        transport: httpx.AsyncBaseTransport | None,
+        handed: queue.Queue[_Handed],
+        room: threading.Semaphore,
+    ) -> None:
+        pages_budget = fulltext.Budget(self.options.full_text_budget_s)
+        async with FeedFetcher(self.options.fetch, transport=transport) as fetcher:
+
+            async def prepare_feed(target: FeedTarget) -> _Polled:
+                return await self._prepare(target, fetcher, pool, pages_budget)
+
+            window = max(4 * self.options.fetch.max_concurrency, 8)
+            async for ready in in_order(
+                targets, prepare_feed, window=window, patience_s=self.options.patience_s
+            ):
+                for item in ready:
+                    while not room.acquire(blocking=False):
+                        await asyncio.sleep(0.01)  # the store is behind: let it catch up
+                    handed.put(item)
+
+    def _send(self) -> None:
+        """Send the outbox while the batch goes on (the caller sends what is left)."""
+        assert self.alerts is not None  # only called with alerts
+        try:
+            self.sent.append(self.alerts.send(self.engine, self.cycle.now))
+        except Exception:  # the caller sends again at the end of the batch
+            log.exception("sending alerts during the batch failed")
 
     async def _prepare(
         self,
@@ -319,7 +359,8 @@ class _Batch:
             articles.append(d if page_read in (None, d.article) else digested(page_read, matcher))
         return replace(digest, articles=articles), len(deferred)
 
-    def _store(self, target: FeedTarget, polled: _Polled) -> None:
+    def _store(self, target: FeedTarget, polled: _Polled) -> bool:
+        """Store one feed; whether it added alerts to the outbox."""
         report = FeedReport(
             url=target.url, name=target.name, health="", ok=True, elapsed_s=polled.elapsed_s
         )
@@ -330,10 +371,10 @@ class _Batch:
             self._unchanged.append((target, outcome, report))
             if len(self._unchanged) >= _HEALTH_BATCH:
                 self._flush()
-            return
+            return False
         if self.options.dry_run:
             self._dry_run(target, polled, polled.digest, report)
-            return
+            return False
         try:
             with store.session_scope(self.engine) as session:
                 stored = store_feed(
@@ -354,11 +395,11 @@ class _Batch:
             report.matched = stored.matched
             report.new_articles, report.matches = counts.new_articles, counts.matches
             report.health, report.ok = outcome.health, outcome.ok
-            if counts.deliveries and self._alerts_due is not None:
-                self._alerts_due.set()
+            return counts.deliveries > 0
         except Exception as exc:  # a store error for one feed leaves the others to go on
             log.exception("feed %s: could not store its entries", target.url)
             report.ok, report.health = False, f"internal error: {type(exc).__name__}: {exc}"
+            return False
 
     def _dry_run(
         self, target: FeedTarget, polled: _Polled, digest: Digest, report: FeedReport
