@@ -22,7 +22,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Final
@@ -32,6 +32,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from connectors import FeedFetcher, FeedParseError, FetchResult, ParserPool
+from connectors.parser_pool import start_forkserver
 from newswatch import fulltext, notify, refresh, store
 from newswatch.config import Config
 from newswatch.matching import Matcher
@@ -68,7 +69,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _HEALTH_BATCH: Final = 256  # feeds with nothing new whose rows are written in one transaction
+_PRELOAD: Final = ("newswatch.steps.worker_start",)  # what every digest worker needs
 _QUEUED_FEEDS: Final = 64  # digested feeds waiting for the store, at most
+_FEEDS_PER_COMMIT: Final = 16  # feeds waiting together are stored in one transaction
 
 
 @dataclass(frozen=True)
@@ -104,8 +107,13 @@ class DigestPool:
             workers=workers,
             initializer=load_rules,
             initargs=(matcher,),
-            preload=["newswatch.steps.worker_start"],
+            preload=_PRELOAD,
         )
+
+    @staticmethod
+    def warm_up() -> None:
+        """Let the workers' forkserver load what they need while the cycle plans."""
+        start_forkserver(_PRELOAD)
 
     async def digest(self, result: FetchResult, target: FeedTarget, now: datetime) -> Digest:
         """The feed's body digested in a worker; raises FeedParseError (a timeout or a
@@ -148,6 +156,7 @@ def run_cycle(
     whole cycle and the workers start once. Alerts go out while feeds are still being
     polled, and once more at the end.
     """
+    DigestPool.warm_up()
     cycle = plan(engine, config, now=now, only=only, due_only=due_only, dry_run=dry_run)
     alerts = None if dry_run else Alerts(config, environ)
     with DigestPool(cycle.matcher, workers=cycle.options.parser_workers) as pool:
@@ -244,14 +253,19 @@ class _Batch:
                     alert_at = None
                     self._send()
                     continue
+                group: list[tuple[FeedTarget, _Polled]] = []
+                while item is not None and not isinstance(item, BaseException):
+                    group.append(item)
+                    room.release()
+                    if len(group) >= _FEEDS_PER_COMMIT or handed.empty():
+                        break
+                    item = handed.get_nowait()
+                if self._store(group) and alert_at is None and self.alerts:
+                    alert_at = time.monotonic() + self.options.patience_s
                 if item is None:
                     break
                 if isinstance(item, BaseException):
                     raise item
-                target, polled = item
-                room.release()
-                if self._store(target, polled) and alert_at is None and self.alerts:
-                    alert_at = time.monotonic() + self.options.patience_s
             self._flush()
         finally:
             loop.join()
@@ -359,47 +373,80 @@ class _Batch:
             articles.append(d if page_read in (None, d.article) else digested(page_read, matcher))
         return replace(digest, articles=articles), len(deferred)
 
-    def _store(self, target: FeedTarget, polled: _Polled) -> bool:
-        """Store one feed; whether it added alerts to the outbox."""
-        report = FeedReport(
-            url=target.url, name=target.name, health="", ok=True, elapsed_s=polled.elapsed_s
-        )
-        self.reports.append(report)
-        if polled.digest is None:
-            outcome = self._outcome(target, polled)
-            report.health, report.ok = outcome.health, outcome.ok
-            self._unchanged.append((target, outcome, report))
-            if len(self._unchanged) >= _HEALTH_BATCH:
-                self._flush()
+    def _store(self, group: Sequence[tuple[FeedTarget, _Polled]]) -> bool:
+        """Store the feeds handed over together in one transaction (each alone when that
+        fails, so a feed's failure stays its own); whether they added alerts."""
+        to_write: list[tuple[FeedTarget, _Polled, FeedReport]] = []
+        for target, polled in group:
+            report = FeedReport(
+                url=target.url, name=target.name, health="", ok=True, elapsed_s=polled.elapsed_s
+            )
+            self.reports.append(report)
+            if polled.digest is None:
+                outcome = self._outcome(target, polled)
+                report.health, report.ok = outcome.health, outcome.ok
+                self._unchanged.append((target, outcome, report))
+                if len(self._unchanged) >= _HEALTH_BATCH:
+                    self._flush()
+            elif self.options.dry_run:
+                self._dry_run(target, polled, polled.digest, report)
+            else:
+                to_write.append((target, polled, report))
+        if not to_write:
             return False
-        if self.options.dry_run:
-            self._dry_run(target, polled, polled.digest, report)
-            return False
+        written: list[Callable[[], bool] | None]
         try:
             with store.session_scope(self.engine) as session:
-                stored = store_feed(
-                    session,
-                    target=target,
-                    articles=polled.digest.articles,
-                    now=self.cycle.now,
-                    story_threshold=self.options.story_threshold,
-                    story_window=self.options.story_window,
-                )
-                counts = stored.counts
-                outcome = self._outcome(target, polled, new_entries=counts.new_articles)
-                store.record_feed_outcomes(
-                    session, outcomes=[(target.id, outcome)], now=self.cycle.now
-                )
-                if polled.deferred:  # read again next cycle, when their pages get their turn
-                    store.forget_feed_validators(session, feed_id=target.id)
+                written = [self._write(session, t, p, r) for t, p, r in to_write]
+        except Exception:
+            if len(to_write) == 1:
+                written = [self._write_alone(*to_write[0])]
+            else:
+                log.warning("storing %d feeds together failed: each alone now", len(to_write))
+                written = [self._write_alone(t, p, r) for t, p, r in to_write]
+        added = False
+        for apply in written:
+            if apply is not None:
+                added = apply() or added
+        return added
+
+    def _write_alone(
+        self, target: FeedTarget, polled: _Polled, report: FeedReport
+    ) -> Callable[[], bool] | None:
+        try:
+            with store.session_scope(self.engine) as session:
+                return self._write(session, target, polled, report)
+        except Exception as exc:  # a store error for one feed leaves the others to go on
+            log.exception("feed %s: could not store its entries", target.url)
+            report.ok, report.health = False, f"internal error: {type(exc).__name__}: {exc}"
+            return None
+
+    def _write(
+        self, session: Session, target: FeedTarget, polled: _Polled, report: FeedReport
+    ) -> Callable[[], bool]:
+        """One feed's rows; returns what to tell its report once they are committed."""
+        assert polled.digest is not None  # only digested feeds are written
+        stored = store_feed(
+            session,
+            target=target,
+            articles=polled.digest.articles,
+            now=self.cycle.now,
+            story_threshold=self.options.story_threshold,
+            story_window=self.options.story_window,
+        )
+        counts = stored.counts
+        outcome = self._outcome(target, polled, new_entries=counts.new_articles)
+        store.record_feed_outcomes(session, outcomes=[(target.id, outcome)], now=self.cycle.now)
+        if polled.deferred:  # read again next cycle, when their pages get their turn
+            store.forget_feed_validators(session, feed_id=target.id)
+
+        def committed() -> bool:
             report.matched = stored.matched
             report.new_articles, report.matches = counts.new_articles, counts.matches
             report.health, report.ok = outcome.health, outcome.ok
             return counts.deliveries > 0
-        except Exception as exc:  # a store error for one feed leaves the others to go on
-            log.exception("feed %s: could not store its entries", target.url)
-            report.ok, report.health = False, f"internal error: {type(exc).__name__}: {exc}"
-            return False
+
+        return committed
 
     def _dry_run(
         self, target: FeedTarget, polled: _Polled, digest: Digest, report: FeedReport
