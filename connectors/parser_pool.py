@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import multiprocessing.context
+import multiprocessing.forkserver
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,7 +20,7 @@ from typing import Any, Final, TypeVar
 from connectors.feed import FeedParseError, ParsedFeed, ParserCrashed, ParseTimeout, parse_feed
 from connectors.parse_worker import parse_in_worker, start_worker
 
-__all__ = ["ParserPool", "worker_context"]
+__all__ = ["ParserPool", "start_forkserver", "worker_context"]
 
 MiB: Final = 1024 * 1024
 R = TypeVar("R")
@@ -45,6 +46,13 @@ def worker_context(preload: Sequence[str] = ()) -> multiprocessing.context.BaseC
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["connectors.parse_worker", *preload])
     return context
+
+
+def start_forkserver(preload: Sequence[str] = ()) -> None:
+    """Start the forkserver now (it imports `preload` in the background), so the first
+    worker a pool asks for later does not wait for those imports."""
+    if worker_context(preload).get_start_method() == "forkserver":
+        multiprocessing.forkserver.ensure_running()
 
 
 class ParserPool:

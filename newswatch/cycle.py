@@ -1,10 +1,14 @@
 """The one orchestrator of a monitor cycle: every event loop, process pool and thread of a
 cycle lives here; the steps it calls take values and return values.
 
-    plan -> per feed, on one event loop in the caller's thread:
+    plan -> per feed, on an event loop in a thread of its own ("cycle-loop"):
             fetch (network) -> digest (a worker process: parse, normalise, language, sketch,
-            match) -> pages (network, summary-only feeds) -> store (one transaction)
+            match) -> pages (network, summary-only feeds)
+         -> per feed, in the listed order, in the caller's thread: store (one transaction)
          -> deliver (the caller's thread: while the batch runs, and once at its end)
+
+Three places run a feed's code: the caller's thread (a flow's task), the event loop's
+thread, a digest worker process.
 
 `run_cycle` is the whole cycle for `newswatch run`, the tests and the benches; the monitor
 flow (flows/monitor.py) calls `plan`, `DigestPool`, `poll_batch` (a Prefect task per batch of
@@ -15,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
+import queue
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Final
@@ -27,6 +32,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from connectors import FeedFetcher, FeedParseError, FetchResult, ParserPool
+from connectors.parser_pool import start_forkserver
 from newswatch import fulltext, notify, refresh, store
 from newswatch.config import Config
 from newswatch.matching import Matcher
@@ -63,6 +69,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _HEALTH_BATCH: Final = 256  # feeds with nothing new whose rows are written in one transaction
+_PRELOAD: Final = ("newswatch.steps.worker_start",)  # what every digest worker needs
+_QUEUED_FEEDS: Final = 64  # digested feeds waiting for the store, at most
+_FEEDS_PER_COMMIT: Final = 16  # feeds waiting together are stored in one transaction
 
 
 @dataclass(frozen=True)
@@ -98,8 +107,13 @@ class DigestPool:
             workers=workers,
             initializer=load_rules,
             initargs=(matcher,),
-            preload=["newswatch.steps.worker_start"],
+            preload=_PRELOAD,
         )
+
+    @staticmethod
+    def warm_up() -> None:
+        """Let the workers' forkserver load what they need while the cycle plans."""
+        start_forkserver(_PRELOAD)
 
     async def digest(self, result: FetchResult, target: FeedTarget, now: datetime) -> Digest:
         """The feed's body digested in a worker; raises FeedParseError (a timeout or a
@@ -142,6 +156,7 @@ def run_cycle(
     whole cycle and the workers start once. Alerts go out while feeds are still being
     polled, and once more at the end.
     """
+    DigestPool.warm_up()
     cycle = plan(engine, config, now=now, only=only, due_only=due_only, dry_run=dry_run)
     alerts = None if dry_run else Alerts(config, environ)
     with DigestPool(cycle.matcher, workers=cycle.options.parser_workers) as pool:
@@ -175,7 +190,7 @@ def poll_batch(
                 cycle, targets, engine=engine, pool=own, alerts=alerts, transport=transport
             )
     batch = _Batch(engine, cycle, alerts)
-    asyncio.run(batch.run(targets, pool, transport))
+    batch.run(targets, pool, transport)
     listed = {target.url: i for i, target in enumerate(targets)}
     reports = sorted(batch.reports, key=lambda r: listed.get(r.url, len(listed)))
     return reports, merged(batch.sent)
@@ -193,10 +208,13 @@ class _Polled:
     elapsed_s: float = 0.0
 
 
+_Handed = tuple[FeedTarget, _Polled] | BaseException | None  # a feed, the loop's error, or done
+
+
 @dataclass
 class _Batch:
-    """One batch's event loop: fetch, digest and pages run concurrently; each feed is then
-    stored in the listed order, in one transaction; alerts go out as they are stored."""
+    """One batch: fetch, digest and pages run concurrently on the event loop; each feed is
+    then stored in the listed order, in one transaction; alerts go out as they are stored."""
 
     engine: Engine
     cycle: CyclePlan
@@ -205,61 +223,97 @@ class _Batch:
     sent: list[DeliveryReport] = field(default_factory=list)
     _unchanged: list[tuple[FeedTarget, FeedOutcome, FeedReport]] = field(default_factory=list)
     _dry_run_seen: set[str] = field(default_factory=set)  # a dry run stores nothing
-    _alerts_due: asyncio.Event | None = None
 
     @property
     def options(self) -> PollOptions:
         return self.cycle.options
 
-    async def run(
+    def run(
         self,
         targets: Sequence[FeedTarget],
         pool: DigestPool,
         transport: httpx.AsyncBaseTransport | None,
     ) -> None:
-        pages_budget = fulltext.Budget(self.options.full_text_budget_s)
-        done, due = asyncio.Event(), asyncio.Event()
-        self._alerts_due = due
-        sender = (
-            asyncio.create_task(self._send_alerts(self.alerts, due, done)) if self.alerts else None
+        """The event loop fetches, digests and reads pages in a thread of its own; this
+        (the caller's) thread stores each feed as it is handed over, in the listed order,
+        and sends the alerts, so its log lines reach the caller's (a flow run's) log."""
+        handed: queue.Queue[_Handed] = queue.Queue()
+        room = threading.Semaphore(_QUEUED_FEEDS)  # the store may lag this far behind
+        loop = threading.Thread(
+            target=self._loop, args=(targets, pool, transport, handed, room), name="cycle-loop"
         )
+        loop.start()
         try:
-            async with FeedFetcher(self.options.fetch, transport=transport) as fetcher:
-
-                async def prepare_feed(target: FeedTarget) -> _Polled:
-                    return await self._prepare(target, fetcher, pool, pages_budget)
-
-                window = max(4 * self.options.fetch.max_concurrency, 8)
-                async for ready in in_order(
-                    targets, prepare_feed, window=window, patience_s=self.options.patience_s
-                ):
-                    for target, polled in ready:
-                        self._store(target, polled)
+            alert_at: float | None = None  # when the alerts stored so far go out
+            while True:
+                wait = None if alert_at is None else max(0.0, alert_at - time.monotonic())
+                try:
+                    item = handed.get(timeout=wait)
+                except queue.Empty:
+                    alert_at = None
+                    self._send()
+                    continue
+                group: list[tuple[FeedTarget, _Polled]] = []
+                while item is not None and not isinstance(item, BaseException):
+                    group.append(item)
+                    room.release()
+                    if len(group) >= _FEEDS_PER_COMMIT or handed.empty():
+                        break
+                    item = handed.get_nowait()
+                if self._store(group) and alert_at is None and self.alerts:
+                    alert_at = time.monotonic() + self.options.patience_s
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
             self._flush()
         finally:
-            done.set()
-            due.set()
-            if sender is not None:
-                await sender
+            loop.join()
 
-    async def _send_alerts(self, alerts: Alerts, due: asyncio.Event, done: asyncio.Event) -> None:
-        """Send the outbox whenever a stored feed added alerts; an alert waits up to
-        `patience_s` for the rest of the batch (it then names every outlet that carried its
-        story), never for a feed that does not answer. Runs on this loop, in the caller's
-        thread and context, so its log lines reach the caller's (the flow run's) log."""
-        patience = None if math.isinf(self.options.patience_s) else self.options.patience_s
-        while True:
-            await due.wait()
-            try:
-                await asyncio.wait_for(done.wait(), patience)
-                return  # the batch is done: its caller sends what is left
-            except TimeoutError:
-                pass
-            due.clear()
-            try:
-                self.sent.append(alerts.send(self.engine, self.cycle.now))
-            except Exception:  # the caller sends again at the end of the batch
-                log.exception("sending alerts during the batch failed")
+    def _loop(
+        self,
+        targets: Sequence[FeedTarget],
+        pool: DigestPool,
+        transport: httpx.AsyncBaseTransport | None,
+        handed: queue.Queue[_Handed],
+        room: threading.Semaphore,
+    ) -> None:
+        try:
+            asyncio.run(self._produce(targets, pool, transport, handed, room))
+            handed.put(None)
+        except BaseException as exc:  # handed to the caller's thread, which raises it
+            handed.put(exc)
+
+    async def _produce(
+        self,
+        targets: Sequence[FeedTarget],
+        pool: DigestPool,
+        transport: httpx.AsyncBaseTransport | None,
+        handed: queue.Queue[_Handed],
+        room: threading.Semaphore,
+    ) -> None:
+        pages_budget = fulltext.Budget(self.options.full_text_budget_s)
+        async with FeedFetcher(self.options.fetch, transport=transport) as fetcher:
+
+            async def prepare_feed(target: FeedTarget) -> _Polled:
+                return await self._prepare(target, fetcher, pool, pages_budget)
+
+            window = max(4 * self.options.fetch.max_concurrency, 8)
+            async for ready in in_order(
+                targets, prepare_feed, window=window, patience_s=self.options.patience_s
+            ):
+                for item in ready:
+                    while not room.acquire(blocking=False):
+                        await asyncio.sleep(0.01)  # the store is behind: let it catch up
+                    handed.put(item)
+
+    def _send(self) -> None:
+        """Send the outbox while the batch goes on (the caller sends what is left)."""
+        assert self.alerts is not None  # only called with alerts
+        try:
+            self.sent.append(self.alerts.send(self.engine, self.cycle.now))
+        except Exception:  # the caller sends again at the end of the batch
+            log.exception("sending alerts during the batch failed")
 
     async def _prepare(
         self,
@@ -319,46 +373,80 @@ class _Batch:
             articles.append(d if page_read in (None, d.article) else digested(page_read, matcher))
         return replace(digest, articles=articles), len(deferred)
 
-    def _store(self, target: FeedTarget, polled: _Polled) -> None:
-        report = FeedReport(
-            url=target.url, name=target.name, health="", ok=True, elapsed_s=polled.elapsed_s
-        )
-        self.reports.append(report)
-        if polled.digest is None:
-            outcome = self._outcome(target, polled)
-            report.health, report.ok = outcome.health, outcome.ok
-            self._unchanged.append((target, outcome, report))
-            if len(self._unchanged) >= _HEALTH_BATCH:
-                self._flush()
-            return
-        if self.options.dry_run:
-            self._dry_run(target, polled, polled.digest, report)
-            return
+    def _store(self, group: Sequence[tuple[FeedTarget, _Polled]]) -> bool:
+        """Store the feeds handed over together in one transaction (each alone when that
+        fails, so a feed's failure stays its own); whether they added alerts."""
+        to_write: list[tuple[FeedTarget, _Polled, FeedReport]] = []
+        for target, polled in group:
+            report = FeedReport(
+                url=target.url, name=target.name, health="", ok=True, elapsed_s=polled.elapsed_s
+            )
+            self.reports.append(report)
+            if polled.digest is None:
+                outcome = self._outcome(target, polled)
+                report.health, report.ok = outcome.health, outcome.ok
+                self._unchanged.append((target, outcome, report))
+                if len(self._unchanged) >= _HEALTH_BATCH:
+                    self._flush()
+            elif self.options.dry_run:
+                self._dry_run(target, polled, polled.digest, report)
+            else:
+                to_write.append((target, polled, report))
+        if not to_write:
+            return False
+        written: list[Callable[[], bool] | None]
         try:
             with store.session_scope(self.engine) as session:
-                stored = store_feed(
-                    session,
-                    target=target,
-                    articles=polled.digest.articles,
-                    now=self.cycle.now,
-                    story_threshold=self.options.story_threshold,
-                    story_window=self.options.story_window,
-                )
-                counts = stored.counts
-                outcome = self._outcome(target, polled, new_entries=counts.new_articles)
-                store.record_feed_outcomes(
-                    session, outcomes=[(target.id, outcome)], now=self.cycle.now
-                )
-                if polled.deferred:  # read again next cycle, when their pages get their turn
-                    store.forget_feed_validators(session, feed_id=target.id)
-            report.matched = stored.matched
-            report.new_articles, report.matches = counts.new_articles, counts.matches
-            report.health, report.ok = outcome.health, outcome.ok
-            if counts.deliveries and self._alerts_due is not None:
-                self._alerts_due.set()
+                written = [self._write(session, t, p, r) for t, p, r in to_write]
+        except Exception:
+            if len(to_write) == 1:
+                written = [self._write_alone(*to_write[0])]
+            else:
+                log.warning("storing %d feeds together failed: each alone now", len(to_write))
+                written = [self._write_alone(t, p, r) for t, p, r in to_write]
+        added = False
+        for apply in written:
+            if apply is not None:
+                added = apply() or added
+        return added
+
+    def _write_alone(
+        self, target: FeedTarget, polled: _Polled, report: FeedReport
+    ) -> Callable[[], bool] | None:
+        try:
+            with store.session_scope(self.engine) as session:
+                return self._write(session, target, polled, report)
         except Exception as exc:  # a store error for one feed leaves the others to go on
             log.exception("feed %s: could not store its entries", target.url)
             report.ok, report.health = False, f"internal error: {type(exc).__name__}: {exc}"
+            return None
+
+    def _write(
+        self, session: Session, target: FeedTarget, polled: _Polled, report: FeedReport
+    ) -> Callable[[], bool]:
+        """One feed's rows; returns what to tell its report once they are committed."""
+        assert polled.digest is not None  # only digested feeds are written
+        stored = store_feed(
+            session,
+            target=target,
+            articles=polled.digest.articles,
+            now=self.cycle.now,
+            story_threshold=self.options.story_threshold,
+            story_window=self.options.story_window,
+        )
+        counts = stored.counts
+        outcome = self._outcome(target, polled, new_entries=counts.new_articles)
+        store.record_feed_outcomes(session, outcomes=[(target.id, outcome)], now=self.cycle.now)
+        if polled.deferred:  # read again next cycle, when their pages get their turn
+            store.forget_feed_validators(session, feed_id=target.id)
+
+        def committed() -> bool:
+            report.matched = stored.matched
+            report.new_articles, report.matches = counts.new_articles, counts.matches
+            report.health, report.ok = outcome.health, outcome.ok
+            return counts.deliveries > 0
+
+        return committed
 
     def _dry_run(
         self, target: FeedTarget, polled: _Polled, digest: Digest, report: FeedReport

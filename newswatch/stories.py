@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 import unicodedata
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Final, Protocol
 
 from rensa import RMinHash
 
@@ -52,6 +53,10 @@ SHORT_TEXT_SHINGLES = 12
 SHORT_TEXT_THRESHOLD = 0.9
 
 _WORD = re.compile(r"\w+")
+# Every combining mark, deleted by str.translate (in C) after NFKD: accents folded.
+_NO_MARKS: Final = dict.fromkeys(
+    c for c in range(sys.maxunicode + 1) if unicodedata.combining(chr(c))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +88,26 @@ class BandStore(Protocol):
 
 def words(text: str) -> list[str]:
     """Words folded for comparison: case, accents and punctuation do not tell copies apart."""
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    return _WORD.findall("".join(c for c in folded if not unicodedata.combining(c)))
+    folded = text.casefold()
+    if not folded.isascii():
+        folded = unicodedata.normalize("NFKD", folded).translate(_NO_MARKS)
+    return _WORD.findall(folded)
+
+
+def first_words(text: str, count: int) -> list[str]:
+    """The first `count` words of a text, without folding all of a long one."""
+    head = text[: count * 40]
+    found = words(head)
+    if len(found) < count and len(head) < len(text):
+        found = words(text)  # words or gaps longer than usual: the whole text, then
+    return found[:count]
 
 
 def shingles(title: str, lead: str) -> list[str]:
     """Word 3-grams of the title and of the opening text, kept apart so a new headline
     changes only the title's few shingles."""
     out: list[str] = []
-    for part in (words(title), words(lead)[:LEAD_WORDS]):
+    for part in (words(title), first_words(lead, LEAD_WORDS + 1)[:LEAD_WORDS]):
         if len(part) < SHINGLE:
             out += [" ".join(part)] if part else []
             continue

@@ -96,10 +96,19 @@ def _keep(session: Session, bands: MemoryBands, owner: dict[int, int]) -> None:
     ids = session.connection().execute(
         sketches.insert().returning(sketches.c.id, sort_by_parameter_order=True), rows
     )
+    # 64 bands a sketch: the rows go to the driver as they are, each sketch's time converted
+    # once (through the column type's own processor) rather than once per band.
+    connection = session.connection()
+    band_table = StoryBand.metadata.tables["story_band"]
+    process = band_table.c.published_at.type.bind_processor(connection.dialect)
     band_rows = [
-        {"band": b, "sketch_id": sketch_id, "published_at": published_at}
+        (b, sketch_id, when)
         for (sketch_id,), (_, _, published_at, filed) in zip(ids, bands.added, strict=True)
+        for when in [process(published_at) if process else published_at]
         for b in filed
     ]
     if band_rows:
-        session.connection().execute(StoryBand.metadata.tables["story_band"].insert(), band_rows)
+        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        columns = "story_band (band, sketch_id, published_at)"
+        values = f"VALUES ({mark}, {mark}, {mark})"
+        connection.exec_driver_sql(f"INSERT INTO {columns} {values}", band_rows)

@@ -51,6 +51,7 @@ MODULES = {
     "test_faults": E2E,
     "test_feeds_cli": INTEGRATION,
     "test_flow": E2E,
+    "test_architecture_trace": INTEGRATION,
     "test_head_of_line": INTEGRATION,
     "test_hostile_cycle": INTEGRATION,
     "test_matching_cache": INTEGRATION,
