@@ -6,7 +6,7 @@ its peak memory is its own:
 
   parse_floor       feedparser.parse over every feed body, in one process, nothing else:
                     the least any feedparser-based pipeline can cost on one core
-  pipeline_plain    one whole cycle without Prefect (pipeline.run_cycle): fetch, parse,
+  pipeline_plain    one whole cycle without Prefect (cycle.run_cycle): fetch, parse,
                     normalise, dedupe, match, store to SQLite, deliver to a json:// receiver
   idle              a second plain cycle over the same feeds, in which nothing changed
   pipeline_prefect  the same first cycle through the `monitor` flow, against a Prefect server
