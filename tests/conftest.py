@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,13 +15,27 @@ from sqlalchemy import Engine
 from newswatch import store
 from tests.support import databases
 from tests.support.feedserver import FeedServer, running_feed_server
-from tests.support.kinds import MODULES, is_slow, kind_of
+from tests.support.kinds import GROUPS, MODULES, is_slow, kind_of
 from tests.support.postgres import postgres_or_skip
 from tests.support.smtp import SmtpServer, running_smtp_server
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Each xdist worker gets a PREFECT_HOME of its own, removed at its end.
+
+    Prefect keeps profiles and the temporary server's database there: global state that two
+    workers running `newswatch run` or `up` at once must not share.
+    """
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker is not None:
+        home = tempfile.mkdtemp(prefix=f"newswatch-prefect-home-{worker}-")
+        os.environ["PREFECT_HOME"] = home
+        config.add_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test unit, integration or e2e, and slow where it is (tests/support/kinds.py).
+    """Mark every test unit, integration or e2e, slow where it is, and its xdist group
+    (tests/support/kinds.py).
 
     A module missing from the table gets no kind here; tests/test_suite_layout.py fails on it.
     """
@@ -31,6 +48,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(getattr(pytest.mark, kind))
         if is_slow(module, item.name):
             item.add_marker(pytest.mark.slow)
+        if module in GROUPS:
+            item.add_marker(pytest.mark.xdist_group(GROUPS[module]))
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +59,16 @@ def prefect_api() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+@pytest.fixture(scope="session")
+def prefect_server_url(prefect_api: None) -> str:
+    """The session's Prefect server (the harness's) for child processes: `newswatch run` or
+    the demo given it as PREFECT_API_URL run their flows there instead of each booting a
+    temporary server. Tests about that temporary server start their own."""
+    from prefect.settings import PREFECT_API_URL
+
+    return str(PREFECT_API_URL.value())
 
 
 @pytest.fixture

@@ -12,6 +12,9 @@ marker) or starts Prefect's test server (the `prefect_api` fixture) is e2e, and 
 a database or a local server fixture is at least integration. `make test-fast` runs
 `-m "not e2e and not slow"`; `make test` runs everything. tests/test_suite_layout.py fails
 when a test module is missing here.
+
+Both run on every core (pytest-xdist, `--dist loadgroup`); the modules in GROUPS run their
+tests one at a time on one worker, apart from each other's group.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ MODULES = {
 # Fixtures that make a test at least this kind, wherever it lives.
 FIXTURES = {
     "prefect_api": E2E,
+    "prefect_server_url": E2E,
     "engine": INTEGRATION,
     "database_url": INTEGRATION,
     "pg_url": INTEGRATION,
@@ -113,6 +117,18 @@ SLOW = {
     "test_bench_rules",
     "test_rules_compiled",
     "test_faults",
+}
+
+# xdist groups: each group's tests run one after another on one worker (`--dist loadgroup`).
+GROUPS = {
+    # Full Prefect stacks (`prefect server start`, `newswatch up`, deploy and workers from the
+    # checkout): each is several processes that need a core to start within their timeouts,
+    # and each runs `prefect deploy` in the repository root.
+    "test_e2e_prefect": "prefect_stacks",
+    "test_up": "prefect_stacks",
+    "test_faults": "prefect_stacks",
+    # examples/demo.py serves its feeds on the fixed port 8719.
+    "test_demo": "demo_port",
 }
 
 
