@@ -72,7 +72,5 @@ def test_a_failed_alert_is_a_warning_line_in_the_run_log(
     warnings = [log for log in logs if log["level"] == 30 and log["name"].startswith("newswatch")]
     everything = " ".join(log["message"] for log in logs)
     assert [log["name"] for log in warnings] == ["newswatch.notify.outbox"]
-    assert warnings[0]["message"].startswith(
-        "alert to channel 'desk-email' failed (attempt 1 of 8"
-    )
+    assert warnings[0]["message"].startswith("alert to channel 'desk-email' failed (attempt 1 of 8")
     assert SECRET not in everything + done.stdout + done.stderr
