@@ -102,6 +102,9 @@ class FeedServer:
         return self
 
     def stop(self) -> None:
+        for route in self.routes.values():  # no request is left waiting for a test that ended
+            if route.hold is not None:
+                route.hold.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 
