@@ -29,6 +29,7 @@ MODULES = {
     "test_alerts": INTEGRATION,
     "test_alerts_docs": UNIT,
     "test_backtest": INTEGRATION,
+    "test_bench_burn_core": INTEGRATION,
     "test_bench_cli": INTEGRATION,
     "test_bench_crash_trials": INTEGRATION,
     "test_bench_cycle": E2E,
