@@ -13,8 +13,8 @@ a database or a local server fixture is at least integration. `make test-fast` r
 `-m "not e2e and not slow"`; `make test` runs everything. tests/test_suite_layout.py fails
 when a test module is missing here.
 
-Both run on every core (pytest-xdist, `--dist loadgroup`); the modules in GROUPS run their
-tests one at a time on one worker, apart from each other's group.
+Both run on every core (pytest-xdist, `--dist loadgroup`); the tests of a module in GROUPS
+run one at a time on one worker.
 """
 
 from __future__ import annotations
@@ -120,14 +120,12 @@ SLOW = {
     "test_faults",
 }
 
-# xdist groups: each group's tests run one after another on one worker (`--dist loadgroup`).
+# xdist groups: each group's tests run one after another on one worker (`--dist loadgroup`),
+# for tests that bind a fixed port or share state outside their tmp_path. Everything else
+# shares nothing: servers bind free ports, each worker has its own PREFECT_HOME (conftest),
+# and the full Prefect stacks (`prefect server start`, `newswatch up`) each have their own
+# port, home and database, and deploy from a file in their own folder.
 GROUPS = {
-    # Full Prefect stacks (`prefect server start`, `newswatch up`, deploy and workers from the
-    # checkout): each is several processes that need a core to start within their timeouts,
-    # and each runs `prefect deploy` in the repository root.
-    "test_e2e_prefect": "prefect_stacks",
-    "test_up": "prefect_stacks",
-    "test_faults": "prefect_stacks",
     # examples/demo.py serves its feeds on the fixed port 8719.
     "test_demo": "demo_port",
 }
