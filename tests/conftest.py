@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,12 +124,8 @@ def database_kind(request: pytest.FixtureRequest) -> str:
 def pg_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
     postgres_or_skip()
-    name = f"newswatch_test_{uuid.uuid4().hex[:10]}"
-    databases.create_pg_database(name)
-    try:
-        yield databases.pg_database_url(name)
-    finally:
-        databases.drop_pg_database(name)
+    with databases.pg_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -149,13 +144,10 @@ def database_url(
             databases.copy_sqlite_template(request.getfixturevalue("sqlite_template"), path)
         yield databases.sqlite_url(path)
         return
+    postgres_or_skip()
     template = request.getfixturevalue("pg_template") if migrated else None
-    name = f"newswatch_test_{uuid.uuid4().hex[:10]}"
-    databases.create_pg_database(name, template)
-    try:
-        yield databases.pg_database_url(name)
-    finally:
-        databases.drop_pg_database(name)
+    with databases.pg_database(template) as url:
+        yield url
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from an empty store.
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,6 +78,17 @@ def drop_pg_database(name: str) -> None:
 
     with psycopg.connect(_admin(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def pg_database(template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database (empty, or a copy of `template`), dropped afterwards."""
+    name = f"newswatch_test_{uuid.uuid4().hex[:10]}"
+    create_pg_database(name, template)
+    try:
+        yield pg_database_url(name)
+    finally:
+        drop_pg_database(name)
 
 
 @contextmanager
