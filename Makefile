@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
+# every core; the tests that must not overlap share an xdist group (tests/support/kinds.py)
+PYTEST_PARALLEL := -n auto --dist loadgroup
+
 .PHONY: demo test test-fast install install-dev lint clean
 
 $(BIN)/python:
@@ -34,10 +37,10 @@ lint: install-dev
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 test-fast: install-dev
-	$(BIN)/pytest -m "not e2e and not slow"
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not e2e and not slow"
 
 clean:
 	rm -rf data .mypy_cache .ruff_cache .pytest_cache

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,14 +12,29 @@ import pytest
 from sqlalchemy import Engine
 
 from newswatch import store
+from tests.support import databases
 from tests.support.feedserver import FeedServer, running_feed_server
-from tests.support.kinds import MODULES, is_slow, kind_of
-from tests.support.postgres import PG_ADMIN_URL, postgres_or_skip
+from tests.support.kinds import GROUPS, MODULES, is_slow, kind_of
+from tests.support.postgres import postgres_or_skip
 from tests.support.smtp import SmtpServer, running_smtp_server
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Each xdist worker gets a PREFECT_HOME of its own, removed at its end.
+
+    Prefect keeps profiles and the temporary server's database there: global state that two
+    workers running `newswatch run` or `up` at once must not share.
+    """
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker is not None:
+        home = tempfile.mkdtemp(prefix=f"newswatch-prefect-home-{worker}-")
+        os.environ["PREFECT_HOME"] = home
+        config.add_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test unit, integration or e2e, and slow where it is (tests/support/kinds.py).
+    """Mark every test unit, integration or e2e, slow where it is, and its xdist group
+    (tests/support/kinds.py).
 
     A module missing from the table gets no kind here; tests/test_suite_layout.py fails on it.
     """
@@ -30,6 +47,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(getattr(pytest.mark, kind))
         if is_slow(module, item.name):
             item.add_marker(pytest.mark.slow)
+        if module in GROUPS:
+            item.add_marker(pytest.mark.xdist_group(GROUPS[module]))
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +58,16 @@ def prefect_api() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+@pytest.fixture(scope="session")
+def prefect_server_url(prefect_api: None) -> str:
+    """The session's Prefect server (the harness's) for child processes: `newswatch run` or
+    the demo given it as PREFECT_API_URL run their flows there instead of each booting a
+    temporary server. Tests about that temporary server start their own."""
+    from prefect.settings import PREFECT_API_URL
+
+    return str(PREFECT_API_URL.value())
 
 
 @pytest.fixture
@@ -53,35 +82,77 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def worker_id_or_main(request: pytest.FixtureRequest) -> str:
+    """The xdist worker's id (gw0, gw1, ...), or `main` in a run without xdist."""
+    worker: str = getattr(request.config, "workerinput", {}).get("workerid", "main")
+    return worker
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store migrated once per session; `engine` copies it."""
+    return databases.make_sqlite_template(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture(scope="session")
+def pg_template(worker_id_or_main: str) -> Iterator[str]:
+    """A PostgreSQL store migrated once per session (per xdist worker); `engine` copies it."""
+    postgres_or_skip()
+    with databases.pg_template(worker_id_or_main) as name:
+        yield name
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`database_kind`: SQLite, and PostgreSQL too where the module is in BOTH_DATABASES."""
+    if "database_kind" in metafunc.fixturenames:
+        kinds = databases.kinds_for(metafunc.module.__name__.rsplit(".", 1)[-1])
+        params = [
+            pytest.param(k, marks=pytest.mark.postgres) if k == databases.POSTGRESQL else k
+            for k in kinds
+        ]
+        metafunc.parametrize("database_kind", params, indirect=True)
+
+
+@pytest.fixture
+def database_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
-    import psycopg
-
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
     postgres_or_skip()
-    name = f"newswatch_test_{uuid.uuid4().hex[:10]}"
-    admin = PG_ADMIN_URL.replace("+psycopg", "")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with databases.pg_database() as url:
+        yield url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'newswatch.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
+@pytest.fixture
+def database_url(
+    request: pytest.FixtureRequest, database_kind: str, tmp_path: Path
+) -> Iterator[str]:
+    """The test's own store, on each kind its module runs on (tests/support/databases.py).
+
+    Empty for a test that migrates it itself; when the test also takes `engine`, a copy of
+    the session's migrated template, so only the migration tests walk every revision.
+    """
+    migrated = "engine" in request.fixturenames
+    if database_kind == databases.SQLITE:
+        path = tmp_path / "newswatch.db"
+        if migrated:
+            databases.copy_sqlite_template(request.getfixturevalue("sqlite_template"), path)
+        yield databases.sqlite_url(path)
+        return
+    postgres_or_skip()
+    template = request.getfixturevalue("pg_template") if migrated else None
+    with databases.pg_database(template) as url:
+        yield url
 
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on the test's store, already at the newest revision (see `database_url`)."""
     engine = store.make_engine(database_url)
-    store.migrate(engine)
     yield engine
     engine.dispose()

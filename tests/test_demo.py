@@ -1,4 +1,5 @@
-"""`make demo`'s program, run as a user runs it: twice, in a fresh folder, through Prefect."""
+"""`make demo`'s program, run as a user runs it: twice, in a fresh folder, through Prefect (the
+session's server: a temporary one is tested in tests/test_run_cli.py)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ pytestmark = pytest.mark.prefect
 LAMMY = "Lammy visits Beijing as UK and China seek a reset"
 
 
-def run_demo(cwd: Path, prefect_home: Path) -> subprocess.CompletedProcess[str]:
+def run_demo(cwd: Path, prefect_home: Path, api_url: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "NEWSWATCH_"))}
     env["PREFECT_HOME"] = str(prefect_home)
+    env["PREFECT_API_URL"] = api_url
     return subprocess.run(
         [sys.executable, str(EXAMPLES / "demo.py")],
         cwd=cwd,
@@ -30,9 +32,11 @@ def run_demo(cwd: Path, prefect_home: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_demo_alerts_the_worked_example_once_then_nothing(tmp_path: Path) -> None:
-    first = run_demo(tmp_path, tmp_path / "prefect-home")
-    second = run_demo(tmp_path, tmp_path / "prefect-home")
+def test_demo_alerts_the_worked_example_once_then_nothing(
+    tmp_path: Path, prefect_server_url: str
+) -> None:
+    first = run_demo(tmp_path, tmp_path / "prefect-home", prefect_server_url)
+    second = run_demo(tmp_path, tmp_path / "prefect-home", prefect_server_url)
 
     assert first.returncode == 0, first.stderr[-3000:]
     assert second.returncode == 0, second.stderr[-3000:]

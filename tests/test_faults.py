@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -115,9 +116,11 @@ def run_in_flight(
     """`up` with a monitor run in flight that has stored the story.
 
     Its alert may have gone out already: alerts leave during the batch, while the slow feed
-    is still being fetched. Either way the story must reach the desk once.
+    is still being fetched. Either way the story must reach the desk once. The slow feed
+    answers only when the test lets it (`let_the_slow_feed_answer`), so the run is still in
+    flight however long the machine takes to get there.
     """
-    feeds.routes[SLOW_FEED].delay_s = 12
+    feeds.routes[SLOW_FEED].hold = threading.Event()
     up = start_ready(start_up, args, env)
     port = port_of(args)
     run = start_next_scheduled_run(port)
@@ -126,9 +129,15 @@ def run_in_flight(
     return up, run
 
 
+def let_the_slow_feed_answer(feeds: FeedServer) -> None:
+    hold = feeds.routes[SLOW_FEED].hold
+    if hold is not None:
+        hold.set()
+
+
 def next_run_alerts_once(port: int, feeds: FeedServer, smtp_server: SmtpServer) -> None:
     """A run by hand completes (no slot is held) and sends the cut run's alert, once."""
-    feeds.routes[SLOW_FEED].delay_s = 0
+    let_the_slow_feed_answer(feeds)
     pause_schedule(port)  # only the runs the test starts from here on
     assert_completed(wait_final(port, trigger_monitor(port)))
     assert smtp_server.inbox.subjects() == [LAMMY]
@@ -192,7 +201,7 @@ def test_a_run_cut_by_stopping_up_blocks_nothing_and_its_alert_goes_out_once(
     assert f"newswatch up: cancelled flow run '{cut['name']}'" in output, output
     assert smtp_server.inbox.subjects() in ([], [LAMMY])  # sent by the cut run, or not yet
 
-    feed_server.routes[SLOW_FEED].delay_s = 0
+    let_the_slow_feed_answer(feed_server)
     up = start_ready(start_up, up_args, up_env)
     port = port_of(up_args)
     ended = flow_run(port, cut["id"])

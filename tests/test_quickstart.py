@@ -2,10 +2,11 @@
 in a fresh copy of the repository, so the README cannot drift from the code. (The demo keeps
 its database in data/demo/, tests/test_demo.py checks, so it never mixes with the user's.)
 
-Two things differ from a user's machine, and only these: the feed URL the README shows is
-served by a local feed server (this machine has no internet), and `make install` is left
-to the suite's own venv (the copy's `.venv` is a link to it; installing into it from the copy
-would repoint the suite's editable install).
+Three things differ from a user's machine, and only these: the feed URL the README shows is
+served by a local feed server (this machine has no internet), `make install` is left to the
+suite's own venv (the copy's `.venv` is a link to it; installing into it from the copy would
+repoint the suite's editable install), and the runs use the session's Prefect server instead
+of each starting a temporary one (tests/test_run_cli.py meets that one).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def fresh_copy(dest: Path) -> Path:
 
 
 def test_the_readme_use_it_steps_work_in_order_on_a_fresh_copy(
-    tmp_path: Path, feed_server: FeedServer
+    tmp_path: Path, feed_server: FeedServer, prefect_server_url: str
 ) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     commands = use_it_commands(readme)
@@ -71,6 +72,7 @@ def test_the_readme_use_it_steps_work_in_order_on_a_fresh_copy(
     repo = fresh_copy(tmp_path / "newswatch")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "NEWSWATCH_"))}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    env["PREFECT_API_URL"] = prefect_server_url
 
     def sh(line: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -1,5 +1,6 @@
 """`newswatch run` as cron, systemd or a shell script sees it: the console script against a
-real feed server and a real SMTP server, Prefect's temporary server, output piped.
+real feed server and a real SMTP server, output piped. The first test meets Prefect's temporary
+server, as a user with no server running does; the others run on the session's server.
 
 One exit code per outcome (README "Exit codes"): 0 all well, 3 some feeds failed, 4 an alert
 that could not be sent; `--json` prints the run summary alone on stdout; piped, progress is
@@ -32,9 +33,14 @@ def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("prefect-home")
 
 
-def run(cwd: Path, prefect_home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run(
+    cwd: Path, prefect_home: Path, *args: str, api_url: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`newswatch run`: on the server at `api_url`, or with none, on a temporary one."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "NEWSWATCH_"))}
     env["PREFECT_HOME"] = str(prefect_home)
+    if api_url is not None:
+        env["PREFECT_API_URL"] = api_url
     return subprocess.run(
         [str(CONSOLE_SCRIPT), "run", *args],
         cwd=cwd,
@@ -76,7 +82,11 @@ def test_all_well_exits_0_and_json_is_the_run_summary_alone(
 
 
 def test_a_failing_feed_exits_3_and_names_it(
-    tmp_path: Path, prefect_home: Path, feed_server: FeedServer, smtp_server: SmtpServer
+    tmp_path: Path,
+    prefect_home: Path,
+    prefect_server_url: str,
+    feed_server: FeedServer,
+    smtp_server: SmtpServer,
 ) -> None:
     serve_examples(feed_server)
     feed_server.routes["/broken.xml"] = Route(body=b"oops", status=500)
@@ -84,7 +94,7 @@ def test_a_failing_feed_exits_3_and_names_it(
         tmp_path, feed_server, smtp_server.channel_url(), extra_feeds={"/broken.xml": "Broken"}
     )
 
-    done = run(tmp_path, prefect_home)
+    done = run(tmp_path, prefect_home, api_url=prefect_server_url)
 
     assert done.returncode == 3, done.stderr[-3000:]
     assert "feeds polled:  4 (1 failed)" in done.stdout
@@ -94,13 +104,13 @@ def test_a_failing_feed_exits_3_and_names_it(
 
 
 def test_an_alert_that_cannot_be_sent_exits_4(
-    tmp_path: Path, prefect_home: Path, feed_server: FeedServer
+    tmp_path: Path, prefect_home: Path, prefect_server_url: str, feed_server: FeedServer
 ) -> None:
     serve_examples(feed_server)
     nobody = free_port()  # nothing listens here
     write_config(tmp_path, feed_server, f"json://127.0.0.1:{nobody}/hook")
 
-    done = run(tmp_path, prefect_home)
+    done = run(tmp_path, prefect_home, api_url=prefect_server_url)
 
     assert done.returncode == 4, done.stderr[-3000:]
     assert "matches:       1" in done.stdout
@@ -109,7 +119,7 @@ def test_an_alert_that_cannot_be_sent_exits_4(
     assert "Traceback" not in done.stdout + done.stderr
 
     # the next run finds nothing new and the alert not yet due again: it still waits, so 4
-    again = run(tmp_path, prefect_home)
+    again = run(tmp_path, prefect_home, api_url=prefect_server_url)
 
     assert again.returncode == 4, again.stderr[-3000:]
     assert "new articles:  0" in again.stdout

@@ -43,6 +43,7 @@ def test_every_test_module_has_a_kind_and_every_slow_entry_names_a_test() -> Non
     modules = {path.stem: path for path in TESTS.glob("test_*.py")}
     assert sorted(set(modules) - set(kinds.MODULES)) == [], "add them to tests/support/kinds.py"
     assert sorted(set(kinds.MODULES) - set(modules)) == [], "gone: drop them from kinds.py"
+    assert sorted(set(kinds.GROUPS) - set(modules)) == [], "gone: drop them from GROUPS"
     for entry in kinds.SLOW:
         module, _, name = entry.partition("::")
         assert module in modules, entry
@@ -63,7 +64,7 @@ def test_each_test_gets_one_kind_from_its_module_fixtures_and_markers() -> None:
 def test_make_test_fast_runs_pytest_without_the_e2e_and_slow_tests() -> None:
     """The README's inner-loop command is what the Makefile runs (shown by `make -n`)."""
     readme = (TESTS.parent / "README.md").read_text(encoding="utf-8")
-    command = '.venv/bin/pytest -m "not e2e and not slow"'
+    command = '.venv/bin/pytest -n auto --dist loadgroup -m "not e2e and not slow"'
     assert f"`make test-fast` runs `{command}`" in readme.replace("\n", " ")
     shown = subprocess.run(
         ["make", "-n", "test-fast"],

@@ -29,6 +29,7 @@ from tests.support.smtp import free_port
 from tests.support.up_stack import (
     DEPLOYMENTS,
     NEWSWATCH,
+    POLL_S,
     PREFECT,
     ROOT,
     START_TIMEOUT_S,
@@ -145,7 +146,7 @@ def test_up_reuses_a_running_server_and_a_dead_worker_stops_up_but_not_that_serv
         while not answers(port):
             assert server.poll() is None, (tmp_path / "server.log").read_text()
             assert time.monotonic() < deadline
-            time.sleep(1)
+            time.sleep(POLL_S)
 
         up = start_up(["--port", str(port), "--config", str(config)], up_env)
         up.wait_until(lambda: ready(up, port), START_TIMEOUT_S)

@@ -20,6 +20,8 @@ class Route:
     last_modified: str | None = "Fri, 18 Oct 2024 09:00:00 GMT"
     delay_s: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    # a feed that answers only when the test says so: the request waits until this is set
+    hold: threading.Event | None = None
 
     def etag_value(self) -> str:
         return '"' + hashlib.sha256(self.body).hexdigest()[:16] + '"'
@@ -64,6 +66,8 @@ class FeedServer:
         path = handler.path.split("?", 1)[0]
         route = self.routes.get(path)
         headers = {k.lower(): v for k, v in handler.headers.items()}
+        if route is not None and route.hold is not None:
+            route.hold.wait()
         status = 404 if route is None else route.status
         if route is not None and route.delay_s:
             time.sleep(route.delay_s)
@@ -98,6 +102,9 @@ class FeedServer:
         return self
 
     def stop(self) -> None:
+        for route in self.routes.values():  # no request is left waiting for a test that ended
+            if route.hold is not None:
+                route.hold.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 

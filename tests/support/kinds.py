@@ -12,6 +12,9 @@ marker) or starts Prefect's test server (the `prefect_api` fixture) is e2e, and 
 a database or a local server fixture is at least integration. `make test-fast` runs
 `-m "not e2e and not slow"`; `make test` runs everything. tests/test_suite_layout.py fails
 when a test module is missing here.
+
+Both run on every core (pytest-xdist, `--dist loadgroup`); the tests of a module in GROUPS
+run one at a time on one worker.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ MODULES = {
     "test_alerts": INTEGRATION,
     "test_alerts_docs": UNIT,
     "test_backtest": INTEGRATION,
+    "test_bench_burn_core": INTEGRATION,
     "test_bench_cli": INTEGRATION,
     "test_bench_crash_trials": INTEGRATION,
     "test_bench_cycle": E2E,
@@ -96,6 +100,7 @@ MODULES = {
 # Fixtures that make a test at least this kind, wherever it lives.
 FIXTURES = {
     "prefect_api": E2E,
+    "prefect_server_url": E2E,
     "engine": INTEGRATION,
     "database_url": INTEGRATION,
     "pg_url": INTEGRATION,
@@ -115,6 +120,16 @@ SLOW = {
     "test_bench_rules",
     "test_rules_compiled",
     "test_faults",
+}
+
+# xdist groups: each group's tests run one after another on one worker (`--dist loadgroup`),
+# for tests that bind a fixed port or share state outside their tmp_path. Everything else
+# shares nothing: servers bind free ports, each worker has its own PREFECT_HOME (conftest),
+# and the full Prefect stacks (`prefect server start`, `newswatch up`) each have their own
+# port, home and database, and deploy from a file in their own folder.
+GROUPS = {
+    # examples/demo.py serves its feeds on the fixed port 8719.
+    "test_demo": "demo_port",
 }
 
 

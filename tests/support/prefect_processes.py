@@ -51,6 +51,7 @@ SERVER_START_TIMEOUT_S = 180.0
 COMMAND_TIMEOUT_S = 180.0
 FLOW_RUN_TIMEOUT_S = 240.0
 STOP_GRACE_S = 10.0
+POLL_S = 0.25  # how often a wait looks again: a condition is seen soon after it holds
 
 
 @dataclass
@@ -186,7 +187,7 @@ class PrefectStack:
                 raise AssertionError(
                     f"flow run {flow_run_id} still {run['state_name']} after {timeout_s:.0f} s"
                 )
-            time.sleep(1.0)
+            time.sleep(POLL_S)
 
     def diagnostics(self) -> str:
         parts = [*self.command_logs]
@@ -207,7 +208,7 @@ def _wait_healthy(server: Process, api_url: str) -> None:
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.5)
+        time.sleep(POLL_S)
     raise AssertionError(
         f"prefect server not healthy after {SERVER_START_TIMEOUT_S:.0f} s:\n{server.log()}"
     )

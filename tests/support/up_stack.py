@@ -27,6 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 NEWSWATCH = Path(sys.executable).with_name("newswatch")
 PREFECT = Path(sys.executable).with_name("prefect")
+POLL_S = 0.25  # how often a wait looks again: a condition is seen soon after it holds
 START_TIMEOUT_S = 240  # a fresh PREFECT_HOME migrates its database first; 2 shared cores
 STOP_TIMEOUT_S = 90
 DEPLOYMENTS = {"monitor", "digest", "backtest"}
@@ -146,7 +147,7 @@ class Up:
             self.seen |= family(self.process.pid)
             assert self.process.poll() is None, f"newswatch up ended early:\n{self.output()}"
             assert time.monotonic() < deadline, f"not ready in {timeout} s:\n{self.output()}"
-            time.sleep(1)
+            time.sleep(POLL_S)
         self.seen |= family(self.process.pid)
 
     def wait_exit(self) -> int:
@@ -241,7 +242,7 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = RUN_TIMEO
     deadline = time.monotonic() + timeout
     while not (result := condition()):
         assert time.monotonic() < deadline, f"no {what} after {timeout} s"
-        time.sleep(1)
+        time.sleep(POLL_S)
     return result
 
 
