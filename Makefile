@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # every core; the tests that must not overlap share an xdist group (tests/support/kinds.py)
 PYTEST_PARALLEL := -n auto --dist loadgroup
 
-.PHONY: demo test test-fast install install-dev lint clean
+.PHONY: demo test test-fast install install-dev lint ruff mypy pytest clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "newswatch needs Python >= 3.11"'
@@ -31,13 +31,21 @@ install-dev: $(VENV)/.installed-dev
 demo: install
 	$(BIN)/python examples/demo.py
 
-lint: install-dev
+lint: ruff mypy
+
+ruff: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+mypy: install-dev
 	$(BIN)/mypy
 
-test: lint
-	$(BIN)/pytest $(PYTEST_PARALLEL)
+pytest: install-dev
+	$(BIN)/pytest $(PYTEST_PARALLEL) --durations=25
+
+# lint and types beside the tests (make -j3): each one's failure fails `make test`
+test: install-dev
+	$(MAKE) --no-print-directory -j3 ruff mypy pytest
 
 test-fast: install-dev
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not e2e and not slow"
