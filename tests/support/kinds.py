@@ -56,6 +56,7 @@ MODULES = {
     "test_matches_cli": INTEGRATION,
     "test_migrations": INTEGRATION,
     "test_normalize": UNIT,
+    "test_html_text": UNIT,
     "test_inflections": UNIT,
     "test_languages": UNIT,
     "test_language_alerts": INTEGRATION,
