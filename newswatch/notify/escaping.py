@@ -67,8 +67,10 @@ def escape(text: str, fmt: Format) -> str:
         # HTML has no mentions; a text URL stays text (a client's autolink shows its target).
         return html.escape(text, quote=True)
     text = defused(text)
-    specials = _SLACK_SPECIALS if fmt == "slack" else _COMMONMARK_SPECIALS
-    return _LINE_START_MARKS.sub(r"\1\\\2", specials.sub(r"\\\1", text))
+    if fmt == "slack":
+        # mrkdwn has no lists or headings, and Slack would show a backslash before "-".
+        return _SLACK_SPECIALS.sub(r"\\\1", text)
+    return _LINE_START_MARKS.sub(r"\1\\\2", _COMMONMARK_SPECIALS.sub(r"\\\1", text))
 
 
 def escape_title(text: str, fmt: Format) -> str:
