@@ -58,6 +58,7 @@ MODULES = {
     "test_normalize": UNIT,
     "test_html_text": UNIT,
     "test_render_targets": INTEGRATION,
+    "test_feedparser_corpus": INTEGRATION,
     "test_inflections": UNIT,
     "test_languages": UNIT,
     "test_language_alerts": INTEGRATION,
