@@ -30,6 +30,7 @@ MODULES = {
     "test_bench_crash_trials": INTEGRATION,
     "test_bench_cycle": E2E,
     "test_bench_full_text": UNIT,
+    "test_bench_html_to_text": UNIT,
     "test_bench_matches": INTEGRATION,
     "test_bench_rules": INTEGRATION,
     "test_boundaries": UNIT,
