@@ -1,6 +1,7 @@
 """Nothing a feed writes can act on the reader: hostile headlines, summaries and links sent
 through Apprise to local receivers that speak each target's contract (SMTP, Slack, Discord,
-Mattermost and Telegram webhooks, json:// and form://), and what they received checked.
+Mattermost, Microsoft Teams (workflows, over TLS) and Telegram webhooks, json:// and
+form://), and what they received checked.
 
 Every hostile string is one alert (in its title, its summary and its link), sent directly
 through render_alert and the AppriseNotifier: no cycle, so the suite stays fast. Each target
@@ -11,9 +12,11 @@ a link other than the alert's own http(s) one, an image, or an invisible overrid
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
@@ -27,6 +30,7 @@ from newswatch.notify.escaping import visible
 from newswatch.notify.notifier import AppriseNotifier
 from newswatch.notify.render import render_alert
 from tests.support.smtp import SmtpServer
+from tests.support.tls import server_context
 from tests.support.webhook import Reply, WebhookReceiver, running_receiver
 
 HOSTILE = [
@@ -182,6 +186,29 @@ def test_discord_and_mattermost_get_escaped_markdown(
         only_the_alerts_links(content, {text} if text.startswith("https://") else set())
         assert "://evil" not in content  # a bare URL in feed text is never autolinked
         assert f"S{i} {literal(text)}"[:200] in " ".join(markdown_shown(content).split())
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_teams_workflow_cards(tmp_path: Path) -> None:
+    receiver = WebhookReceiver()
+    receiver._httpd.socket = server_context(tmp_path).wrap_socket(
+        receiver._httpd.socket, server_side=True
+    )
+    receiver.start()
+    try:
+        send_all(f"workflows://127.0.0.1:{receiver.port}/abc123/sig456?verify=no")
+    finally:
+        receiver.stop()
+
+    posted = receiver.accepted()
+    assert len(posted) == len(HOSTILE)
+    for i, (received, text) in enumerate(zip(posted, HOSTILE, strict=True)):
+        card = received.payload["attachments"][0]["content"]
+        body = next(b["text"] for b in card["body"] if b.get("id") == "body")
+        assert "entities" not in json.dumps(received.payload)  # no <at> mention was made
+        assert not MENTIONS.search(body.replace("\\<", "_").replace("\u2060", "_"))
+        only_the_alerts_links(body, {text} if text.startswith("https://") else set())
+        assert f"S{i} {literal(text)}"[:200] in " ".join(markdown_shown(body).split())
 
 
 def test_telegram_html(receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
