@@ -52,6 +52,10 @@ _CELLS: Final = frozenset({"td", "th"})
 # A self-closed <iframe/> is no empty element in HTML: the rest of the fragment would become
 # the frame's hidden content. Written that way in a feed, it means an empty frame.
 _SELF_CLOSED_IFRAME: Final = re.compile(r"<(iframe)\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)/>", re.I)
+# lexbor's id of a text node (its tag name "-text" costs a string per node to read).
+_TEXT_ID: Final = 2
+# Where a block starts or ends: a character no parsed text holds (lexbor turns NUL into U+FFFD).
+_BREAK: Final = "\x00"
 # Spaces that are spaces to a reader: a non-breaking one joins words, it never deletes the gap.
 _TO_SPACE: Final = str.maketrans(
     {"\t": " ", "\f": " ", "\v": " ", "\r": " ", "\u00a0": " ", "\u2007": " ", "\u202f": " "}
@@ -66,7 +70,7 @@ def html_to_text(fragment: str) -> str:
         # No markup: only entities to decode (html.unescape is the HTML5 table, as lexbor's).
         text = html.unescape(fragment) if "&" in fragment else fragment
     else:
-        text = _parsed_text(fragment)
+        return _lines(_parsed_text(fragment).split(_BREAK))
     return tidy(text)
 
 
@@ -81,38 +85,31 @@ def _parsed_text(fragment: str) -> str:
         fragment = _SELF_CLOSED_IFRAME.sub(r"<\1\2></\1>", fragment)
     shares = any(hint in lowered for hint in _SHARE_HINTS)
     out: list[str] = []
-    pending: list[LexborNode | str] = []
-    push, pop = pending.append, pending.pop
-    root = LexborHTMLParser(fragment, is_fragment=True).root
-    if root is not None:
-        push(root)
-    while pending:
-        item = pop()
-        if isinstance(item, str):
-            out.append(item)
-            continue
-        following = item.next
-        if following is not None:
-            push(following)
-        tag = item.tag
-        if tag == "-text":
-            # A line break in the source is a space to a browser, as any run of whitespace.
-            out.append((item.text_content or "").replace("\n", " "))
-            continue
-        if tag in _DROPPED or (shares and _is_share_widget(item)):
-            continue
-        if tag == "pre":
-            out.append(f"\n{item.text(deep=True)}\n")  # its lines are the author's
-            continue
-        if tag in _BLOCKS:
-            out.append("\n")
-            push("\n")
-        elif tag in _CELLS:
-            push(" ")
-        child = item.first_child
-        if child is not None:
-            push(child)
-    return "".join(out)
+    # Where to go on when an element's children are done: what closes it, and its sibling.
+    resume: list[tuple[str, LexborNode | None]] = []
+    node = LexborHTMLParser(fragment, is_fragment=True).root
+    while True:
+        while node is not None:
+            if node.tag_id == _TEXT_ID:
+                out.append(node.text_content or "")
+                node = node.next
+                continue
+            tag = node.tag
+            if tag in _DROPPED or (shares and _is_share_widget(node)):
+                node = node.next
+                continue
+            if tag == "pre":
+                out.append(_BREAK + node.text(deep=True).replace("\n", _BREAK) + _BREAK)
+                node = node.next
+                continue
+            closing = _BREAK if tag in _BLOCKS else " " if tag in _CELLS else ""
+            out.append(closing if closing == _BREAK else "")
+            resume.append((closing, node.next))
+            node = node.first_child
+        if not resume:
+            return "".join(out)
+        closing, node = resume.pop()
+        out.append(closing)
 
 
 def _is_share_widget(element: LexborNode) -> bool:
@@ -122,6 +119,12 @@ def _is_share_widget(element: LexborNode) -> bool:
         return True
     href = (attributes.get("href") or "").lower() if element.tag == "a" else ""
     return any(link in href for link in _SHARE_LINKS)
+
+
+def _lines(lines: list[str]) -> str:
+    """Each line's runs of whitespace (line breaks in the source included, as a browser
+    reads them) made one space; empty lines dropped."""
+    return "\n".join(filter(None, (" ".join(line.split()) for line in lines)))
 
 
 def tidy(text: str) -> str:
