@@ -54,6 +54,8 @@ _CELLS: Final = frozenset({"td", "th"})
 _SELF_CLOSED_IFRAME: Final = re.compile(r"<(iframe)\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)/>", re.I)
 # lexbor's id of a text node (its tag name "-text" costs a string per node to read).
 _TEXT_ID: Final = 2
+# Whitespace that is not one plain space: most lines have none, and are only trimmed.
+_UNTIDY: Final = ("  ", "\n", "\t", "\r", "\u00a0", "\f", "\v", "\u2007", "\u202f")
 # Where a block starts or ends: a character no parsed text holds (lexbor turns NUL into U+FFFD).
 _BREAK: Final = "\x00"
 # Spaces that are spaces to a reader: a non-breaking one joins words, it never deletes the gap.
@@ -124,7 +126,11 @@ def _is_share_widget(element: LexborNode) -> bool:
 def _lines(lines: list[str]) -> str:
     """Each line's runs of whitespace (line breaks in the source included, as a browser
     reads them) made one space; empty lines dropped."""
-    return "\n".join(filter(None, (" ".join(line.split()) for line in lines)))
+    tidied = (
+        " ".join(line.split()) if any(space in line for space in _UNTIDY) else line.strip()
+        for line in lines
+    )
+    return "\n".join(filter(None, tidied))
 
 
 def tidy(text: str) -> str:
