@@ -147,6 +147,11 @@ def _as_html(entry: Mapping[str, Any], key: str) -> str:
     shown as written instead of being dropped as a tag."""
     value = _str(entry.get(key))
     detail = entry.get(f"{key}_detail")
+    if not isinstance(detail, Mapping):
+        # feedparser copies an entry's content into a missing summary without its type.
+        contents = entry.get("content") if key == "summary" else None
+        copied = contents[0] if isinstance(contents, list) and contents else None
+        detail = copied if isinstance(copied, Mapping) and copied.get("value") == value else None
     if isinstance(detail, Mapping) and detail.get("type") == "text/plain":
         return html.escape(value, quote=False)
     return value

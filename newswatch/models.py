@@ -438,13 +438,16 @@ class PendingAlert:
     date_known: bool = True  # False: published_at is the fetch time, shown as "date unknown"
 
 
-Format = Literal["plain", "markdown", "slack", "html"]
+Format = Literal["plain", "markdown", "slack", "html", "chat"]
 # What Apprise is told the body is (its `body_format`).
 APPRISE_FORMAT: dict[Format, str] = {
     "plain": "text",
     "markdown": "markdown",
     "slack": "markdown",
     "html": "html",
+    # Discord and Mattermost render Markdown, which Apprise declares as text and passes on as
+    # it is: the body is escaped Markdown already (newswatch.notify.render), never converted.
+    "chat": "text",
 }
 
 

@@ -7,13 +7,12 @@ outlets add tracking parameters or syndicate the same story.
 from __future__ import annotations
 
 import hashlib
-import html
-import re
 import unicodedata
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from connectors.entry import RawEntry
+from newswatch.html_text import html_to_text
 from newswatch.language import detect_language
 from newswatch.models import CleanArticle
 
@@ -42,39 +41,6 @@ _TRACKING_EXACT = frozenset(
 )
 _TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "oly_", "vero_")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# The markup of an entry's HTML in one pass: comments; elements dropped with their content
-# (to their end tag, or the fragment's end): scripts and styles, navigation, forms and
-# buttons, and share widgets (a share/social class or id, a link to a share endpoint);
-# block tags (a paragraph break); any other tag (nothing). Quoted attribute values may hold ">".
-_ATTRS = r"""(?:[^>"']|"[^"]*"|'[^']*')*"""
-_SHARE_ATTR = (
-    r"""(?=[^>]*?\b(?:(?:class|id)\s*=\s*["']?[^"'>]*?(?:share|sharing|social|feedflare)"""
-    r"""|href\s*=\s*["']?[^"'>]*?(?:sharer|/share[?/]|intent/tweet|shareArticle|addtoany)))"""
-)
-# Every alternative starts at "<", written once in front so the engine skips text at speed.
-_DROP = (
-    r"!--.*?(?:-->|\Z)"
-    r"|(?P<drop>script|style|noscript|template|nav|aside|form|button|select|textarea|iframe"
-    r"|svg|object)\b" + _ATTRS + r">.*?(?:</(?P=drop)\s*>|\Z)"
-)
-_TAGS = (
-    r"|(?P<block>/?(?:p|div|br|li|ul|ol|h[1-6]|tr|blockquote|section|article|header|footer"
-    r"|figure|figcaption|table|pre|hr|dl|dt|dd))\b" + _ATTRS + r">"
-    r"|/?[A-Za-z][^\s/>]*" + _ATTRS + r">"
-    r"|![^>]*>|\?[^>]*>"
-)
-_MARKUP = re.compile(f"<(?:{_DROP}{_TAGS})", re.IGNORECASE | re.DOTALL)
-# Share widgets are rare in feeds and costly to look for at every tag: only a fragment that
-# mentions one is read with the slower pattern.
-_SHARE_HINTS = ("share", "social", "feedflare", "intent/tweet", "addtoany")
-_SHARE = (
-    r"|(?P<share>[A-Za-z][A-Za-z0-9]*)\b" + _SHARE_ATTR + _ATTRS + r">.*?(?:</(?P=share)\s*>|\Z)"
-)
-_MARKUP_WITH_SHARE = re.compile(f"<(?:{_DROP}{_SHARE}{_TAGS})", re.IGNORECASE | re.DOTALL)
-# Spaces that are spaces to a reader: a non-breaking one joins words, it never deletes the gap.
-_TO_SPACE = str.maketrans(
-    {"\t": " ", "\f": " ", "\v": " ", "\r": " ", "\u00a0": " ", "\u2007": " ", "\u202f": " "}
-)
 
 
 def canonical_url(url: str | None) -> str | None:
@@ -100,32 +66,6 @@ def canonical_url(url: str | None) -> str | None:
     ]
     path = parts.path or "/"
     return urlunsplit((scheme, host, path, urlencode(query, doseq=True), ""))
-
-
-def _markup_to_text(match: re.Match[str]) -> str:
-    return "\n" if match.lastgroup == "block" else ""
-
-
-def html_to_text(fragment: str) -> str:
-    """Plain text of an HTML fragment: tags gone, entities decoded, whitespace tidied.
-
-    One regular expression over the fragment, not html.parser: its Python call per tag
-    and per text run made this the cycle's largest cost after parsing (5x slower, with
-    the same text for feeds' fragments).
-    """
-    if not fragment:
-        return ""
-    if "<" in fragment:
-        lowered = fragment.lower()
-        share = any(hint in lowered for hint in _SHARE_HINTS)
-        fragment = (_MARKUP_WITH_SHARE if share else _MARKUP).sub(_markup_to_text, fragment)
-    text = html.unescape(fragment)
-    text = text.translate(_TO_SPACE)
-    while "  " in text:
-        text = text.replace("  ", " ")
-    if "\n" not in text:
-        return text.strip()
-    return "\n".join(line for line in map(str.strip, text.split("\n")) if line)
 
 
 def story_key(title: str) -> str:

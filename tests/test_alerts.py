@@ -110,7 +110,7 @@ def test_slack_gets_mrkdwn_with_a_link_and_mentions_never_ping(
     for mention in ("<!channel>", "<!here", "<@U024BE7LH>"):
         assert mention not in everything
     assert "&lt;!channel&gt;" in attachment["text"]
-    assert "&lt;@U024BE7LH&gt;" in attachment["text"]
+    assert "&lt;@\u2060U024BE7LH&gt;" in attachment["text"]  # shown, never a mention
     assert "&amp;" in attachment["text"]
     assert "<https://harbourgazette.example/1200/0?a=1&amp;b=2|" in attachment["text"]
     assert "*UK*" in attachment["text"]  # highlighted terms are bold

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from connectors.entry import RawEntry
-from newswatch.normalize import canonical_url, html_to_text, normalize_entry, story_key
+from newswatch.html_text import html_to_text
+from newswatch.normalize import canonical_url, normalize_entry, story_key
 
 FETCHED = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)
 

@@ -18,8 +18,9 @@ from sqlmodel import Session, select
 from connectors.feed import parse_feed
 from connectors.testing import FeedTransport
 from newswatch import store
+from newswatch.html_text import html_to_text
 from newswatch.models import Article
-from newswatch.normalize import html_to_text, normalize_entry
+from newswatch.normalize import normalize_entry
 from newswatch.store.db import MIGRATIONS
 from tests.support.cycles import cycle
 from tests.support.smtp import SmtpServer

@@ -80,11 +80,19 @@ class Redactor:
         return text
 
 
+# Services that render Markdown (and mentions) in whatever Apprise sends as text.
+_MARKDOWN_AS_TEXT = frozenset({"discord", "mmost", "mmosts"})
+
+
 def channel_format(url: str, configured: str | None, service_format: str | None) -> Format:
     """The format to render for a channel: the configured one, else what the service takes."""
-    if urlsplit(url).scheme.lower() in ("slack", "slacks"):
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("slack", "slacks"):
         # Slack's mrkdwn is its own dialect (and its escaping rules differ from CommonMark).
         return "slack" if configured in (None, "markdown") else _as_format(configured)
+    if scheme in _MARKDOWN_AS_TEXT:
+        # Whatever the body is called, these render it as Markdown with mentions.
+        return "chat"
     if configured is not None:
         return _as_format(configured)
     if service_format == "html":

@@ -3,6 +3,7 @@ production uses, and an in-memory one shipped for tests (as httpx ships MockTran
 
 from __future__ import annotations
 
+import html
 import logging
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -46,7 +47,9 @@ class AppriseNotifier:
         ):
             try:
                 result = notifier.notify(
-                    title=message.title, body=message.body, body_format=message.apprise_format
+                    title=_title_for(service, message),
+                    body=message.body,
+                    body_format=message.apprise_format,
                 )
             except Exception as exc:  # a plugin bug must not stop the other deliveries
                 return SendResult(False, redact(f"{type(exc).__name__}: {exc}"))
@@ -55,6 +58,14 @@ class AppriseNotifier:
             return SendResult(True)
         reason = " | ".join(line.strip() for line in messages.splitlines() if line.strip())
         return SendResult(False, redact(reason or "the service did not accept the message"))
+
+
+def _title_for(service: object, message: Message) -> str:
+    """A service with no title of its own (Telegram) writes the title into the body, where it
+    is read as the body's format: an HTML body's title is escaped as HTML too."""
+    if getattr(service, "title_maxlen", None) == 0 and message.format == "html":
+        return html.escape(message.title, quote=False)
+    return message.title
 
 
 @dataclass

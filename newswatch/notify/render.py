@@ -1,38 +1,25 @@
-"""Alerts and digests as text for each kind of channel: plain, Markdown, Slack mrkdwn, HTML.
+"""Alerts and digests as text for each kind of channel: plain, Markdown, Slack mrkdwn, HTML,
+and the Markdown that Discord and Mattermost read in a text body.
 
-Article text is untrusted: it is escaped for its target here, and only here, so that a
-headline can neither inject markup into an email nor ping `<!channel>` on Slack.
+Article text is untrusted: every piece of it goes through newswatch.notify.escaping for its
+target, so that a headline can neither inject markup into an email nor ping `<!channel>`
+on Slack nor `@everyone` on Discord, and only an http(s) link becomes a link.
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from itertools import groupby
 from zoneinfo import ZoneInfo
 
 from newswatch.models import Format, Message, PendingAlert
+from newswatch.notify.escaping import escape, escape_title, visible, web_link
 
 SUMMARY_CHARS = 600
 DATE_UNKNOWN = "date unknown"
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|~!])")
-_SLACK_SPECIALS = re.compile(r"([\\<>])")
-
-
-def escape(text: str, fmt: Format) -> str:
-    """Make untrusted text literal in the target format."""
-    if fmt == "html":
-        return html.escape(text, quote=True)
-    if fmt == "markdown":
-        return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
-    if fmt == "slack":
-        # Apprise turns CommonMark's \< and \> into &lt; and &gt;, and escapes & itself;
-        # a bare < would reach Slack as the start of <!channel> or <@user>.
-        return _SLACK_SPECIALS.sub(r"\\\1", text)
-    return text
 
 
 def highlight(text: str, spans: Sequence[Sequence[int]], fmt: Format) -> str:
@@ -63,19 +50,26 @@ def _merged(spans: Sequence[Sequence[int]], limit: int) -> list[tuple[int, int]]
 def _emphasis(text: str, fmt: Format) -> str:
     if fmt == "html":
         return f"<mark><b>{text}</b></mark>"
-    if fmt in ("markdown", "slack"):
+    if fmt in ("markdown", "slack", "chat"):
         return f"**{text}**"
     return f"*{text}*"
 
 
 def _link(label: str, url: str | None, fmt: Format) -> str:
-    if not url:
-        return label
+    """The alert's own link: the only link a message has, and only an http(s) one; any
+    other is shown as inert text beside the label."""
+    link = web_link(url)
+    if link is None:
+        return label if not url else f"{label} ({escape(f'not a web link: {url}', fmt)})"
     if fmt == "html":
-        return f'<a href="{html.escape(url, quote=True)}">{label}</a>'
-    if fmt in ("markdown", "slack"):
-        return f"[{label}]({url.replace(')', '%29').replace(' ', '%20')})"
-    return f"{label}\n{url}"
+        return f'<a href="{html.escape(link, quote=True)}">{label}</a>'
+    if fmt in ("markdown", "slack", "chat"):
+        return f"[{label}]({_markdown_destination(link)})"
+    return f"{label}\n{link}"
+
+
+def _markdown_destination(url: str) -> str:
+    return url.replace("(", "%28").replace(")", "%29").replace(" ", "%20")
 
 
 def local_time(when: datetime, zone: str) -> str:
@@ -153,14 +147,14 @@ def _render_alert(alerts: Sequence[PendingAlert], *, fmt: Format, zone: str) -> 
     ]
     if alert.also_reported_by:
         facts.append(("Also reported by", escape(", ".join(alert.also_reported_by), fmt)))
-    subject = f"[{', '.join(name for name, _ in rules)}] {alert.article_title}"
+    subject = escape_title(f"[{', '.join(name for name, _ in rules)}] {alert.article_title}", fmt)
     paragraphs = _paragraphs(highlight(summary, summary_spans, fmt)) if summary else []
     fields = {
         "rule": ", ".join(rule_id for _, rule_id in rules),
         "rule_name": ", ".join(name for name, _ in rules),
-        "headline": alert.article_title,
-        "url": alert.article_url or "",
-        "outlet": alert.source,
+        "headline": visible(alert.article_title),
+        "url": web_link(alert.article_url) or "",
+        "outlet": visible(alert.source),
         "published": alert.published_at.isoformat() if alert.date_known else "",
         "matched": ", ".join(words),
         "also_reported_by": ", ".join(alert.also_reported_by),
@@ -173,13 +167,17 @@ def _render_alert(alerts: Sequence[PendingAlert], *, fmt: Format, zone: str) -> 
             + "".join(f"<p>{p}</p>" for p in paragraphs)
         )
         return Message(subject, body, fmt, key, fields)
-    if fmt in ("markdown", "slack"):
+    if fmt in ("markdown", "slack", "chat"):
         lines = [_link(title_line, alert.article_url, fmt), ""]
         lines += [f"**{k}:** {v}" for k, v in facts]
         for paragraph in paragraphs:
             lines += ["", paragraph]
         return Message(subject, "\n".join(lines), fmt, key, fields)
-    lines = [title_line, "", f"Link: {alert.article_url or '(none)'}"]
+    link = web_link(alert.article_url)
+    shown_link = link or (
+        f"(not a web link: {visible(alert.article_url)})" if alert.article_url else "(none)"
+    )
+    lines = [title_line, "", f"Link: {shown_link}"]
     lines += [f"{k}: {v}" for k, v in facts]
     for paragraph in paragraphs:
         lines += ["", paragraph]
@@ -210,7 +208,7 @@ def render_digest(
         if fmt == "html":
             lis = "".join(f"<li>{link} <small>{meta}</small></li>" for link, meta in entries)
             parts.append(f"<h3>{heading}</h3><ul>{lis}</ul>")
-        elif fmt in ("markdown", "slack"):
+        elif fmt in ("markdown", "slack", "chat"):
             parts.append(f"**{heading}**\n" + "\n".join(f"- {ln} ({m})" for ln, m in entries))
         else:
             parts.append(heading + "\n" + "\n".join(f"- {ln} ({m})" for ln, m in entries))
