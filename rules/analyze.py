@@ -51,6 +51,7 @@ __all__ = [
     "chunk_keys",
     "exact_of",
     "fold",
+    "form_key",
     "is_listed_plural",
     "is_name",
     "key_in",
@@ -206,12 +207,9 @@ def _key(lower: str, lang: str) -> str:
     folded = _fold(lower)
     if lang == OTHER_LANGUAGE or not lower.isalpha():
         return sys.intern(folded)
-    lemma = _lemma(lower, lang)
-    if lemma != lower:
-        # simplemma's dictionaries are not always transitive (French visites -> visite ->
-        # visiter): one more step gives every form of a word the same lemma
-        lemma = _lemma(lemma.casefold(), lang)
-    key = _fold(lemma.casefold())
+    # the dictionary once: a lemma is never looked up again as a form (founding -> found
+    # is right, found -> find would join founding to find)
+    key = _fold(_lemma(lower, lang).casefold())
     if lower in _SUPPLETIVE_DEGREES.get(lang, ()):
         key = folded  # better is not the adjective good: the word stays itself
     # one object per key (visits and visited give the same "visit"), so dictionaries keyed
@@ -306,6 +304,12 @@ def chunk_keys(lang: str) -> dict[str, tuple[str, ...]]:
 def key_in(surface: str, lang: str) -> str:
     """The key of a word in an analysis language: what a query word is compared by."""
     return KEY_IN[lang][LOWER[surface]]
+
+
+def form_key(surface: str) -> str:
+    """A word's own form as a key (folded, not lemmatised): the key its lemma's forms have
+    when the word itself is a lemma."""
+    return KEY_IN[OTHER_LANGUAGE][LOWER[surface]]
 
 
 def is_name(surface: str) -> bool:
