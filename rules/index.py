@@ -56,7 +56,12 @@ _COMMON_WORDS = """
     long get here between both life being under never day same another know while last might
     us great old off come since against go came right used take three says told report
     reported government minister president week month today yesterday news"""
-_COMMON = frozenset(analyze.stem_of(w) for w in _COMMON_WORDS.split())
+
+
+def _common_keys(lang: str) -> frozenset[str]:
+    """The common words' keys in the language compiled (worked out per build, not at
+    import: the look-ups would load a dictionary for commands that match nothing)."""
+    return frozenset(analyze.key_in(word, lang) for word in _COMMON_WORDS.split())
 
 
 @mypyc_attr(serializable=True)  # picklable when compiled (setup.py)
@@ -204,12 +209,12 @@ class LanguageIndex:
 
 
 def _anchor_cost(
-    key: str, rule_counts: Mapping[str, int], seen: Counter[str] | None
+    key: str, rule_counts: Mapping[str, int], seen: Counter[str] | None, common: frozenset[str]
 ) -> tuple[int, int, int, int]:
     """Smaller is rarer: seldom seen in the sample articles; then not a wildcard nor a
     common word, then used by the fewest rules, then longest."""
     word = key.lstrip(MARKS)
-    kind = 2 if PREFIX_MARK in key else 1 if word in _COMMON or len(word) < 3 else 0
+    kind = 2 if PREFIX_MARK in key else 1 if word in common or len(word) < 3 else 0
     return (seen[key] if seen is not None else 0, kind, rule_counts[key], -len(word))
 
 
@@ -293,6 +298,7 @@ def _build(
         for k in alt
     )
     seen = _sample_frequencies(sample, anchored_prefixes, builder.scoped, lang) if sample else None
+    common = _common_keys(lang)
     postings: dict[str, tuple[list[int], list[tuple[str, ...]]]] = {}
     costs: dict[str, tuple[int, int, int, int]] = {}
     for rule_no, alternatives in enumerate(all_alternatives):
@@ -302,7 +308,7 @@ def _build(
                 usable = list(alternative)
             for key in usable:
                 if key not in costs:
-                    costs[key] = _anchor_cost(key, rule_counts, seen)
+                    costs[key] = _anchor_cost(key, rule_counts, seen, common)
             ranked = sorted(usable, key=costs.__getitem__)
             rule_nos, required = postings.setdefault(intern(ranked[0]), ([], []))
             rule_nos.append(rule_no)
