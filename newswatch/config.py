@@ -7,6 +7,8 @@ whole file in one pass; nothing here raises a traceback for a user's mistake.
 from __future__ import annotations
 
 import gc
+import hashlib
+import marshal
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,7 +32,7 @@ from pydantic import (
 )
 
 from newswatch.notify.apprise_urls import ENV_REF, channel_url_problem, resolve_channel_url
-from rules import RuleSpec, check_rules
+from rules import ENGINE_VERSION, RuleSpec, check_rules
 
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -251,6 +253,21 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _parse_config(text: str, *, name: str, environ: Mapping[str, str]) -> Config:
+    cached = _config_cache.read(text)
+    if cached is not None:
+        # a config read cleanly before, byte for byte: its YAML and its queries need no
+        # second look; the checks that depend on the environment run again
+        try:
+            config = Config.model_validate(cached)
+        except ValidationError:
+            pass
+        else:
+            checks = _semantic_problems(
+                config, None, name=name, environ=environ, check_queries=False
+            )
+            if next(checks, None) is None:
+                return config
+        # anything wrong now: read it again in full, for the problems and their lines
     try:
         root, data = read_yaml(text)
     except yaml.YAMLError as exc:
@@ -276,11 +293,17 @@ def _parse_config(text: str, *, name: str, environ: Mapping[str, str]) -> Config
     problems += _semantic_problems(config, root, name=name, environ=environ)
     if problems:
         raise ConfigError(sorted(problems, key=lambda p: p.line or 0))
+    _config_cache.write(text, data)
     return config
 
 
 def _semantic_problems(
-    config: Config, root: yaml.Node, *, name: str, environ: Mapping[str, str]
+    config: Config,
+    root: yaml.Node | None,
+    *,
+    name: str,
+    environ: Mapping[str, str],
+    check_queries: bool = True,
 ) -> Iterator[Problem]:
     seen_urls: dict[str, int] = {}
     for i, feed in enumerate(config.feeds):
@@ -328,9 +351,78 @@ def _semantic_problems(
                     f"rule {rule.id!r}: unknown channel {chan_name!r} (channels: {known})",
                 )
 
-    query_lines = {r.id: line_of(root, ("rules", i, "query")) for i, r in enumerate(config.rules)}
-    for err in check_rules(config.rule_specs(), config.lists):
-        yield Problem(name, query_lines.get(err.rule_id or ""), err.render())
+    if not check_queries:
+        return
+    errors = check_rules(config.rule_specs(), config.lists)
+    if errors:
+        places = {r.id: i for i, r in enumerate(config.rules)}
+        for err in errors:
+            place = places.get(err.rule_id or "")
+            at = line_of(root, ("rules", place, "query")) if place is not None else None
+            yield Problem(name, at, err.render())
+
+
+class _ConfigCache:
+    """The data of large configs read cleanly before, keyed by the file's bytes.
+
+    Reading YAML is the cost of a large rule file (libyaml read 100,000 rules, 8.5 MB, in
+    several seconds, and checking every query took as long again); the same bytes read
+    cleanly give the same data and the same verdict on the queries, so a file read before
+    is loaded from a marshal file named by the digest of its text, the rule engine's version
+    and PyYAML's. Small configs are read directly (milliseconds) and never cached; the
+    folder is ``$NEWSWATCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/newswatch``, else
+    ``~/.cache/newswatch``; anything unreadable there is read from the YAML again.
+    """
+
+    MIN_CHARS = 256_000
+    KEEP = 4  # entries kept: a few configs, each a few megabytes
+
+    def _folder(self) -> Path:
+        explicit = os.environ.get("NEWSWATCH_CACHE_DIR")
+        if explicit:
+            return Path(explicit)
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base) / "newswatch"
+
+    def _path(self, text: str) -> Path:
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass"))
+        digest.update(f"\0{ENGINE_VERSION}\0{yaml.__version__}".encode())
+        return self._folder() / "configs" / f"{digest.hexdigest()}.marshal"
+
+    def read(self, text: str) -> Any:
+        if len(text) < self.MIN_CHARS:
+            return None
+        try:
+            # S302: written by write() below, in the user's own folder, for these very bytes
+            return marshal.loads(self._path(text).read_bytes())  # noqa: S302
+        except (OSError, EOFError, ValueError, TypeError):
+            return None
+
+    def write(self, text: str, data: Any) -> None:
+        if len(text) < self.MIN_CHARS:
+            return
+        path = self._path(text)
+        try:
+            blob = marshal.dumps(data)
+        except ValueError:  # a value marshal cannot hold (a YAML date): read it each time
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.partial")
+            # readable by the user only, like the config it copies
+            with os.fdopen(
+                os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb"
+            ) as f:
+                f.write(blob)
+            os.replace(partial, path)
+            entries = sorted(path.parent.glob("*.marshal"), key=lambda p: p.stat().st_mtime)
+            for old in entries[: -self.KEEP]:
+                old.unlink(missing_ok=True)
+        except OSError:
+            return  # a read-only home: the config is simply read from YAML next time
+
+
+_config_cache = _ConfigCache()
 
 
 def _duplicate_keys(node: yaml.Node) -> Iterator[tuple[int, str]]:
