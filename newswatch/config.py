@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from newswatch.cache_folder import cache_folder, write_private
 from newswatch.notify.apprise_urls import ENV_REF, channel_url_problem, resolve_channel_url
 from rules import ENGINE_VERSION, RuleSpec, check_rules
 
@@ -370,24 +371,16 @@ class _ConfigCache:
     cleanly give the same data and the same verdict on the queries, so a file read before
     is loaded from a marshal file named by the digest of its text, the rule engine's version
     and PyYAML's. Small configs are read directly (milliseconds) and never cached; the
-    folder is ``$NEWSWATCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/newswatch``, else
-    ``~/.cache/newswatch``; anything unreadable there is read from the YAML again.
+    folder is newswatch.cache_folder's; anything unreadable there is read from the YAML again.
     """
 
     MIN_CHARS = 256_000
     KEEP = 4  # entries kept: a few configs, each a few megabytes
 
-    def _folder(self) -> Path:
-        explicit = os.environ.get("NEWSWATCH_CACHE_DIR")
-        if explicit:
-            return Path(explicit)
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return Path(base) / "newswatch"
-
     def _path(self, text: str) -> Path:
         digest = hashlib.sha256(text.encode("utf-8", "surrogatepass"))
         digest.update(f"\0{ENGINE_VERSION}\0{yaml.__version__}".encode())
-        return self._folder() / "configs" / f"{digest.hexdigest()}.marshal"
+        return cache_folder("configs", f"{digest.hexdigest()}.marshal")
 
     def read(self, text: str) -> Any:
         if len(text) < self.MIN_CHARS:
@@ -407,14 +400,7 @@ class _ConfigCache:
         except ValueError:  # a value marshal cannot hold (a YAML date): read it each time
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(f".{os.getpid()}.partial")
-            # readable by the user only, like the config it copies
-            with os.fdopen(
-                os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb"
-            ) as f:
-                f.write(blob)
-            os.replace(partial, path)
+            write_private(path, blob)
             entries = sorted(path.parent.glob("*.marshal"), key=lambda p: p.stat().st_mtime)
             for old in entries[: -self.KEEP]:
                 old.unlink(missing_ok=True)
