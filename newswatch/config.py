@@ -202,8 +202,14 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Config:
-    """Read, validate and return the config, or raise ConfigError listing every problem."""
+def load_config(
+    path: Path, *, environ: Mapping[str, str] | None = None, check_channels: bool = True
+) -> Config:
+    """Read, validate and return the config, or raise ConfigError listing every problem.
+
+    ``check_channels=False`` (for commands that send nothing, such as ``rules test``) leaves
+    out asking Apprise whether each channel URL is usable: importing it takes a second.
+    """
     env = os.environ if environ is None else environ
     name = str(path)
     try:
@@ -212,7 +218,7 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Conf
         raise ConfigError([Problem(name, None, MISSING_CONFIG)]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(name, None, f"cannot read the config: {exc}")]) from None
-    return parse_config(text, name=name, environ=env)
+    return parse_config(text, name=name, environ=env, check_channels=check_channels)
 
 
 # libyaml's C loader when PyYAML was built with it (its wheels are): the pure-Python one
@@ -234,9 +240,11 @@ def read_yaml(text: str) -> tuple[yaml.Node | None, Any]:
     return root, data
 
 
-def parse_config(text: str, *, name: str, environ: Mapping[str, str]) -> Config:
+def parse_config(
+    text: str, *, name: str, environ: Mapping[str, str], check_channels: bool = True
+) -> Config:
     with _collector_paused():
-        return _parse_config(text, name=name, environ=environ)
+        return _parse_config(text, name=name, environ=environ, check_channels=check_channels)
 
 
 @contextmanager
@@ -253,7 +261,9 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _parse_config(text: str, *, name: str, environ: Mapping[str, str]) -> Config:
+def _parse_config(
+    text: str, *, name: str, environ: Mapping[str, str], check_channels: bool
+) -> Config:
     cached = _config_cache.read(text)
     if cached is not None:
         # a config read cleanly before, byte for byte: its YAML and its queries need no
@@ -264,7 +274,12 @@ def _parse_config(text: str, *, name: str, environ: Mapping[str, str]) -> Config
             pass
         else:
             checks = _semantic_problems(
-                config, None, name=name, environ=environ, check_queries=False
+                config,
+                None,
+                name=name,
+                environ=environ,
+                check_queries=False,
+                check_channels=check_channels,
             )
             if next(checks, None) is None:
                 return config
@@ -291,7 +306,9 @@ def _parse_config(text: str, *, name: str, environ: Mapping[str, str]) -> Config
             where = ".".join(str(p) for p in loc)
             problems.append(Problem(name, line_of(root, loc), f"{where}: {err['msg']}"))
         raise ConfigError(problems) from None
-    problems += _semantic_problems(config, root, name=name, environ=environ)
+    problems += _semantic_problems(
+        config, root, name=name, environ=environ, check_channels=check_channels
+    )
     if problems:
         raise ConfigError(sorted(problems, key=lambda p: p.line or 0))
     _config_cache.write(text, data)
@@ -305,6 +322,7 @@ def _semantic_problems(
     name: str,
     environ: Mapping[str, str],
     check_queries: bool = True,
+    check_channels: bool = True,
 ) -> Iterator[Problem]:
     seen_urls: dict[str, int] = {}
     for i, feed in enumerate(config.feeds):
@@ -326,7 +344,9 @@ def _semantic_problems(
                 f"channel {chan_name!r}: environment variable {missing[0]} is not set",
             )
             continue
-        problem = channel_url_problem(resolve_channel_url(chan.url, environ))
+        problem = (
+            channel_url_problem(resolve_channel_url(chan.url, environ)) if check_channels else None
+        )
         if problem:
             yield Problem(name, line, f"channel {chan_name!r}: {problem}")
 

@@ -20,8 +20,11 @@ from sqlmodel import Session
 
 from newswatch import store
 from newswatch.config import Config
+from newswatch.lemmas import install as install_lemma_dictionaries
 from newswatch.models import Article, CleanArticle, MatchToStore
 from rules import COMPILED, ENGINE_VERSION, Document, Hit, RuleIndex, compile_rules
+
+install_lemma_dictionaries()  # decoded once per machine (newswatch.lemmas)
 
 INDEX_SAMPLE_SIZE: Final = 300  # recent articles that tell the rule index which words are rare
 

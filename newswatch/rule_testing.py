@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from newswatch.language import detect_language
+from newswatch.lemmas import install as install_lemma_dictionaries
 from rules import (
     DEFAULT_FIELDS,
     Document,
@@ -43,6 +44,8 @@ from rules import (
     iter_terms,
     parse,
 )
+
+install_lemma_dictionaries()  # decoded once per machine (newswatch.lemmas)
 
 if TYPE_CHECKING:  # the config module pulls in the models and SQLAlchemy: --query needs neither
     from sqlalchemy import Engine

@@ -42,7 +42,7 @@ from typing import TypeVar
 
 from mypy_extensions import mypyc_attr
 from simplemma.strategies import DictionaryLookupStrategy
-from simplemma.strategies.dictionaries import DefaultDictionaryFactory
+from simplemma.strategies.dictionaries import DefaultDictionaryFactory, DictionaryFactory
 
 __all__ = [
     "DEFAULT_LANGUAGE",
@@ -64,6 +64,7 @@ __all__ = [
     "tag",
     "tokenize",
     "untag",
+    "use_dictionaries",
     "words",
 ]
 
@@ -202,6 +203,15 @@ def _lower(surface: str) -> str:
 # and only for the languages seen: the memory-frugal form loads as slowly and scans a block
 # per look-up (0.2 ms), which cost a 1,000-article `rules test` more than all its matching.
 _DICTIONARY = DictionaryLookupStrategy(DefaultDictionaryFactory(cache_max_size=len(LANGUAGES)))
+
+
+def use_dictionaries(factory: DictionaryFactory) -> None:
+    """Look words up in ``factory``'s dictionaries (newswatch.lemmas loads them from a cache).
+
+    Call it before the first word is analysed: keys worked out before stay in the caches.
+    """
+    global _DICTIONARY  # one strategy per process, chosen at start-up
+    _DICTIONARY = DictionaryLookupStrategy(factory)
 
 
 def _lemma(lower: str, lang: str) -> str:
