@@ -34,6 +34,7 @@ from pydantic import (
 from newswatch.cache_folder import cache_folder, write_private
 from newswatch.notify.apprise_urls import ENV_REF, channel_url_problem, resolve_channel_url
 from rules import ENGINE_VERSION, RuleSpec, check_rules
+from rules.analyze import LANGUAGES
 
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -133,6 +134,19 @@ class MonitorConfig(_Strict):
     operator_channel: str | None = Field(
         default=None, description="a channel that hears when a monitor run fails"
     )
+    default_language: str = Field(
+        default="en",
+        description="the language an article's words are read in when its own could not be "
+        "detected (too short, or unsure): en, fr, de, es, it, pt or nl",
+    )
+
+    @field_validator("default_language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in LANGUAGES:
+            raise ValueError(f"unknown language {value!r} (use one of {', '.join(LANGUAGES)})")
+        return value
+
     # Politeness and bounds of the fetcher (connectors.http.FetchSettings).
     max_concurrent_fetches: int = Field(default=50, ge=1, description="fetches at once, in all")
     per_host_limit: int = Field(

@@ -455,7 +455,9 @@ def run_config_test(
         what = f"no rule {rule_id!r}" if rule_id is not None else "no rules"
         err.write(f"error: {config_name}: {what} (rules: {known})\n")
         return 2
-    index = compile_rules(specs, config.lists)  # load_config checked every query
+    index = compile_rules(  # load_config checked every query
+        specs, config.lists, default_language=config.monitor.default_language
+    )
     return _match_source(index, len(specs), articles_path, text, fmt, out, err)
 
 

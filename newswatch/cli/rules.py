@@ -44,7 +44,9 @@ def rules_check(config: ConfigOption = None) -> None:
     path, cfg = load_or_exit(config)
     engine = _stored_articles()
     articles = index_sample(engine, limit=rule_checks.SAMPLE_SIZE) if engine is not None else []
-    index = compile_rules(cfg.rule_specs(), cfg.lists)  # load_config checked every query
+    index = compile_rules(  # load_config checked every query
+        cfg.rule_specs(), cfg.lists, default_language=cfg.monitor.default_language
+    )
     for warning in rule_checks.rule_warnings(cfg, index, articles):
         typer.echo(f"warning: {path}: rule {warning.rule_id!r}: {warning.message}", err=True)
     typer.echo(
@@ -174,7 +176,7 @@ def _test_stored(config: Config, config_name: str, rule_id: str | None, query: s
     else:
         specs, label = [RuleSpec("query", query or "")], "query"
     try:
-        index = compile_rules(specs, config.lists)
+        index = compile_rules(specs, config.lists, default_language=config.monitor.default_language)
     except RuleErrors as exc:
         for error in exc.errors:
             typer.echo(error.render(), err=True)
