@@ -80,7 +80,9 @@ def run_backtest(
         else RuleSpec("query", query or "")
     )
     try:
-        index = compile_rules([spec], config.lists)
+        index = compile_rules(
+            [spec], config.lists, default_language=config.monitor.default_language
+        )
     except ValueError as exc:  # RuleErrors: the messages carry the column and a caret
         raise BacktestError(str(exc)) from None
     matcher = Matcher(config) if notify else None

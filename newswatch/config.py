@@ -7,6 +7,8 @@ whole file in one pass; nothing here raises a traceback for a user's mistake.
 from __future__ import annotations
 
 import gc
+import hashlib
+import marshal
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,8 +31,10 @@ from pydantic import (
     model_validator,
 )
 
+from newswatch.cache_folder import cache_folder, write_private
 from newswatch.notify.apprise_urls import ENV_REF, channel_url_problem, resolve_channel_url
-from rules import RuleSpec, check_rules
+from rules import ENGINE_VERSION, RuleSpec, check_rules
+from rules.analyze import LANGUAGES
 
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -130,6 +134,19 @@ class MonitorConfig(_Strict):
     operator_channel: str | None = Field(
         default=None, description="a channel that hears when a monitor run fails"
     )
+    default_language: str = Field(
+        default="en",
+        description="the language an article's words are read in when its own could not be "
+        "detected (too short, or unsure): en, fr, de, es, it, pt or nl",
+    )
+
+    @field_validator("default_language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in LANGUAGES:
+            raise ValueError(f"unknown language {value!r} (use one of {', '.join(LANGUAGES)})")
+        return value
+
     # Politeness and bounds of the fetcher (connectors.http.FetchSettings).
     max_concurrent_fetches: int = Field(default=50, ge=1, description="fetches at once, in all")
     per_host_limit: int = Field(
@@ -199,8 +216,14 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Config:
-    """Read, validate and return the config, or raise ConfigError listing every problem."""
+def load_config(
+    path: Path, *, environ: Mapping[str, str] | None = None, check_channels: bool = True
+) -> Config:
+    """Read, validate and return the config, or raise ConfigError listing every problem.
+
+    ``check_channels=False`` (for commands that send nothing, such as ``rules test``) leaves
+    out asking Apprise whether each channel URL is usable: importing it takes a second.
+    """
     env = os.environ if environ is None else environ
     name = str(path)
     try:
@@ -209,7 +232,7 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Conf
         raise ConfigError([Problem(name, None, MISSING_CONFIG)]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(name, None, f"cannot read the config: {exc}")]) from None
-    return parse_config(text, name=name, environ=env)
+    return parse_config(text, name=name, environ=env, check_channels=check_channels)
 
 
 # libyaml's C loader when PyYAML was built with it (its wheels are): the pure-Python one
@@ -231,9 +254,11 @@ def read_yaml(text: str) -> tuple[yaml.Node | None, Any]:
     return root, data
 
 
-def parse_config(text: str, *, name: str, environ: Mapping[str, str]) -> Config:
+def parse_config(
+    text: str, *, name: str, environ: Mapping[str, str], check_channels: bool = True
+) -> Config:
     with _collector_paused():
-        return _parse_config(text, name=name, environ=environ)
+        return _parse_config(text, name=name, environ=environ, check_channels=check_channels)
 
 
 @contextmanager
@@ -250,7 +275,29 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _parse_config(text: str, *, name: str, environ: Mapping[str, str]) -> Config:
+def _parse_config(
+    text: str, *, name: str, environ: Mapping[str, str], check_channels: bool
+) -> Config:
+    cached = _config_cache.read(text)
+    if cached is not None:
+        # a config read cleanly before, byte for byte: its YAML and its queries need no
+        # second look; the checks that depend on the environment run again
+        try:
+            config = Config.model_validate(cached)
+        except ValidationError:
+            pass
+        else:
+            checks = _semantic_problems(
+                config,
+                None,
+                name=name,
+                environ=environ,
+                check_queries=False,
+                check_channels=check_channels,
+            )
+            if next(checks, None) is None:
+                return config
+        # anything wrong now: read it again in full, for the problems and their lines
     try:
         root, data = read_yaml(text)
     except yaml.YAMLError as exc:
@@ -273,14 +320,23 @@ def _parse_config(text: str, *, name: str, environ: Mapping[str, str]) -> Config
             where = ".".join(str(p) for p in loc)
             problems.append(Problem(name, line_of(root, loc), f"{where}: {err['msg']}"))
         raise ConfigError(problems) from None
-    problems += _semantic_problems(config, root, name=name, environ=environ)
+    problems += _semantic_problems(
+        config, root, name=name, environ=environ, check_channels=check_channels
+    )
     if problems:
         raise ConfigError(sorted(problems, key=lambda p: p.line or 0))
+    _config_cache.write(text, data)
     return config
 
 
 def _semantic_problems(
-    config: Config, root: yaml.Node, *, name: str, environ: Mapping[str, str]
+    config: Config,
+    root: yaml.Node | None,
+    *,
+    name: str,
+    environ: Mapping[str, str],
+    check_queries: bool = True,
+    check_channels: bool = True,
 ) -> Iterator[Problem]:
     seen_urls: dict[str, int] = {}
     for i, feed in enumerate(config.feeds):
@@ -302,7 +358,9 @@ def _semantic_problems(
                 f"channel {chan_name!r}: environment variable {missing[0]} is not set",
             )
             continue
-        problem = channel_url_problem(resolve_channel_url(chan.url, environ))
+        problem = (
+            channel_url_problem(resolve_channel_url(chan.url, environ)) if check_channels else None
+        )
         if problem:
             yield Problem(name, line, f"channel {chan_name!r}: {problem}")
 
@@ -328,9 +386,63 @@ def _semantic_problems(
                     f"rule {rule.id!r}: unknown channel {chan_name!r} (channels: {known})",
                 )
 
-    query_lines = {r.id: line_of(root, ("rules", i, "query")) for i, r in enumerate(config.rules)}
-    for err in check_rules(config.rule_specs(), config.lists):
-        yield Problem(name, query_lines.get(err.rule_id or ""), err.render())
+    if not check_queries:
+        return
+    errors = check_rules(config.rule_specs(), config.lists)
+    if errors:
+        places = {r.id: i for i, r in enumerate(config.rules)}
+        for err in errors:
+            place = places.get(err.rule_id or "")
+            at = line_of(root, ("rules", place, "query")) if place is not None else None
+            yield Problem(name, at, err.render())
+
+
+class _ConfigCache:
+    """The data of large configs read cleanly before, keyed by the file's bytes.
+
+    Reading YAML is the cost of a large rule file (libyaml read 100,000 rules, 8.5 MB, in
+    several seconds, and checking every query took as long again); the same bytes read
+    cleanly give the same data and the same verdict on the queries, so a file read before
+    is loaded from a marshal file named by the digest of its text, the rule engine's version
+    and PyYAML's. Small configs are read directly (milliseconds) and never cached; the
+    folder is newswatch.cache_folder's; anything unreadable there is read from the YAML again.
+    """
+
+    MIN_CHARS = 256_000
+    KEEP = 4  # entries kept: a few configs, each a few megabytes
+
+    def _path(self, text: str) -> Path:
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass"))
+        digest.update(f"\0{ENGINE_VERSION}\0{yaml.__version__}".encode())
+        return cache_folder("configs", f"{digest.hexdigest()}.marshal")
+
+    def read(self, text: str) -> Any:
+        if len(text) < self.MIN_CHARS:
+            return None
+        try:
+            # S302: written by write() below, in the user's own folder, for these very bytes
+            return marshal.loads(self._path(text).read_bytes())  # noqa: S302
+        except (OSError, EOFError, ValueError, TypeError):
+            return None
+
+    def write(self, text: str, data: Any) -> None:
+        if len(text) < self.MIN_CHARS:
+            return
+        path = self._path(text)
+        try:
+            blob = marshal.dumps(data)
+        except ValueError:  # a value marshal cannot hold (a YAML date): read it each time
+            return
+        try:
+            write_private(path, blob)
+            entries = sorted(path.parent.glob("*.marshal"), key=lambda p: p.stat().st_mtime)
+            for old in entries[: -self.KEEP]:
+                old.unlink(missing_ok=True)
+        except OSError:
+            return  # a read-only home: the config is simply read from YAML next time
+
+
+_config_cache = _ConfigCache()
 
 
 def _duplicate_keys(node: yaml.Node) -> Iterator[tuple[int, str]]:

@@ -7,9 +7,15 @@ an article's words in the language found here (rules.analyze.language_of).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
+import lzma
 import re
 import threading
-from typing import TYPE_CHECKING, Final
+from array import array
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from py3langid.langid import LanguageIdentifier
@@ -31,14 +37,61 @@ _identifier: list[LanguageIdentifier] = []
 
 
 def _model() -> LanguageIdentifier:
-    with _lock:  # loading the model takes about a second: once per process, when first used
+    with _lock:  # once per process, when first used
         if not _identifier:
-            # imported here: numpy and the model are not worth loading for commands that
-            # normalise nothing (--help, rules check)
-            from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-            _identifier.append(LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True))
+            _identifier.append(_load_model())
         return _identifier[0]
+
+
+def _load_model() -> LanguageIdentifier:
+    """py3langid's model, from an uncompressed copy in the cache folder when there is one.
+
+    The wheel ships it LZMA-compressed (4.5 MB -> 68 MB): decompressing took a second in every
+    process that detects a language (each `rules test`, each digest worker); the copy, keyed
+    by the compressed file's digest, loads in a tenth of that.
+    """
+    # imported here: numpy and the model are not worth loading for commands that normalise
+    # nothing (--help, rules check)
+    import numpy as np
+    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+    from newswatch.cache_folder import cache_folder, write_private
+
+    source = Path(MODEL_DIR) / MODEL_FILE
+    try:
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:32]
+    except OSError:
+        return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    copy = cache_folder("language-model", f"{digest}.npz")
+    try:
+        with np.load(copy, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in _MODEL_ARRAYS}
+    except (OSError, ValueError, KeyError):
+        with lzma.open(source) as packed, np.load(io.BytesIO(packed.read())) as data:
+            arrays = {name: data[name] for name in _MODEL_ARRAYS}
+        saved = io.BytesIO()
+        np.savez(saved, **arrays)
+        with contextlib.suppress(OSError):  # a read-only home: decompressed next time too
+            write_private(copy, saved.getvalue())
+    return LanguageIdentifier(
+        arrays["ptc"],
+        arrays["pc"],
+        arrays["classes"].tolist(),
+        _table(arrays["nextmove"]),
+        arrays["out_feat"].tolist(),
+        norm_probs=True,
+        tk_row=_table(arrays["nextmove_row"]),
+    )
+
+
+_MODEL_ARRAYS: Final = ("ptc", "pc", "classes", "nextmove", "nextmove_row", "out_feat")
+
+
+def _table(values: Any) -> array[int]:
+    """A numpy array of unsigned integers as the stdlib array py3langid's tokenizer reads."""
+    table = array({2: "H", 4: "I", 8: "L"}[values.dtype.itemsize])
+    table.frombytes(values.tobytes())
+    return table
 
 
 def detect_language(*texts: str) -> str | None:

@@ -20,8 +20,11 @@ from sqlmodel import Session
 
 from newswatch import store
 from newswatch.config import Config
+from newswatch.lemmas import install as install_lemma_dictionaries
 from newswatch.models import Article, CleanArticle, MatchToStore
 from rules import COMPILED, ENGINE_VERSION, Document, Hit, RuleIndex, compile_rules
+
+install_lemma_dictionaries()  # decoded once per machine (newswatch.lemmas)
 
 INDEX_SAMPLE_SIZE: Final = 300  # recent articles that tell the rule index which words are rare
 
@@ -38,7 +41,12 @@ class Matcher:
     ) -> None:
         """``index``: the config's rules compiled before (see IndexCache), else built here."""
         if index is None:
-            index = compile_rules(config.rule_specs(), config.lists, sample=sample)
+            index = compile_rules(
+                config.rule_specs(),
+                config.lists,
+                sample=sample,
+                default_language=config.monitor.default_language,
+            )
         self.index: RuleIndex = index
         self.channels = {r.id: config.channels_for(r) for r in config.rules}
         # Channels where a rule's matches wait for the digest instead of going out at once.
@@ -148,6 +156,7 @@ def rules_fingerprint(config: Config) -> str:
     for rule in config.rules:
         digest.update(f"{rule.id}\0{rule.query}\0".encode())
     digest.update(json.dumps(config.lists, sort_keys=True).encode())
+    digest.update(config.monitor.default_language.encode())
     return digest.hexdigest()
 
 
@@ -182,7 +191,12 @@ class IndexCache:
             if self._index is None or fingerprint != self._fingerprint:
                 index = _read_index(folder / INDEX_FILE, fingerprint) if folder else None
                 if index is None:
-                    index = compile_rules(config.rule_specs(), config.lists, sample=sample())
+                    index = compile_rules(
+                        config.rule_specs(),
+                        config.lists,
+                        sample=sample(),
+                        default_language=config.monitor.default_language,
+                    )
                     if folder is not None:
                         _write_index(folder / INDEX_FILE, fingerprint, index)
                 self._index, self._fingerprint = index, fingerprint

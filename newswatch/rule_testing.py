@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from newswatch.language import detect_language
+from newswatch.lemmas import install as install_lemma_dictionaries
 from rules import (
     DEFAULT_FIELDS,
     Document,
@@ -43,6 +44,8 @@ from rules import (
     iter_terms,
     parse,
 )
+
+install_lemma_dictionaries()  # decoded once per machine (newswatch.lemmas)
 
 if TYPE_CHECKING:  # the config module pulls in the models and SQLAlchemy: --query needs neither
     from sqlalchemy import Engine
@@ -452,7 +455,9 @@ def run_config_test(
         what = f"no rule {rule_id!r}" if rule_id is not None else "no rules"
         err.write(f"error: {config_name}: {what} (rules: {known})\n")
         return 2
-    index = compile_rules(specs, config.lists)  # load_config checked every query
+    index = compile_rules(  # load_config checked every query
+        specs, config.lists, default_language=config.monitor.default_language
+    )
     return _match_source(index, len(specs), articles_path, text, fmt, out, err)
 
 

@@ -41,7 +41,8 @@ from itertools import accumulate, chain
 from typing import TypeVar
 
 from mypy_extensions import mypyc_attr
-from simplemma.strategies import LOW_MEMORY_DICTIONARY_FACTORY, DictionaryLookupStrategy
+from simplemma.strategies import DictionaryLookupStrategy
+from simplemma.strategies.dictionaries import DefaultDictionaryFactory, DictionaryFactory
 
 __all__ = [
     "DEFAULT_LANGUAGE",
@@ -51,6 +52,7 @@ __all__ = [
     "chunk_keys",
     "exact_of",
     "fold",
+    "form_key",
     "is_listed_plural",
     "is_name",
     "key_in",
@@ -62,6 +64,7 @@ __all__ = [
     "tag",
     "tokenize",
     "untag",
+    "use_dictionaries",
     "words",
 ]
 
@@ -171,8 +174,9 @@ def _norm(surface: str) -> str:
 _V = TypeVar("_V")
 
 # The languages whose inflections are known (simplemma's dictionaries, loaded lazily, one per
-# language, in its memory-frugal form: about 10 MB each instead of 60). An article whose
-# language is not known reads as English; one in another language keys its words by norm.
+# language). An article whose language is not known reads in the index's default language
+# (English unless configured, rules.index.compile_rules); one in another language keys its
+# words by norm.
 LANGUAGES: tuple[str, ...] = ("en", "fr", "de", "es", "it", "pt", "nl")
 DEFAULT_LANGUAGE = "en"
 OTHER_LANGUAGE = ""  # any other language: words are keyed by their norm
@@ -194,7 +198,20 @@ def _lower(surface: str) -> str:
 # Dictionary look-ups only: simplemma's guessing strategies for words its dictionaries do not
 # list (affix and compound decomposition, suffix rules) would join words a desk keeps apart
 # and cost ten times as much per new word; an unlisted word (most names) is its own lemma.
-_DICTIONARY = DictionaryLookupStrategy(LOW_MEMORY_DICTIONARY_FACTORY)
+# The dictionaries in their plain form (a hash table, about 30 MB and 0.8 s to load for
+# English), each loaded when a word of its language is first looked up, so once per process
+# and only for the languages seen: the memory-frugal form loads as slowly and scans a block
+# per look-up (0.2 ms), which cost a 1,000-article `rules test` more than all its matching.
+_DICTIONARY = DictionaryLookupStrategy(DefaultDictionaryFactory(cache_max_size=len(LANGUAGES)))
+
+
+def use_dictionaries(factory: DictionaryFactory) -> None:
+    """Look words up in ``factory``'s dictionaries (newswatch.lemmas loads them from a cache).
+
+    Call it before the first word is analysed: keys worked out before stay in the caches.
+    """
+    global _DICTIONARY  # one strategy per process, chosen at start-up
+    _DICTIONARY = DictionaryLookupStrategy(factory)
 
 
 def _lemma(lower: str, lang: str) -> str:
@@ -206,12 +223,9 @@ def _key(lower: str, lang: str) -> str:
     folded = _fold(lower)
     if lang == OTHER_LANGUAGE or not lower.isalpha():
         return sys.intern(folded)
-    lemma = _lemma(lower, lang)
-    if lemma != lower:
-        # simplemma's dictionaries are not always transitive (French visites -> visite ->
-        # visiter): one more step gives every form of a word the same lemma
-        lemma = _lemma(lemma.casefold(), lang)
-    key = _fold(lemma.casefold())
+    # the dictionary once: a lemma is never looked up again as a form (founding -> found
+    # is right, found -> find would join founding to find)
+    key = _fold(_lemma(lower, lang).casefold())
     if lower in _SUPPLETIVE_DEGREES.get(lang, ()):
         key = folded  # better is not the adjective good: the word stays itself
     # one object per key (visits and visited give the same "visit"), so dictionaries keyed
@@ -306,6 +320,12 @@ def chunk_keys(lang: str) -> dict[str, tuple[str, ...]]:
 def key_in(surface: str, lang: str) -> str:
     """The key of a word in an analysis language: what a query word is compared by."""
     return KEY_IN[lang][LOWER[surface]]
+
+
+def form_key(surface: str) -> str:
+    """A word's own form as a key (folded, not lemmatised): the key its lemma's forms have
+    when the word itself is a lemma."""
+    return KEY_IN[OTHER_LANGUAGE][LOWER[surface]]
 
 
 def is_name(surface: str) -> bool:

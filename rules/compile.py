@@ -19,6 +19,7 @@ from typing import Any, Final, TypeAlias, TypeVar
 
 from mypy_extensions import mypyc_attr
 
+from rules.analyze import DEFAULT_LANGUAGE
 from rules.elements import ListTable
 from rules.keys import DEFAULT_ORDER, FIELD_MARK, PREFIX_MARK, element_key, ordered
 from rules.query import parse_all
@@ -337,9 +338,12 @@ def _leaf_last(code: Code) -> bool:
 
 
 def parse_rules(
-    rules: Iterable[RuleSpec], lists: Mapping[str, Sequence[str]] | None
+    rules: Iterable[RuleSpec],
+    lists: Mapping[str, Sequence[str]] | None,
+    lang: str = DEFAULT_LANGUAGE,
 ) -> tuple[list[tuple[RuleSpec, Node]], list[QuerySyntaxError]]:
-    table = ListTable(lists or {})
+    """The rules' syntax trees, their words keyed in ``lang`` (an analysis language)."""
+    table = ListTable(lists or {}, lang)
     parsed: list[tuple[RuleSpec, Node]] = []
     errors: list[QuerySyntaxError] = []
     for spec in rules:

@@ -1,20 +1,19 @@
 """Words -> elements: a query word, phrase or list entry analysed as article text is.
 
 Words are turned into elements here, with the same analysis as article text (rules.analyze),
-so the engine only ever compares analysed forms; a word gets one pattern per language that
-keys it differently (rules.keys spells the keys).
+so the engine only ever compares analysed forms, keyed in the one language the rules are being
+compiled for (rules.keys spells the keys).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mypy_extensions import mypyc_attr
 
 from rules import analyze
-from rules.keys import element_key
 from rules.syntax import (
     CLOSE_QUOTES,
     EXACT,
@@ -37,36 +36,24 @@ class WordError(Exception):
 
 
 @functools.lru_cache(maxsize=1 << 16)  # desks reuse the same words in thousands of rules
-def word_patterns(text: str, exact: bool) -> tuple[Pattern, ...]:
-    """A bare word's patterns: one per language that reads it differently (rules.analyze)."""
-    return _language_variants(_word_elements, text, exact)
+def word_patterns(text: str, exact: bool, lang: str) -> tuple[Pattern, ...]:
+    """A bare word's patterns in one analysis language (rules.analyze.language_of).
+
+    An article in a language is matched only through that language's keys (French
+    ``visites`` -> ``visiter`` in French articles, English ``visits`` -> ``visit`` in English
+    ones), so the rules are compiled per language (rules.index) and a word never reaches
+    an article through another language's dictionary (Dutch ``loot`` -> ``lot``).
+    """
+    return _word_elements(text, exact, lang)
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def phrase_patterns(text: str, exact: bool) -> tuple[Pattern, ...]:
-    """A phrase's patterns: one per language that keys its words differently."""
-    return _language_variants(_phrase_elements, text, exact)
+def phrase_patterns(text: str, exact: bool, lang: str) -> tuple[Pattern, ...]:
+    """A phrase's patterns in one analysis language."""
+    return _phrase_elements(text, exact, lang)
 
 
-def _language_variants(
-    elements: Callable[[str, bool, str], tuple[Pattern, ...]], text: str, exact: bool
-) -> tuple[Pattern, ...]:
-    """The patterns of ``text`` in every analysis language, one per distinct set of keys.
-
-    An article's words are keyed by their lemmas in the article's language, so a query word
-    is lemmatised in each language it can match in (French ``visites`` -> ``visiter``,
-    English ``visits`` -> ``visit``); most words read the same in all of them, one pattern.
-    """
-    found: dict[tuple[str, ...], Pattern] = {}
-    for lang in analyze.LANGUAGES:
-        for pattern in elements(text, exact, lang):
-            found.setdefault(tuple(element_key(m, v) for m, v in pattern), pattern)
-    return tuple(found.values())
-
-
-def _word_elements(
-    text: str, exact: bool, lang: str = analyze.DEFAULT_LANGUAGE
-) -> tuple[Pattern, ...]:
+def _word_elements(text: str, exact: bool, lang: str) -> tuple[Pattern, ...]:
     """A bare word (maybe several analysed words, maybe a trailing ``*``) keyed in ``lang``.
 
     A capitalised word is a name or a demonym, compared by its form: the word (its
@@ -100,6 +87,14 @@ def _word_elements(
         plural = name + "s"
         if analyze.is_listed_plural(plural, name, lang):  # Germans, not Frances
             return (word, (_form_element(NORM, plural, lang),))
+    if len(surfaces) == 1 and word[0][0] == STEM:
+        # The dictionary is applied once on each side: a text word's key is its lemma, never
+        # the lemma's lemma (founding -> found, not -> find). A query word that is itself
+        # the lemma of other forms but also a form of another lemma (lay: laid -> lay, and
+        # lay -> lie) matches both families: its lemma's forms and its own.
+        own = analyze.form_key(name)
+        if own != word[0][1] and own.isalpha():
+            return (word, ((STEM, own),))
     return (word,)
 
 
@@ -119,9 +114,7 @@ def _form_element(mode: Mode, surface: str, lang: str) -> Element:
     return (mode, analyze.tag(lang, text))
 
 
-def _phrase_elements(
-    text: str, exact: bool, lang: str = analyze.DEFAULT_LANGUAGE
-) -> tuple[Pattern, ...]:
+def _phrase_elements(text: str, exact: bool, lang: str) -> tuple[Pattern, ...]:
     """The words of a phrase, not lemmatised; a word ending in ``*`` is a prefix."""
     matches = analyze.spans(text)
     if not matches:
@@ -140,7 +133,7 @@ def _phrase_elements(
     return (tuple(elements),)
 
 
-def _entry_patterns(entry: str) -> tuple[Pattern, ...]:
+def _entry_patterns(entry: str, lang: str) -> tuple[Pattern, ...]:
     """One ``@list`` entry: a word, ``"a phrase"``, ``!Word``, ``brit*``; several words = phrase.
 
     In YAML ``[UK, "United Kingdom"]`` the quotes are YAML's and are gone by the time the
@@ -151,12 +144,12 @@ def _entry_patterns(entry: str) -> tuple[Pattern, ...]:
     if exact:
         text = text[1:].strip()
     if len(text) >= 2 and text[0] in OPEN_QUOTES and text[-1] in CLOSE_QUOTES:
-        return phrase_patterns(text[1:-1], exact)
+        return phrase_patterns(text[1:-1], exact, lang)
     if not text:
         raise WordError("empty entry")
     if any(ch.isspace() for ch in text):
-        return phrase_patterns(text, exact)
-    return word_patterns(text, exact)
+        return phrase_patterns(text, exact, lang)
+    return word_patterns(text, exact, lang)
 
 
 @mypyc_attr(native_class=False)  # a Python class even compiled: pickles, compares
@@ -165,6 +158,7 @@ class ListTable:
     """Named lists, each entry analysed once however many rules use the list."""
 
     lists: Mapping[str, Sequence[str]]
+    lang: str = analyze.DEFAULT_LANGUAGE  # the analysis language the entries are keyed in
     _cache: dict[str, tuple[tuple[Pattern, ...], list[str]]] = field(default_factory=dict)
 
     def resolve(self, name: str) -> tuple[tuple[Pattern, ...], list[str]] | None:
@@ -184,7 +178,7 @@ class ListTable:
                 problems.append(f"list '{name}' entry {entry!r} is not text")
                 continue
             try:
-                entry_patterns = _entry_patterns(entry)
+                entry_patterns = _entry_patterns(entry, self.lang)
             except WordError as exc:
                 problems.append(f"list '{name}' entry {entry!r}: {exc}")
                 continue

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from operator import itemgetter
 from typing import TypeAlias
 
-from rules import analyze
 from rules.compile import AND, ATLEAST, LEAF, NEAR, NOT, OR, Code, CompiledRule, Leaf, Plan
 from rules.keys import DEFAULT_ORDER, FIELD_MARK, PREFIX_KEY_SIZE
 from rules.spans import sentence_numbers
@@ -38,14 +37,15 @@ class ArticleView:
     def __init__(
         self,
         doc: Document,
+        lang: str,
         scoped: tuple[str, ...],
         prefix_keys: frozenset[str],
         three_letter_prefixes: bool,
     ) -> None:
-        """``scoped``: the fields some term is restricted to; ``prefix_keys``: the wildcard
+        """``lang``: the analysis language the words are keyed in (the rules' language);
+        ``scoped``: the fields some term is restricted to; ``prefix_keys``: the wildcard
         keys pre-selection files rules under (see RuleIndex)."""
         # the lead only when some rule asks for it: it repeats the title and the body's start
-        lang = analyze.language_of(doc.lang)
         fields = {
             name: FieldView(getattr(doc, name) or "", lang)
             for name in FIELDS

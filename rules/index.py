@@ -43,7 +43,7 @@ from rules.preselect import Anchors, PreSelection
 from rules.syntax import Node
 from rules.types import Document, Hit, RuleErrors, RuleSpec
 
-__all__ = ["RuleIndex", "compile_rules"]
+__all__ = ["LanguageIndex", "RuleIndex", "compile_rules"]
 
 # Words so common in news that they make poor anchors even when long enough.
 _COMMON_WORDS = """
@@ -56,20 +56,93 @@ _COMMON_WORDS = """
     long get here between both life being under never day same another know while last might
     us great old off come since against go came right used take three says told report
     reported government minister president week month today yesterday news"""
-_COMMON = frozenset(analyze.stem_of(w) for w in _COMMON_WORDS.split())
+
+
+def _common_keys(lang: str) -> frozenset[str]:
+    """The common words' keys in the language compiled (worked out per build, not at
+    import: the look-ups would load a dictionary for commands that match nothing)."""
+    return frozenset(analyze.key_in(word, lang) for word in _COMMON_WORDS.split())
 
 
 @mypyc_attr(serializable=True)  # picklable when compiled (setup.py)
 class RuleIndex:
-    """Compiled rules; ``match`` costs about the article's length plus its real matches."""
+    """The rules compiled per analysis language: an article in a language is matched only
+    through that language's keys (rules.elements.word_patterns).
+
+    The default language (the one an article of unknown language is read in) is compiled
+    at once; another language when the first article in it comes, so a process loads the
+    dictionaries of the languages it really sees, each once.
+    """
+
+    def __init__(
+        self,
+        rules: list[RuleSpec],
+        lists: Mapping[str, Sequence[str]],
+        sample: tuple[Document, ...],
+        default_language: str,
+        compiled: LanguageIndex,
+    ) -> None:
+        self._specs = rules
+        self._lists = lists
+        self._sample = sample
+        self._default = default_language
+        self._ids = sorted(spec.id for spec in rules)
+        self._known = frozenset(self._ids)
+        self._by_language = {default_language: compiled}
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, rule_id: object) -> bool:
+        return rule_id in self._known
+
+    @property
+    def rule_ids(self) -> list[str]:
+        return list(self._ids)
+
+    def language(self, doc: Document) -> str:
+        """The analysis language ``doc`` is matched in (its own, else the default)."""
+        return self._default if not doc.lang else analyze.language_of(doc.lang)
+
+    def _in(self, doc: Document) -> LanguageIndex:
+        lang = self.language(doc)
+        index = self._by_language.get(lang)
+        if index is None:
+            parsed, _ = parse_rules(self._specs, self._lists, lang)
+            index = self._by_language[lang] = _build(parsed, self._sample, lang)
+        return index
+
+    def candidates(self, doc: Document) -> list[str]:
+        """Ids of the rules pre-selection would evaluate for ``doc`` (for tests and tuning)."""
+        return self._in(doc).candidates(doc)
+
+    def match_with_stats(self, doc: Document) -> tuple[list[Hit], int]:
+        """The hits, sorted by rule id, and how many candidate rules were evaluated."""
+        return self._in(doc).match_with_stats(doc)
+
+    def match(self, doc: Document) -> list[Hit]:
+        """Every rule that matches ``doc``, sorted by rule id, with the terms that fired."""
+        return self._in(doc).match_with_stats(doc)[0]
+
+    def match_rule(self, rule_id: str, doc: Document) -> Hit | None:
+        """Evaluate one rule on positions alone, skipping pre-selection (a cross-check)."""
+        return self._in(doc).match_rule(rule_id, doc)
+
+
+@mypyc_attr(serializable=True)
+class LanguageIndex:
+    """Rules compiled in one language; ``match`` costs about the article's length plus its
+    real matches."""
 
     def __init__(
         self,
         rules: list[CompiledRule],
         anchors: Anchors,
         prefix_keys: frozenset[str],
-        scoped: Iterable[str] = (),
+        scoped: Iterable[str],
+        lang: str,
     ) -> None:
+        self._lang = lang
         self._rules = rules  # sorted by id, so candidate numbers sort like ids
         self._pre_selection = PreSelection(anchors)
         self._prefix_keys = prefix_keys
@@ -93,7 +166,9 @@ class RuleIndex:
         return [self._rules[i].id for i in sorted(self._candidates(view))]
 
     def _view(self, doc: Document) -> ArticleView:
-        return ArticleView(doc, self._scoped, self._prefix_keys, self._three_letter_prefixes)
+        return ArticleView(
+            doc, self._lang, self._scoped, self._prefix_keys, self._three_letter_prefixes
+        )
 
     def _candidates(self, view: ArticleView) -> set[int]:
         return self._pre_selection.candidates(view.keys)
@@ -134,24 +209,25 @@ class RuleIndex:
 
 
 def _anchor_cost(
-    key: str, rule_counts: Mapping[str, int], seen: Counter[str] | None
+    key: str, rule_counts: Mapping[str, int], seen: Counter[str] | None, common: frozenset[str]
 ) -> tuple[int, int, int, int]:
     """Smaller is rarer: seldom seen in the sample articles; then not a wildcard nor a
     common word, then used by the fewest rules, then longest."""
     word = key.lstrip(MARKS)
-    kind = 2 if PREFIX_MARK in key else 1 if word in _COMMON or len(word) < 3 else 0
+    kind = 2 if PREFIX_MARK in key else 1 if word in common or len(word) < 3 else 0
     return (seen[key] if seen is not None else 0, kind, rule_counts[key], -len(word))
 
 
 def _sample_frequencies(
-    sample: Iterable[Document], prefix_keys: frozenset[str], scoped: Iterable[str]
+    sample: Iterable[Document], prefix_keys: frozenset[str], scoped: Iterable[str], lang: str
 ) -> Counter[str]:
-    """In how many sample articles each key appears (document frequency)."""
+    """In how many sample articles each key appears (document frequency), the sample read
+    in the language being compiled."""
     fields = ordered(frozenset(scoped))
     three = has_three_letter_prefixes(prefix_keys)
     seen: Counter[str] = Counter()
     for doc in sample:
-        seen.update(ArticleView(doc, fields, prefix_keys, three).keys)
+        seen.update(ArticleView(doc, lang, fields, prefix_keys, three).keys)
     return seen
 
 
@@ -160,22 +236,26 @@ def compile_rules(
     lists: Mapping[str, Sequence[str]] | None = None,
     *,
     sample: Iterable[Document] = (),
+    default_language: str = analyze.DEFAULT_LANGUAGE,
 ) -> RuleIndex:
     """Parse and index every rule; raises :class:`RuleErrors` listing all problems.
 
     ``sample`` (optional) is a few hundred recent articles: with them each rule is filed under
     the word that really is rarest in the news rather than one guessed from the rules, so
     fewer rules are looked at per article. Matching results are the same either way.
+    ``default_language`` is the analysis language of an article whose language is unknown.
     """
+    specs = list(rules)
+    samples = tuple(sample)
     with _collector_paused():
-        parsed, errors = parse_rules(rules, lists)
+        parsed, errors = parse_rules(specs, lists, default_language)
         if errors:
             raise RuleErrors(errors)
-        index = _build(parsed, sample)
+        compiled = _build(parsed, samples, default_language)
         # the syntax trees go before the collector is back, so its first pass does not
         # scan them (they hold no cycles: freed as soon as the last reference goes)
         del parsed
-    return index
+    return RuleIndex(specs, dict(lists or {}), samples, default_language, compiled)
 
 
 @contextmanager
@@ -191,7 +271,9 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _build(parsed: list[tuple[RuleSpec, Node]], sample: Iterable[Document]) -> RuleIndex:
+def _build(
+    parsed: list[tuple[RuleSpec, Node]], sample: Sequence[Document], lang: str
+) -> LanguageIndex:
     parsed.sort(key=lambda item: item[0].id)
     builder = RuleCompiler()
     compiled: list[CompiledRule] = []
@@ -215,7 +297,8 @@ def _build(parsed: list[tuple[RuleSpec, Node]], sample: Iterable[Document]) -> R
         if all(PREFIX_MARK in k for k in alt)
         for k in alt
     )
-    seen = _sample_frequencies(sample, anchored_prefixes, builder.scoped) if sample else None
+    seen = _sample_frequencies(sample, anchored_prefixes, builder.scoped, lang) if sample else None
+    common = _common_keys(lang)
     postings: dict[str, tuple[list[int], list[tuple[str, ...]]]] = {}
     costs: dict[str, tuple[int, int, int, int]] = {}
     for rule_no, alternatives in enumerate(all_alternatives):
@@ -225,9 +308,9 @@ def _build(parsed: list[tuple[RuleSpec, Node]], sample: Iterable[Document]) -> R
                 usable = list(alternative)
             for key in usable:
                 if key not in costs:
-                    costs[key] = _anchor_cost(key, rule_counts, seen)
+                    costs[key] = _anchor_cost(key, rule_counts, seen, common)
             ranked = sorted(usable, key=costs.__getitem__)
             rule_nos, required = postings.setdefault(intern(ranked[0]), ([], []))
             rule_nos.append(rule_no)
             required.append(tuple(ranked[1:]))  # the keys left to check once it is there
-    return RuleIndex(compiled, postings, anchored_prefixes, builder.scoped)
+    return LanguageIndex(compiled, postings, anchored_prefixes, builder.scoped, lang)

@@ -268,9 +268,9 @@ class _Parser:
         pattern: Pattern = ((STEM, value),)
         return Term(tok.text + value_tok.text, (pattern,), frozenset({name}), tok.column)
 
-    def term(self, tok: Tok, patterns: Callable[[str, bool], tuple[Pattern, ...]]) -> Term:
+    def term(self, tok: Tok, patterns: Callable[[str, bool, str], tuple[Pattern, ...]]) -> Term:
         try:
-            found: tuple[Pattern, ...] = patterns(tok.value, tok.exact)
+            found: tuple[Pattern, ...] = patterns(tok.value, tok.exact, self.table.lang)
         except WordError as exc:
             self.soft(str(exc), tok.column)
             found = ()

@@ -63,6 +63,17 @@ def test_a_small_run_prints_every_figure_as_json_on_the_last_line() -> None:
     assert dense["articles"] == 20
     # a whole `newswatch rules test` process over the dense rules and the articles ran
     assert dense["rules_test_process_s"]["1000"] > 0
+    assert dense["rules_test_first_process_s"]["1000"] > 0
+    assert dense["load_again_s"]["1000"] > 0
+    # issue 27's bounds are printed beside the figures
+    bounds = figures["bounds"]
+    assert bounds["dense_rules_test_process_s_at_most"] == {
+        "1000": 3.0,
+        "10000": 6.0,
+        "100000": 20.0,
+    }
+    assert bounds["dense_articles_per_s_100000_at_least"] == 300
+    assert bounds["throughput_100000_vs_10_at_least"] == 0.2
     assert figures["articles"] == 60
     assert figures["compiled"] is rules.COMPILED  # which engine the figures are of
 

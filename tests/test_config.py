@@ -197,3 +197,29 @@ def test_operator_channel_must_exist(tmp_path: Path) -> None:
     (msg,) = problems(tmp_path, "monitor:\n  operator_channel: pager\n" + GOOD)
     assert ":2: " in msg
     assert "unknown channel 'pager'" in msg
+
+
+def _large_config(path: Path, bad_rule: int | None = None) -> None:
+    """About 300 kB of rules: large enough for the read cache (newswatch.config)."""
+    lines = ["channels:", "  desk:", "    url: json://127.0.0.1:9/alerts", "rules:"]
+    for n in range(4000):
+        query = "harbour AND (strike OR (NOT" if n == bad_rule else f"harbour{n} AND crane"
+        lines += [f"  - id: rule-{n}", f"    query: '{query}'", "    channels: [desk]"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_a_large_config_read_again_is_the_same_and_a_new_mistake_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSWATCH_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "newswatch.yaml"
+    _large_config(path)
+    first = load_config(path, environ={})
+    assert list((tmp_path / "cache").rglob("*.marshal"))  # kept for the next read
+    assert load_config(path, environ={}) == first
+    _large_config(path, bad_rule=2500)  # the file changed: read and checked again
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    [problem] = caught.value.problems
+    assert problem.line == 6 + 3 * 2500  # the bad rule's query line
+    assert "rule-2500" in str(problem)

@@ -3,7 +3,9 @@
 tests/data/english_word_pairs.tsv holds over 400 labelled English pairs: irregular verbs from
 the standard list of English irregular verbs, regular verbs, noun plurals, possessives and
 adjective degrees that must match, and derived or unrelated words that must not (a
-suffix-stripping stemmer joined many of them: execute/executive, marine/mariner).
+suffix-stripping stemmer joined many of them: execute/executive, marine/mariner), nor words
+another language's dictionary keys alike (Dutch loot -> lot) or the dictionary applied twice
+(founding -> found -> find). The articles have no language, so they read as English.
 """
 
 from __future__ import annotations
@@ -50,10 +52,10 @@ def test_word_pairs_precision_and_recall() -> None:
     recall = true_pos / (true_pos + false_neg)
     print(f"word pairs: {len(pairs)}, precision {precision:.3f}, recall {recall:.3f}")
     print("wrong:", ", ".join(misses))
-    # no derived or unrelated word joins; the inflections missed are homographs the
-    # dictionary lists as words of their own (felt, left, thought, warning, people)
-    assert precision >= 0.98, misses
-    assert recall >= 0.9, misses
+    # no derived, unrelated or other-language word joins; the inflections missed are
+    # homographs the dictionary lists as words of their own (felt, left, thought, people)
+    assert precision == 1.0, misses
+    assert recall >= 0.916, misses
 
 
 @pytest.mark.parametrize(

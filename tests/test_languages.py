@@ -117,3 +117,33 @@ def test_rules_test_reads_a_text_in_its_language() -> None:
     code = run_query_test(query="visiter AND Pékin", text=text, out=out, err=err)
     assert code == 0, err.getvalue()
     assert "«visité»" in out.getvalue()
+
+
+# (query, an English sentence another language's dictionary, or a second look-up, joined it to)
+OTHER_LANGUAGE_JOINS = [
+    ("loot AND museum", "A lot of visitors came to the museum"),  # Dutch loot -> lot
+    ("uses AND password", "The user changed the password"),  # French uses -> user
+    ("founding AND charter", "Researchers find the charter in an old archive"),  # found -> find
+    ("nos AND king", "The son of the king spoke"),  # French nos -> son
+    ("mali AND voice", "A male voice answered"),  # Italian mali -> male
+]
+
+
+@pytest.mark.parametrize(("query", "text"), OTHER_LANGUAGE_JOINS)
+@pytest.mark.parametrize("lang", ["en", None])
+def test_an_english_article_is_matched_only_through_english_forms(
+    query: str, text: str, lang: str | None
+) -> None:
+    index = compile_rules([RuleSpec("r", query)], {})
+    assert not index.match(Document(title=text, lang=lang))
+
+
+def test_a_word_still_matches_its_forms_in_the_articles_own_language() -> None:
+    """French `uses` is a form of `user` in a French article, and an article of unknown
+    language is read in the configured default."""
+    index = compile_rules([RuleSpec("r", "uses")], {})
+    text = "Le temps usait les pierres du vieux pont"
+    assert index.match(Document(title=text, lang="fr"))
+    assert not index.match(Document(title=text))  # read as English: usait is no form of uses
+    french_default = compile_rules([RuleSpec("r", "uses")], {}, default_language="fr")
+    assert french_default.match(Document(title=text))

@@ -37,13 +37,14 @@ def config_path(config: Path | None) -> Path:
     return get_settings().config
 
 
-def load_or_exit(config: Path | None) -> tuple[Path, Config]:
-    """The config, or every problem on stderr and exit code 2."""
+def load_or_exit(config: Path | None, *, sends: bool = True) -> tuple[Path, Config]:
+    """The config, or every problem on stderr and exit code 2; a command that ``sends``
+    nothing does not have Apprise check the channel URLs (a second of imports)."""
     from newswatch.config import ConfigError, load_config
 
     path = config_path(config)
     try:
-        return path, load_config(path)
+        return path, load_config(path, check_channels=sends)
     except ConfigError as exc:
         for problem in exc.problems:
             typer.echo(f"error: {problem}", err=True)

@@ -44,7 +44,9 @@ def rules_check(config: ConfigOption = None) -> None:
     path, cfg = load_or_exit(config)
     engine = _stored_articles()
     articles = index_sample(engine, limit=rule_checks.SAMPLE_SIZE) if engine is not None else []
-    index = compile_rules(cfg.rule_specs(), cfg.lists)  # load_config checked every query
+    index = compile_rules(  # load_config checked every query
+        cfg.rule_specs(), cfg.lists, default_language=cfg.monitor.default_language
+    )
     for warning in rule_checks.rule_warnings(cfg, index, articles):
         typer.echo(f"warning: {path}: rule {warning.rule_id!r}: {warning.message}", err=True)
     typer.echo(
@@ -116,14 +118,14 @@ def rules_test(
         raise _refuse(f"a rule id ({rule_id}) needs --config, the file it is in")
     stored = config is not None and text is None and articles is None
     if stored and (query is None) != (rule_id is None):
-        path, cfg = load_or_exit(config)
+        path, cfg = load_or_exit(config, sends=False)
         raise typer.Exit(_test_stored(cfg, str(path), rule_id, query))
     if query is not None:
         if rule_id is not None:
             raise _refuse("give a rule id or --query, not both")
         if text is None:
             raise _refuse("--query needs --text (or --config, to try it on the stored articles)")
-        lists = load_or_exit(config)[1].lists if config is not None else None
+        lists = load_or_exit(config, sends=False)[1].lists if config is not None else None
         raise typer.Exit(
             rule_testing.run_query_test(
                 query=query, text=text, out=sys.stdout, err=sys.stderr, lists=lists
@@ -132,7 +134,7 @@ def rules_test(
     if (articles is None) == (text is None):
         raise _refuse("give --articles or --text (with --config or --rules), or --query and --text")
     if config is not None:
-        path, cfg = load_or_exit(config)
+        path, cfg = load_or_exit(config, sends=False)
         raise typer.Exit(
             rule_testing.run_config_test(
                 config=cfg,
@@ -174,7 +176,7 @@ def _test_stored(config: Config, config_name: str, rule_id: str | None, query: s
     else:
         specs, label = [RuleSpec("query", query or "")], "query"
     try:
-        index = compile_rules(specs, config.lists)
+        index = compile_rules(specs, config.lists, default_language=config.monitor.default_language)
     except RuleErrors as exc:
         for error in exc.errors:
             typer.echo(error.render(), err=True)
