@@ -239,8 +239,11 @@ class _Batch:
         and sends the alerts, so its log lines reach the caller's (a flow run's) log."""
         handed: queue.Queue[_Handed] = queue.Queue()
         room = threading.Semaphore(_QUEUED_FEEDS)  # the store may lag this far behind
+        stop = threading.Event()  # this thread gave up: the loop stops handing feeds over
         loop = threading.Thread(
-            target=self._loop, args=(targets, pool, transport, handed, room), name="cycle-loop"
+            target=self._loop,
+            args=(targets, pool, transport, handed, room, stop),
+            name="cycle-loop",
         )
         loop.start()
         try:
@@ -268,6 +271,7 @@ class _Batch:
                     raise item
             self._flush()
         finally:
+            stop.set()
             loop.join()
 
     def _loop(
@@ -277,9 +281,10 @@ class _Batch:
         transport: httpx.AsyncBaseTransport | None,
         handed: queue.Queue[_Handed],
         room: threading.Semaphore,
+        stop: threading.Event,
     ) -> None:
         try:
-            asyncio.run(self._produce(targets, pool, transport, handed, room))
+            asyncio.run(self._produce(targets, pool, transport, handed, room, stop))
             handed.put(None)
         except BaseException as exc:  # handed to the caller's thread, which raises it
             handed.put(exc)
@@ -291,6 +296,7 @@ class _Batch:
         transport: httpx.AsyncBaseTransport | None,
         handed: queue.Queue[_Handed],
         room: threading.Semaphore,
+        stop: threading.Event,
     ) -> None:
         pages_budget = fulltext.Budget(self.options.full_text_budget_s)
         async with FeedFetcher(self.options.fetch, transport=transport) as fetcher:
@@ -304,6 +310,8 @@ class _Batch:
             ):
                 for item in ready:
                     while not room.acquire(blocking=False):
+                        if stop.is_set():
+                            return  # nobody stores any more
                         await asyncio.sleep(0.01)  # the store is behind: let it catch up
                     handed.put(item)
 
