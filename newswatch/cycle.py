@@ -31,8 +31,7 @@ import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from connectors import FeedFetcher, FeedParseError, FetchResult, ParserPool
-from connectors.parser_pool import start_forkserver
+from connectors import FeedFetcher, FeedParseError, FetchResult, ParserPool, start_forkserver
 from newswatch import fulltext, notify, refresh, store
 from newswatch.config import Config
 from newswatch.matching import Matcher
