@@ -109,6 +109,12 @@ class DigestPool:
             preload=_PRELOAD,
         )
 
+    def start(self) -> DigestPool:
+        """Start the workers before the event loop runs (see ParserPool.start)."""
+        if not self.in_process:
+            self._pool.start()
+        return self
+
     @staticmethod
     def warm_up() -> None:
         """Let the workers' forkserver load what they need while the cycle plans."""
@@ -158,7 +164,7 @@ def run_cycle(
     DigestPool.warm_up()
     cycle = plan(engine, config, now=now, only=only, due_only=due_only, dry_run=dry_run)
     alerts = None if dry_run else Alerts(config, environ)
-    with DigestPool(cycle.matcher, workers=cycle.options.parser_workers) as pool:
+    with DigestPool(cycle.matcher, workers=cycle.options.parser_workers).start() as pool:
         feeds, sent = poll_batch(
             cycle, cycle.targets, engine=engine, pool=pool, alerts=alerts, transport=transport
         )
@@ -184,7 +190,7 @@ def poll_batch(
     the batch is done).
     """
     if pool is None:
-        with DigestPool(cycle.matcher, workers=cycle.options.parser_workers) as own:
+        with DigestPool(cycle.matcher, workers=cycle.options.parser_workers).start() as own:
             return poll_batch(
                 cycle, targets, engine=engine, pool=own, alerts=alerts, transport=transport
             )
