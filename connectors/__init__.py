@@ -31,7 +31,7 @@ if TYPE_CHECKING:
         parse_retry_after,
     )
     from connectors.opml import OpmlError, OpmlFeed, parse_opml
-    from connectors.parser_pool import ParserPool
+    from connectors.parser_pool import ParserPool, start_forkserver
 
 _MODULE_OF: Final = {
     "PageText": "connectors.article_page",
@@ -46,6 +46,7 @@ _MODULE_OF: Final = {
     "ParsedFeed": "connectors.feed",
     "ParserCrashed": "connectors.feed",
     "ParserPool": "connectors.parser_pool",
+    "start_forkserver": "connectors.parser_pool",
     "parse_feed": "connectors.feed",
     "FeedFetcher": "connectors.http",
     "FetchResult": "connectors.http",
@@ -83,6 +84,7 @@ __all__ = [
     "parse_max_age",
     "parse_opml",
     "parse_retry_after",
+    "start_forkserver",
 ]
 
 

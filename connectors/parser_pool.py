@@ -111,6 +111,13 @@ class ParserPool:
             )
         return self._executor
 
+    def start(self) -> None:
+        """Start the workers now, from the calling thread: a worker's fork waits for the
+        forkserver's imports, which must not stall an event loop's fetches meanwhile."""
+        executor = self._pool()
+        for started in [executor.submit(os.getpid) for _ in range(self.workers)]:
+            started.result()
+
     def _slot(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
         slot = self._slots.get(loop)

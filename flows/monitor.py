@@ -192,7 +192,7 @@ def _poll(
     line per feed problem."""
     report = CycleReport(dry_run=cycle.options.dry_run)
     sent: list[DeliveryReport] = []
-    with DigestPool(cycle.matcher, workers=cycle.options.parser_workers) as pool:
+    with DigestPool(cycle.matcher, workers=cycle.options.parser_workers).start() as pool:
         futures = [
             poll_feeds.submit(cycle, batch, database_url, pool, alerts)
             for batch in batches(cycle.targets, config.monitor.batch_size)

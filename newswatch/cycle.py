@@ -31,8 +31,7 @@ import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from connectors import FeedFetcher, FeedParseError, FetchResult, ParserPool
-from connectors.parser_pool import start_forkserver
+from connectors import FeedFetcher, FeedParseError, FetchResult, ParserPool, start_forkserver
 from newswatch import fulltext, notify, refresh, store
 from newswatch.config import Config
 from newswatch.matching import Matcher
@@ -110,6 +109,12 @@ class DigestPool:
             preload=_PRELOAD,
         )
 
+    def start(self) -> DigestPool:
+        """Start the workers before the event loop runs (see ParserPool.start)."""
+        if not self.in_process:
+            self._pool.start()
+        return self
+
     @staticmethod
     def warm_up() -> None:
         """Let the workers' forkserver load what they need while the cycle plans."""
@@ -159,7 +164,7 @@ def run_cycle(
     DigestPool.warm_up()
     cycle = plan(engine, config, now=now, only=only, due_only=due_only, dry_run=dry_run)
     alerts = None if dry_run else Alerts(config, environ)
-    with DigestPool(cycle.matcher, workers=cycle.options.parser_workers) as pool:
+    with DigestPool(cycle.matcher, workers=cycle.options.parser_workers).start() as pool:
         feeds, sent = poll_batch(
             cycle, cycle.targets, engine=engine, pool=pool, alerts=alerts, transport=transport
         )
@@ -185,7 +190,7 @@ def poll_batch(
     the batch is done).
     """
     if pool is None:
-        with DigestPool(cycle.matcher, workers=cycle.options.parser_workers) as own:
+        with DigestPool(cycle.matcher, workers=cycle.options.parser_workers).start() as own:
             return poll_batch(
                 cycle, targets, engine=engine, pool=own, alerts=alerts, transport=transport
             )
@@ -239,8 +244,11 @@ class _Batch:
         and sends the alerts, so its log lines reach the caller's (a flow run's) log."""
         handed: queue.Queue[_Handed] = queue.Queue()
         room = threading.Semaphore(_QUEUED_FEEDS)  # the store may lag this far behind
+        stop = threading.Event()  # this thread gave up: the loop stops handing feeds over
         loop = threading.Thread(
-            target=self._loop, args=(targets, pool, transport, handed, room), name="cycle-loop"
+            target=self._loop,
+            args=(targets, pool, transport, handed, room, stop),
+            name="cycle-loop",
         )
         loop.start()
         try:
@@ -268,6 +276,7 @@ class _Batch:
                     raise item
             self._flush()
         finally:
+            stop.set()
             loop.join()
 
     def _loop(
@@ -277,9 +286,10 @@ class _Batch:
         transport: httpx.AsyncBaseTransport | None,
         handed: queue.Queue[_Handed],
         room: threading.Semaphore,
+        stop: threading.Event,
     ) -> None:
         try:
-            asyncio.run(self._produce(targets, pool, transport, handed, room))
+            asyncio.run(self._produce(targets, pool, transport, handed, room, stop))
             handed.put(None)
         except BaseException as exc:  # handed to the caller's thread, which raises it
             handed.put(exc)
@@ -291,6 +301,7 @@ class _Batch:
         transport: httpx.AsyncBaseTransport | None,
         handed: queue.Queue[_Handed],
         room: threading.Semaphore,
+        stop: threading.Event,
     ) -> None:
         pages_budget = fulltext.Budget(self.options.full_text_budget_s)
         async with FeedFetcher(self.options.fetch, transport=transport) as fetcher:
@@ -304,6 +315,8 @@ class _Batch:
             ):
                 for item in ready:
                     while not room.acquire(blocking=False):
+                        if stop.is_set():
+                            return  # nobody stores any more
                         await asyncio.sleep(0.01)  # the store is behind: let it catch up
                     handed.put(item)
 
