@@ -29,7 +29,7 @@ ROOT: Final = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from cycle import feed_document  # noqa: E402  (bench/ is no package: its path is added above)
+from cycle_farm import feed_document  # noqa: E402  (bench/ is no package: its path is added above)
 
 from connectors.feed import parse_feed  # noqa: E402 - needs ROOT on the path first
 from newswatch.html_text import html_to_text  # noqa: E402 - needs ROOT on the path first
