@@ -11,10 +11,12 @@ import multiprocessing
 import multiprocessing.context
 import multiprocessing.forkserver
 import os
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from typing import Any, Final, TypeVar
 
 from connectors.feed import FeedParseError, ParsedFeed, ParserCrashed, ParseTimeout, parse_feed
@@ -52,7 +54,32 @@ def start_forkserver(preload: Sequence[str] = ()) -> None:
     """Start the forkserver now (it imports `preload` in the background), so the first
     worker a pool asks for later does not wait for those imports."""
     if worker_context(preload).get_start_method() == "forkserver":
-        multiprocessing.forkserver.ensure_running()
+        with _safe_path():
+            multiprocessing.forkserver.ensure_running()
+
+
+_ENVIRON_LOCK: Final = threading.Lock()
+
+
+@contextmanager
+def _safe_path() -> Iterator[None]:
+    """PYTHONSAFEPATH=1 for the processes started meanwhile.
+
+    The forkserver runs as `python -c ...` and Python 3.11 ignores the sys.path the parent
+    hands it, so the working folder would come first on its sys.path: a folder holding
+    another copy of rules/, connectors/ or newswatch/ (a second checkout, say) would give
+    the workers other modules than the caller's, and pickled rules they cannot read.
+    """
+    with _ENVIRON_LOCK:
+        before = os.environ.get("PYTHONSAFEPATH")
+        os.environ["PYTHONSAFEPATH"] = "1"
+        try:
+            yield
+        finally:
+            if before is None:
+                del os.environ["PYTHONSAFEPATH"]
+            else:
+                os.environ["PYTHONSAFEPATH"] = before
 
 
 class ParserPool:
@@ -103,6 +130,7 @@ class ParserPool:
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
+            start_forkserver(self._preload)  # its sys.path without the working folder
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=worker_context(self._preload),

@@ -55,12 +55,6 @@ def fresh_copy(dest: Path) -> Path:
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, target)
-    # `make install` compiles rules/ in place: the copy gets the suite venv's build of it, so
-    # the command and its worker processes (which may import from the working folder) run
-    # the same engine.
-    for built in [*(ROOT / "rules").glob("*.so"), ROOT / "rules" / "compiled-sources.sha256"]:
-        if built.exists():
-            shutil.copy2(built, dest / "rules" / built.name)
     (dest / ".venv").symlink_to(Path(sys.prefix))
     return dest
 
