@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import threading
-from contextlib import nullcontext, redirect_stdout
+from contextlib import AbstractContextManager, nullcontext, redirect_stdout
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -66,10 +66,13 @@ def run(
 
     engine = open_database()  # an unreachable database is one line and exit 2, before Prefect
     urls = [f.url for f in plan.selected_feeds(cfg, feed)]
-    if (server := running_up_server()) is not None:  # `newswatch up` runs: use its server
-        os.environ["PREFECT_API_URL"] = server
-        typer.echo(f"using the Prefect server of `newswatch up` at {server}", err=True)
-    _explain_server()
+    server = running_up_server()
+    gone: AbstractContextManager[object] = nullcontext()
+    if server is not None and server.answers:  # `newswatch up` runs: use its server
+        os.environ["PREFECT_API_URL"] = server.url
+        typer.echo(f"using the Prefect server of `newswatch up` at {server.url}", err=True)
+    elif server is not None:
+        gone = _without_gone_server(server.url)
     from flows.monitor import monitor  # imports Prefect: only when a flow really runs
 
     # a second back: the database keeps the cycle's own clock, which may round down
@@ -78,8 +81,10 @@ def run(
     # with --json, stdout carries the JSON alone: what the run prints (console alerts) goes
     # to stderr with the progress
     quiet = redirect_stdout(sys.stderr) if as_json else nullcontext()
-    with quiet, watch if not dry_run else nullcontext():
-        report = monitor(config_path=str(path), feeds=feed, dry_run=dry_run, due_only=due_only)
+    with gone:
+        _explain_server()
+        with quiet, watch if not dry_run else nullcontext():
+            report = monitor(config_path=str(path), feeds=feed, dry_run=dry_run, due_only=due_only)
     waiting = 0 if dry_run else exit_codes.alerts_waiting_for_retry(engine)
     engine.dispose()
     summary = run_summary.from_cycle(report)
@@ -115,6 +120,29 @@ def _print_summary(report: CycleReport, summary: RunSummary) -> None:
         typer.echo(f"  feed problem:  {failed.name}: {failed.health}")
     for error in report.delivery.errors:
         typer.echo(f"  alert problem: {error}")
+
+
+def _without_gone_server(url: str) -> AbstractContextManager[object]:
+    """A run where the `newswatch` profile names a server that is gone (its `up` was killed
+    before it could make the previous profile active again): the profile is set aside, as
+    that `up` would have done, and this run uses a temporary server."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_ALLOW_EPHEMERAL_MODE,
+        temporary_settings,
+    )
+
+    from flows.up import restore_profile
+
+    restore_profile(None)
+    typer.echo(
+        f"note: the Prefect server at {url} of an earlier `newswatch up` does not answer; "
+        "its profile is no longer active",
+        err=True,
+    )
+    return temporary_settings(
+        updates={PREFECT_SERVER_ALLOW_EPHEMERAL_MODE: True}, restore_defaults={PREFECT_API_URL}
+    )
 
 
 def _explain_server() -> None:
@@ -161,7 +189,14 @@ def up(
     path, _ = load_or_exit(config)
     # httpx, YAML and SQLAlchemy's URL parsing: only when the stack really starts
     from flows.processes import stop_on_signals
-    from flows.up import ServiceError, Stack, UpOptions, find_project_dir, newswatch_environment
+    from flows.up import (
+        ServiceError,
+        Stack,
+        UpOptions,
+        find_project_dir,
+        lasting,
+        newswatch_environment,
+    )
     from newswatch.settings import get_settings
 
     try:
@@ -179,7 +214,9 @@ def up(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
     stop = threading.Event()
-    stack = Stack(options, typer.echo, stop, warn=lambda line: typer.echo(line, err=True))
+    say = lasting(typer.echo, sys.stdout.fileno())
+    warn = lasting(lambda line: typer.echo(line, err=True), sys.stderr.fileno())
+    stack = Stack(options, say, stop, warn=warn)
     with stop_on_signals(stop):
         code = stack.run()
     raise typer.Exit(code)

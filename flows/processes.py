@@ -4,22 +4,30 @@ Each long-running child gets its own process group, so a terminal's Ctrl-C reach
 and we stop the children in order, and a group-wide signal also reaches what they started.
 Flow runs a worker starts may live in their own sessions: we remember every descendant we
 have seen (Linux /proc) and make sure none outlives the stop.
+
+A supervisor killed outright (SIGKILL, the OOM killer) stops nothing itself: its children
+get SIGTERM from the kernel when it dies (PR_SET_PDEATHSIG), and a ledger file names every
+process it had, so the next supervisor stops what is left (a worker's flow-run processes).
 """
 
 from __future__ import annotations
 
+import ctypes
+import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 ProcId = tuple[int, int]  # (pid, start time in clock ticks): a pid alone can be reused
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _proc_table() -> dict[int, tuple[int, int]]:
@@ -77,6 +85,68 @@ def _signal_each(procs: set[ProcId], signum: int) -> None:
                 os.kill(proc[0], signum)
 
 
+def own_id() -> ProcId:
+    """This process, as the other functions here name processes."""
+    stat = _read_stat(os.getpid())
+    return (os.getpid(), stat[2] if stat else 0)
+
+
+def stop_procs(procs: set[ProcId], timeout: float) -> None:
+    """SIGTERM to each, SIGKILL to those still there after timeout."""
+    _signal_each(procs, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while any(is_alive(p) for p in procs) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    _signal_each(procs, signal.SIGKILL)
+
+
+def _terminate_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn: the child gets SIGTERM when its parent dies, however it dies (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    parent = os.getpid()
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def arrange() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl: no signal would come
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arrange
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """A file naming a supervisor and every process it started (pid and start time).
+
+    Rewritten as processes appear, removed on a clean stop: a file whose owner is gone
+    means the owner was killed, and the processes it names that still run are left over.
+    """
+
+    path: Path
+
+    def record(self, procs: set[ProcId]) -> None:
+        data = {"owner": list(own_id()), "procs": sorted(list(p) for p in procs)}
+        partial = self.path.with_name(self.path.name + ".partial")
+        partial.write_text(json.dumps(data), encoding="utf-8")
+        partial.replace(self.path)
+
+    def leftovers(self) -> set[ProcId]:
+        """The processes still running of a supervisor that is gone (none while it runs)."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            owner = (int(data["owner"][0]), int(data["owner"][1]))
+            procs = {(int(pid), int(start)) for pid, start in data["procs"]}
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return set()
+        if owner != own_id() and is_alive(owner):
+            return set()
+        return {p for p in procs if is_alive(p)}
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 @dataclass
 class Child:
     """One child process in its own process group; remembers every descendant it had."""
@@ -104,6 +174,7 @@ class Child:
             stdout=output,
             stderr=subprocess.STDOUT if output is not None else None,
             process_group=0,
+            preexec_fn=_terminate_with_parent(),  # one prctl call: takes no lock after fork
         )
         return cls(name, process)
 
@@ -116,6 +187,11 @@ class Child:
 
     def remember_descendants(self) -> None:
         self.seen |= descendants(self.pid)
+
+    def known(self) -> set[ProcId]:
+        """The child itself and every descendant seen so far."""
+        stat = _read_stat(self.pid)
+        return self.seen | ({(self.pid, stat[2])} if stat else set())
 
     def stop(self, timeout: float) -> str:
         """SIGTERM to the group and to every descendant seen, SIGKILL after timeout."""

@@ -28,7 +28,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from flows.prefect_defaults import QUIET_PREFECT_DEFAULTS
-from flows.processes import Child
+from flows.processes import Child, Ledger, stop_procs
 from flows.run_cleanup import PrefectApi, orphaned_runs
 from newswatch.settings import get_settings
 
@@ -53,6 +53,35 @@ class Stopped(Exception):
 
 
 # ---------------------------------------------------------------- URLs and the server
+
+
+def prefect_home(env: Mapping[str, str]) -> Path:
+    """Where the children's Prefect keeps its profiles and SQLite database."""
+    from prefect.settings import PREFECT_HOME
+
+    home = Path(env.get("PREFECT_HOME") or PREFECT_HOME.value()).expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def lasting(echo: Echo, fd: int) -> Echo:
+    """echo, made to outlive its reader: once the pipe it writes to is gone (`up | tee` and
+    Ctrl-C, which stops tee too), lines are dropped and the stop still runs to its end."""
+    broken = False
+
+    def write(line: str) -> None:
+        nonlocal broken
+        if broken:
+            return
+        try:
+            echo(line)
+        except OSError:  # EPIPE: the reader is gone; stop writing, and let exit flush nothing
+            broken = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+
+    return write
 
 
 def prefect_command() -> list[str]:
@@ -102,11 +131,20 @@ def restore_profile(previous: str | None) -> None:
     save_profiles(profiles)
 
 
-def running_up_server(environ: Mapping[str, str] | None = None) -> str | None:
-    """The API URL of the server a running `newswatch up` serves, else None.
+@dataclass(frozen=True)
+class UpServer:
+    """The server the active `newswatch` profile names, and whether it answers (a profile
+    left active by an `up` that was killed names a server that is gone)."""
 
-    That is the server the active `newswatch` profile names, when it answers; an explicit
-    PREFECT_API_URL or PREFECT_PROFILE in the environment wins, and then this is None.
+    url: str
+    answers: bool
+
+
+def running_up_server(environ: Mapping[str, str] | None = None) -> UpServer | None:
+    """The server of `newswatch up` that the active `newswatch` profile names, else None.
+
+    An explicit PREFECT_API_URL or PREFECT_PROFILE in the environment wins, and then this
+    is None.
     """
     env = os.environ if environ is None else environ
     if env.get("PREFECT_API_URL") or env.get("PREFECT_PROFILE", PROFILE) != PROFILE:
@@ -118,9 +156,9 @@ def running_up_server(environ: Mapping[str, str] | None = None) -> str | None:
     if (env.get("PREFECT_PROFILE") or profiles.active_name) != PROFILE:
         return None
     url = profiles[PROFILE].settings.get(PREFECT_API_URL)
-    if not isinstance(url, str) or probe_server(url) != "prefect":
+    if not isinstance(url, str):
         return None
-    return url
+    return UpServer(url, probe_server(url) == "prefect")
 
 
 def api_url(host: str, port: int) -> str:
@@ -327,6 +365,9 @@ class Stack:
         self.api = PrefectApi(self.url, self.env.get("PREFECT_API_AUTH_STRING"))
         self.profile_taken = False
         self.previous_profile: str | None = None
+        home = prefect_home(self.env)
+        self.ledger = Ledger(home / f"newswatch-up-{options.port}.json")
+        self.server_log = home / f"newswatch-up-server-{options.port}.log"
 
     def say(self, line: str) -> None:
         self.echo(f"newswatch up: {line}")
@@ -338,6 +379,7 @@ class Stack:
         """
         code = 0
         try:
+            self.stop_leftovers()
             self.start_server()
             self.ensure_pool()
             self.deploy()
@@ -364,6 +406,18 @@ class Stack:
         finally:
             self.stop_all()
         return code
+
+    def stop_leftovers(self) -> None:
+        """Stop what an earlier `up` on this port left running when it was killed outright."""
+        leftovers = self.ledger.leftovers()
+        if leftovers:
+            self.say(
+                f"stopping {len(leftovers)} process(es) left running by a `newswatch up` on "
+                f"port {self.options.port} that was killed: "
+                + ", ".join(str(pid) for pid, _ in sorted(leftovers))
+            )
+            stop_procs(leftovers, self.options.stop_timeout)
+        self.ledger.clear()
 
     def start_server(self) -> None:
         state = probe_server(self.url)
@@ -392,11 +446,14 @@ class Stack:
                 self.say(f"created the pg_trgm extension in {database}")
             extra["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = db_url
         self.say(f"starting the Prefect server at {self.url} (database: {database})")
-        server = self.spawn(
-            "Prefect server",
-            ["server", "start", "--host", self.options.host, "--port", str(self.options.port)],
-            extra,
-        )
+        self.say(f"the server's own output goes to {self.server_log}")
+        with self.server_log.open("ab") as log:
+            server = self.spawn(
+                "Prefect server",
+                ["server", "start", "--host", self.options.host, "--port", str(self.options.port)],
+                extra,
+                output=log,
+            )
         deadline = time.monotonic() + self.options.start_timeout
         while probe_server(self.url) != "prefect":
             self.check_children()
@@ -449,7 +506,15 @@ class Stack:
             output=output,
         )
         self.children.append(child)
+        self.record()
         return child
+
+    def record(self) -> None:
+        """Name every process we have had in the ledger, for the next `up` if we are killed."""
+        known = set()
+        for child in self.children:
+            known |= child.known()
+        self.ledger.record(known)
 
     def run_once(self, name: str, args: list[str]) -> None:
         """A prefect command that must finish (and succeed) before we go on.
@@ -478,6 +543,7 @@ class Stack:
                 last_scan = time.monotonic()
                 for child in self.children:
                     child.remember_descendants()
+                self.record()
         raise Stopped
 
     def check_children(self, skip: Child | None = None) -> None:
@@ -485,7 +551,17 @@ class Stack:
             code = child.exit_code()
             if child is not skip and code is not None:
                 how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+                if child.name == "Prefect server":
+                    self.show_tail(self.server_log)
                 raise ServiceError(f"the {child.name} exited unexpectedly ({how})")
+
+    def show_tail(self, log: Path) -> None:
+        try:
+            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return
+        for line in lines[-OUTPUT_TAIL:]:
+            self.warn(f"  | {line}")
 
     def end_orphaned_runs(self, state_type: str, why: str, verb: str) -> None:
         """Force the pool's runs that no live worker will finish into a final state.
@@ -524,6 +600,7 @@ class Stack:
         if self.profile_taken:
             restore_profile(self.previous_profile)
             self.say(f"Prefect profile {self.previous_profile or 'default'!r} is active again")
+        self.ledger.clear()
         self.api.close()
 
     def cancel_runs_of_stopped_worker(self) -> None:

@@ -158,10 +158,13 @@ def readme_trigger_commands() -> list[str]:
 
 
 def second_terminal(prefect_home: Path) -> dict[str, str]:
-    """A fresh shell of the same user: the venv on PATH, no PREFECT_API_URL exported."""
+    """A new terminal of the same user in the checkout: no venv on PATH (the README's lines
+    name `.venv/bin/` themselves), no PREFECT_API_URL exported."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "NEWSWATCH_"))}
     env["PREFECT_HOME"] = str(prefect_home)
-    env["PATH"] = f"{NEWSWATCH.parent}{os.pathsep}{env.get('PATH', '')}"
+    venv_bin = str(NEWSWATCH.parent)
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != venv_bin)
+    env.pop("VIRTUAL_ENV", None)
     return env
 
 

@@ -99,6 +99,7 @@ MODULES = {
     "test_suite_layout": UNIT,
     "test_updates": INTEGRATION,
     "test_up": INTEGRATION,
+    "test_up_processes": INTEGRATION,
 }
 
 # Fixtures that make a test at least this kind, wherever it lives.
@@ -124,6 +125,8 @@ SLOW = {
     "test_bench_rules",
     "test_rules_compiled",
     "test_faults",
+    "test_up_processes::test_ctrl_c_on_up_behind_a_pipe_stops_server_and_worker_and_restores_the_profile",
+    "test_up_processes::test_sigkill_of_up_ends_its_server_and_worker_and_the_next_run_needs_no_up",
 }
 
 # xdist groups: each group's tests run one after another on one worker (`--dist loadgroup`),
