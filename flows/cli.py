@@ -118,6 +118,12 @@ def _print_summary(report: CycleReport, summary: RunSummary) -> None:
     )
     for failed in summary.failed_feeds:
         typer.echo(f"  feed problem:  {failed.name}: {failed.health}")
+    for feed in summary.feeds:
+        if feed.pages_failed:
+            typer.echo(
+                f"  page problem:  {feed.name}: {feed.pages_failed} article page(s) not read, "
+                f"matched on the feed's text alone (first: {feed.page_problem})"
+            )
     for error in report.delivery.errors:
         typer.echo(f"  alert problem: {error}")
 

@@ -31,7 +31,14 @@ import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from connectors import FeedFetcher, FeedParseError, FetchResult, ParserPool, start_forkserver
+from connectors import (
+    FeedFetcher,
+    FeedParseError,
+    FetchResult,
+    PageText,
+    ParserPool,
+    start_forkserver,
+)
 from newswatch import fulltext, notify, refresh, store
 from newswatch.config import Config
 from newswatch.matching import Matcher
@@ -210,6 +217,7 @@ class _Polled:
     parse_error: FeedParseError | None = None
     internal_error: str | None = None
     deferred: int = 0  # new articles whose page the budget did not reach
+    failed_pages: list[PageText] = field(default_factory=list)
     elapsed_s: float = 0.0
 
 
@@ -348,7 +356,7 @@ class _Batch:
                 except FeedParseError as exc:
                     polled.parse_error = exc
             if polled.digest is not None:
-                polled.digest, polled.deferred = await self._pages(
+                polled.digest, polled.deferred, polled.failed_pages = await self._pages(
                     target, polled.digest, pool.matcher, pages_budget
                 )
         except Exception as exc:  # one feed's bug must not stop the others; say which feed
@@ -359,17 +367,18 @@ class _Batch:
 
     async def _pages(
         self, target: FeedTarget, digest: Digest, matcher: Matcher, budget: fulltext.Budget
-    ) -> tuple[Digest, int]:
+    ) -> tuple[Digest, int, list[PageText]]:
         """Article pages for the feed's new summary-only entries, read before anything is
         stored; an article given its page's text is matched and sketched again. Articles
-        the budget did not reach are left out (stored next cycle)."""
+        the budget did not reach are left out (stored next cycle); the pages that failed
+        are returned to be reported."""
         wanting = [d for d in digest.articles if fulltext.wants_page(d.article, target.full_text)]
         if not wanting:
-            return digest, 0
+            return digest, 0, []
         with Session(self.engine) as session:
             new = sort_articles(session, wanting, target).new
         if not new:
-            return digest, 0
+            return digest, 0, []
         pages = await fulltext.fill(
             [d.article for d in new],
             mode=target.full_text,
@@ -384,7 +393,17 @@ class _Batch:
                 continue
             page_read = ready.get(d.article.fingerprint)
             articles.append(d if page_read in (None, d.article) else digested(page_read, matcher))
-        return replace(digest, articles=articles), len(deferred)
+        if pages.failed:
+            first = pages.failed[0]
+            log.warning(
+                "feed %s: %d article page(s) could not be read, matched on the feed's text "
+                "alone (first: %s: %s)",
+                target.name,
+                len(pages.failed),
+                first.url,
+                first.problem,
+            )
+        return replace(digest, articles=articles), len(deferred), pages.failed
 
     def _store(self, group: Sequence[tuple[FeedTarget, _Polled]]) -> bool:
         """Store the feeds handed over together in one transaction (each alone when that
@@ -394,6 +413,10 @@ class _Batch:
             report = FeedReport(
                 url=target.url, name=target.name, health="", ok=True, elapsed_s=polled.elapsed_s
             )
+            if polled.failed_pages:
+                first = polled.failed_pages[0]
+                report.pages_failed = len(polled.failed_pages)
+                report.page_problem = f"{first.url}: {first.problem}"
             self.reports.append(report)
             if polled.digest is None:
                 outcome = self._outcome(target, polled)

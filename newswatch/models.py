@@ -377,6 +377,10 @@ class FeedReport:
     matches: int = 0
     elapsed_s: float = 0.0
     matched: list[MatchedArticle] = field(default_factory=list)
+    # article pages that could not be read (full_text): their articles were matched on the
+    # feed's text alone, which a desk must know
+    pages_failed: int = 0
+    page_problem: str = ""  # the first failed page: "URL: why"
 
 
 @dataclass

@@ -27,6 +27,8 @@ class FeedLine:
     new_articles: int = 0
     matches: int = 0
     elapsed_s: float | None = None  # unknown when the poll ran on another machine
+    pages_failed: int = 0  # article pages not read: matched on the feed's text alone
+    page_problem: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,10 @@ class RunSummary:
     def failed_feeds(self) -> list[FeedLine]:
         return [f for f in self.feeds if not f.ok]
 
+    @property
+    def pages_failed(self) -> int:
+        return sum(f.pages_failed for f in self.feeds)
+
     def per_rule(self) -> list[tuple[str, int]]:
         """Matches per rule, most first (ties by rule id)."""
         counts = Counter(m.rule for m in self.matches)
@@ -81,7 +87,17 @@ def from_cycle(report: CycleReport, *, title: str = "newswatch monitor run") -> 
     ]
     return RunSummary(
         feeds=[
-            FeedLine(f.name, f.url, f.health, f.ok, f.new_articles, f.matches, f.elapsed_s)
+            FeedLine(
+                f.name,
+                f.url,
+                f.health,
+                f.ok,
+                f.new_articles,
+                f.matches,
+                f.elapsed_s,
+                f.pages_failed,
+                f.page_problem,
+            )
             for f in report.feeds
         ],
         matches=matches,
@@ -149,6 +165,8 @@ def from_feed_rows(
             new_articles=int(row.get("new") or 0),
             matches=int(row.get("matches") or 0),
             elapsed_s=float(row["seconds"]) if row.get("seconds") is not None else None,
+            pages_failed=int(row.get("pages_failed") or 0),
+            page_problem=str(row.get("page_problem") or ""),
         )
         for row in rows
     ]
@@ -179,6 +197,11 @@ def summary_markdown(summary: RunSummary) -> str:
             f"gave up: {summary.alerts_dead}, pending: {summary.alerts_pending}"
         ),
     ]
+    if summary.pages_failed:
+        lines.append(
+            f"- article pages not read: {summary.pages_failed} "
+            "(their articles were matched on the feed's text alone)"
+        )
     lines += [f"- {_cell(note)}" for note in summary.notes]
     lines += ["", "## Matches per rule", ""]
     per_rule = summary.per_rule()
@@ -202,6 +225,13 @@ def summary_markdown(summary: RunSummary) -> str:
             f"| {_cell(f.name)} | {_cell(f.url)} | {_cell(f.health)} |"
             for f in summary.failed_feeds
         ]
+    unread = [f for f in summary.feeds if f.pages_failed]
+    if unread:
+        lines += ["", "## Article pages not read", "", "| feed | pages | first problem |"]
+        lines += ["|---|---|---|"]
+        lines += [
+            f"| {_cell(f.name)} | {f.pages_failed} | {_cell(f.page_problem)} |" for f in unread
+        ]
     return "\n".join(lines)
 
 
@@ -219,6 +249,7 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
         "alerts_failed": summary.alerts_failed,
         "alerts_dead": summary.alerts_dead,
         "alerts_pending": summary.alerts_pending,
+        "pages_failed": summary.pages_failed,
         "matches_per_rule": dict(summary.per_rule()),
         "notes": list(summary.notes),
         "new_matches": match_rows(summary),
@@ -251,6 +282,8 @@ def feed_rows(summary: RunSummary) -> list[dict[str, Any]]:
             "new": f.new_articles,
             "matches": f.matches,
             "seconds": round(f.elapsed_s, 3) if f.elapsed_s is not None else None,
+            "pages_failed": f.pages_failed,
+            "page_problem": f.page_problem,
         }
         for f in summary.feeds
     ]

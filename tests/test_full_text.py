@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from newswatch import run_summary
 from newswatch.models import Article, Match
 from tests.support.article_pages import BOILERPLATE, PAYWALL_STUB, STORY, article_page
 from tests.support.cycles import cycle
@@ -229,3 +230,32 @@ def test_an_entry_seen_again_keeps_the_text_read_from_its_page(
 
     assert (first.matches, second.matches) == (1, 0)
     assert _articles(engine)[link].body.split("\n")[1:] == STORY
+
+
+def test_pages_that_cannot_be_read_are_counted_in_the_report_summary_and_artifact(
+    engine: Engine, feed_server: FeedServer, pages: FeedServer, tmp_path: Path
+) -> None:
+    """Issue 25, finding 10: a page that failed was counted nowhere, so full text could be
+    off for every article (an extractor that cannot import) while the run looked clean."""
+    pages.routes["/world/lammy"] = _page(article_page())
+    pages.routes["/world/broken"] = Route(body=b"oops", status=500, content_type="text/html")
+    pages.routes["/world/file"] = Route(body=b"%PDF-1.4", content_type="application/pdf")
+    good, broken, pdf = (pages.url(p) for p in ("/world/lammy", "/world/broken", "/world/file"))
+    feed_server.routes["/feed"] = _rss(
+        [("1", good, HEADLINE_ONLY), ("2", broken, "Day two"), ("3", pdf, "Day three")]
+    )
+
+    report = cycle(engine, _config(tmp_path, feed_server.url("/feed")), NOW)
+
+    assert report.new_articles == 3  # every article stored, the unread ones on their feed text
+    (feed,) = report.feeds
+    assert feed.ok  # the feed itself is fine
+    assert feed.pages_failed == 2
+    assert feed.page_problem.split(": ", 1)[0] in {broken, pdf}
+    summary = run_summary.from_cycle(report)
+    markdown = run_summary.summary_markdown(summary)
+    assert "- article pages not read: 2" in markdown
+    assert "## Article pages not read" in markdown
+    assert run_summary.summary_json(summary)["pages_failed"] == 2
+    (row,) = run_summary.feed_rows(summary)
+    assert row["pages_failed"] == 2

@@ -63,6 +63,7 @@ MODULES = {
     "test_matches_cli": INTEGRATION,
     "test_migrations": INTEGRATION,
     "test_normalize": UNIT,
+    "test_packaging": INTEGRATION,
     "test_html_text": UNIT,
     "test_render_targets": INTEGRATION,
     "test_feedparser_corpus": INTEGRATION,
@@ -125,6 +126,7 @@ SLOW = {
     "test_bench_rules",
     "test_rules_compiled",
     "test_faults",
+    "test_packaging",
     "test_up_processes::test_ctrl_c_on_up_behind_a_pipe_stops_server_and_worker_and_restores_the_profile",
     "test_up_processes::test_sigkill_of_up_ends_its_server_and_worker_and_the_next_run_needs_no_up",
 }
