@@ -1,8 +1,8 @@
 """What a poll means for its feed: the outcome, the health line and when to poll next.
 
 Pure policy, no I/O, so every rule is a unit test. Successes poll at the feed's own pace
-(never faster than the base interval, slower when the publisher asks through RSS <ttl> or
-Cache-Control max-age). Failures back off exponentially with jitter, so a thousand feeds
+(every scheduled run once the base interval has passed, slower when the publisher asks
+through RSS <ttl> or Cache-Control max-age). Failures back off exponentially with jitter, so a thousand feeds
 that broke together do not return together, but never past 24 hours: Miniflux users ask
 for exactly this because feeds it gave up on stayed dead.
 """
@@ -17,6 +17,12 @@ from connectors import FeedParseError, FetchResult, format_size
 from newswatch.models import FeedMeta, FeedOutcome, FeedTarget
 
 MAX_DELAY_S: Final = 24 * 60 * 60.0  # the longest a feed ever waits: nothing is dropped for good
+# A scheduled run polls a few seconds after its tick, never at the same offset twice: a feed
+# whose interval ended exactly one schedule period after its last poll would be due just
+# after the next tick and polled only every other one. So a plain interval ends a little
+# early: a quarter of it, at most a minute (more than a run's start ever drifts).
+TICK_SLACK: Final = 0.25
+MAX_TICK_SLACK_S: Final = 60.0
 JITTER: Final = 0.25  # failure delays are spread over the last quarter below the backoff
 _RNG: Final = random.Random()
 
@@ -38,7 +44,7 @@ def next_poll_delay_s(
     ceiling = max(base, MAX_DELAY_S)
     retry_after = result.retry_after_s if result is not None else None
     if consecutive_failures <= 0:
-        delay = base
+        delay = base - min(base * TICK_SLACK, MAX_TICK_SLACK_S)
         if ttl_minutes is not None and ttl_minutes > 0:
             delay = max(delay, ttl_minutes * 60.0)
         if result is not None and result.max_age_s is not None:

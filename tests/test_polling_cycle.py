@@ -8,6 +8,7 @@ a socket shows (per host in flight, bytes on the wire) use a real server.
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from tests.support.hostile_server import HostileServer, respond, rss_document
 
 NOW = datetime(2024, 10, 18, 12, 0, tzinfo=UTC)
 BASE = timedelta(minutes=10)
+PLAIN = BASE - timedelta(minutes=1)  # a plain interval ends early: the next tick finds it due
 DAY = timedelta(hours=24)
 CONTACT = "https://desk.example/contact"
 
@@ -127,7 +129,7 @@ def test_a_ttl_shorter_than_the_interval_never_speeds_polling_up(
 ) -> None:
     transport.set(url_of("/f"), body=rss(ttl=1))
     cycle(engine, config([url_of("/f")]), NOW, transport=transport)
-    assert next_poll(engine) == NOW + BASE
+    assert next_poll(engine) == NOW + PLAIN
 
 
 def test_cache_control_max_age_is_honoured_on_200_and_304(
@@ -212,7 +214,7 @@ def test_failures_back_off_exponentially_up_to_a_day_and_the_feed_is_never_dropp
     assert health == f"200 OK, {len(rss())} bytes, 3 entries (3 new)"
     feed = only_feed(engine)
     assert (feed.consecutive_failures, feed.last_error, feed.last_status) == (0, None, 200)
-    assert next_poll(engine) == at + BASE
+    assert next_poll(engine) == at + PLAIN
 
 
 def test_410_marks_the_feed_gone_and_asks_again_daily(
@@ -474,3 +476,21 @@ def test_recording_outcomes_keeps_validators_counts_and_ttl_as_each_poll_means(
     assert failed["last_success_at"] == NOW - DAY
     assert (gone["gone"], gone["last_status"]) == (True, 410)
     engine.dispose()
+
+
+def test_every_scheduled_run_polls_each_feed_once_its_interval_has_passed(
+    engine: Engine, transport: FeedTransport
+) -> None:
+    """Issue 25, finding 1: with a 10-minute schedule and a 10-minute interval, each feed was
+    polled every 20 minutes: a run starts a few seconds after its tick, never at the same
+    offset, so the next poll time landed just after the next tick half of the time."""
+    urls = [url_of(f"/f{i}") for i in range(5)]
+    for url in urls:
+        transport.set(url, body=rss(tag=url[-2:]))
+    cfg = config(urls)
+    offsets = random.Random(7)
+    ticks = 6
+    for tick in range(ticks):
+        start = NOW + tick * BASE + timedelta(seconds=offsets.uniform(0, 45))
+        assert len(cycle(engine, cfg, start, transport=transport)) == len(urls), tick
+    assert [len(transport.hits(url)) for url in urls] == [ticks] * len(urls)

@@ -11,6 +11,7 @@ from connectors.http import FetchResult
 from newswatch.refresh import MAX_DELAY_S, describe_outcome, next_poll_delay_s
 
 BASE = 300.0
+PLAIN = BASE - 60.0  # the plain interval ends a minute early: the next tick finds it due
 
 
 def result(
@@ -50,18 +51,27 @@ def delay(res: FetchResult | None, failures: int, seed: int = 1, **kw: int | Non
 
 
 def test_success_polls_at_the_base_interval() -> None:
-    assert delay(result(), 0) == BASE
-    assert delay(result(304), 0) == BASE
+    assert delay(result(), 0) == PLAIN
+    assert delay(result(304), 0) == PLAIN
+
+
+@pytest.mark.parametrize(("base", "early"), [(60.0, 15.0), (300.0, 60.0), (3600.0, 60.0)])
+def test_a_plain_interval_ends_early_by_a_quarter_at_most_a_minute(
+    base: float, early: float
+) -> None:
+    assert next_poll_delay_s(result=result(), consecutive_failures=0, base_interval_s=base) == (
+        base - early
+    )
 
 
 def test_rss_ttl_slows_polling_but_never_speeds_it_up() -> None:
     assert delay(result(), 0, ttl_minutes=60) == 3600.0
-    assert delay(result(), 0, ttl_minutes=1) == BASE
+    assert delay(result(), 0, ttl_minutes=1) == PLAIN
 
 
 def test_cache_control_max_age_is_honoured() -> None:
     assert delay(result(max_age_s=1800), 0) == 1800.0
-    assert delay(result(max_age_s=10), 0) == BASE
+    assert delay(result(max_age_s=10), 0) == PLAIN
 
 
 def test_success_delays_are_capped_at_a_day() -> None:
