@@ -440,6 +440,7 @@ class PendingAlert:
     words: dict[str, list[str]] = field(default_factory=dict)  # term -> the words it matched
     lang: str | None = None  # the article's language code
     date_known: bool = True  # False: published_at is the fetch time, shown as "date unknown"
+    article_body: str = ""  # the page's text (full_text): where a rule may have matched
 
 
 Format = Literal["plain", "markdown", "slack", "html", "chat"]

@@ -2,9 +2,9 @@
 
 Pure policy, no I/O, so every rule is a unit test. Successes poll at the feed's own pace
 (every scheduled run once the base interval has passed, slower when the publisher asks
-through RSS <ttl> or Cache-Control max-age). Failures back off exponentially with jitter, so a thousand feeds
-that broke together do not return together, but never past 24 hours: Miniflux users ask
-for exactly this because feeds it gave up on stayed dead.
+through RSS <ttl> or Cache-Control max-age). Failures back off exponentially with jitter,
+so a thousand feeds that broke together do not return together, but never past 24 hours:
+Miniflux users ask for exactly this because feeds it gave up on stayed dead.
 """
 
 from __future__ import annotations

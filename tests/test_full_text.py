@@ -207,7 +207,7 @@ def test_the_alert_for_a_headline_only_entry_shows_the_pages_opening_paragraphs(
 
     assert report.delivery.sent == 1
     message = received.payload["message"]
-    assert "\n\nUK Foreign Secretary David Lammy arrived in Beijing" in message
+    assert "\n\n*UK* Foreign Secretary David Lammy arrived in Beijing" in message  # marked
     assert "\n\nHe met his Chinese counterpart" in message  # paragraphs kept
     assert "cookies" not in message
 
@@ -259,3 +259,31 @@ def test_pages_that_cannot_be_read_are_counted_in_the_report_summary_and_artifac
     assert run_summary.summary_json(summary)["pages_failed"] == 2
     (row,) = run_summary.feed_rows(summary)
     assert row["pages_failed"] == 2
+
+
+def test_an_alert_matched_on_the_page_quotes_the_passage_with_the_words_marked(
+    engine: Engine, feed_server: FeedServer, pages: FeedServer, tmp_path: Path
+) -> None:
+    """Issue 25, finding 11: the alert showed only the feed's one line ("... Read more."),
+    so the editor could not see why it alerted."""
+    pages.routes["/world/lammy"] = _page(article_page())
+    teaser = "Diplomacy round-up for Friday. Read more."
+    feed_server.routes["/feed"] = Route(
+        body=(
+            '<rss version="2.0"><channel><title>Wire</title><item><guid>1</guid>'
+            f"<link>{pages.url('/world/lammy')}</link><title>{HEADLINE_ONLY}</title>"
+            f"<description>{teaser}</description></item></channel></rss>"
+        ).encode()
+    )
+    with running_receiver() as receiver:
+        config = _config(tmp_path, feed_server.url("/feed"), channel=receiver.json_url())
+        cycle(engine, config, NOW)
+        (received,) = receiver.accepted()
+
+    message = received.payload["message"]
+    assert f"\n\n{teaser}\n" in message  # the feed's own line, as before
+    quoted = message.split("From the article's page:\n", 1)[1]
+    assert "Foreign Secretary David Lammy arrived in Beijing" in quoted
+    for word in ("*UK*", "*China*", "*visit"):  # *visits* or *visit*: the rule's own forms
+        assert word in quoted
+    assert len(quoted) < 450  # a passage, not the page

@@ -19,6 +19,8 @@ from newswatch.models import Format, Message, PendingAlert
 from newswatch.notify.escaping import escape, escape_title, visible, web_link
 
 SUMMARY_CHARS = 600
+PASSAGE_CHARS = 360  # the part of an article's page an alert quotes, around the matched words
+PAGE_PASSAGE = "From the article's page:"
 DATE_UNKNOWN = "date unknown"
 
 
@@ -91,6 +93,30 @@ def _shorten(text: str, limit: int) -> tuple[str, int]:
     return text[:cut].rstrip() + "…", cut
 
 
+def passage(text: str, spans: Sequence[Sequence[int]], limit: int) -> tuple[str, list[list[int]]]:
+    """The stretch of `text` (about `limit` characters, cut at words) that holds the most
+    matched spans, with those spans moved into it: what the editor needs to see of a long
+    page to know why it alerted."""
+    merged = _merged(spans, len(text))
+    if not merged:
+        return "", []
+    first = max(merged, key=lambda s: sum(1 for a, b in merged if a >= s[0] and b <= s[0] + limit))
+    start = max(0, first[0] - limit // 4)
+    paragraph = text.rfind("\n", 0, first[0]) + 1
+    if paragraph >= start:
+        start = paragraph
+    elif (space := text.find(" ", start, first[0])) >= 0:
+        start = space + 1
+    end = min(len(text), start + limit)
+    if end < len(text) and (space := text.rfind(" ", first[1], end)) > 0:
+        end = space
+    before = "…" if start > 0 and text[start - 1] != "\n" else ""
+    after = "…" if end < len(text) else ""
+    shift = len(before) - start
+    moved = [[a + shift, b + shift] for a, b in merged if a >= start and b <= end]
+    return before + text[start:end].replace("\n", " ") + after, moved
+
+
 def matched_words(alerts: Sequence[PendingAlert]) -> list[str]:
     """The article's words that matched, each once, a list's name beside its words:
     "Britain (@uk)", "China", "visited"."""
@@ -130,10 +156,20 @@ def _render_alert(alerts: Sequence[PendingAlert], *, fmt: Format, zone: str) -> 
     alert = alerts[0]
     rules = list(dict.fromkeys((a.rule_name, a.rule_id) for a in alerts))
     words = matched_words(alerts)
-    spans = {f: [s for a in alerts for s in a.highlights.get(f, [])] for f in ("title", "summary")}
+    spans = {
+        f: [s for a in alerts for s in a.highlights.get(f, [])]
+        for f in ("title", "summary", "body")
+    }
     title_line = highlight(alert.article_title, spans["title"], fmt)
     summary, cut = _shorten(alert.article_summary, SUMMARY_CHARS)
     summary_spans = [s for s in spans["summary"] if s[1] <= cut]
+    page_spans = spans["body"]
+    if alert.article_body and alert.article_summary == alert.article_body:
+        # a headline-only entry shows its page's opening: the page's spans are its spans
+        summary_spans = [s for s in page_spans if s[1] <= cut]
+        page_spans = [s for s in page_spans if s[0] >= cut]
+    quoted, quoted_spans = passage(alert.article_body, page_spans, PASSAGE_CHARS)
+    quote = highlight(quoted, quoted_spans, fmt) if quoted else ""
     published = published_line(alert, zone)
     facts = [
         ("Outlet", escape(alert.source, fmt)),
@@ -165,6 +201,7 @@ def _render_alert(alerts: Sequence[PendingAlert], *, fmt: Format, zone: str) -> 
         body = (
             f"<h2>{_link(title_line, alert.article_url, fmt)}</h2><table>{rows}</table>"
             + "".join(f"<p>{p}</p>" for p in paragraphs)
+            + (f"<p><i>{PAGE_PASSAGE}</i></p><blockquote>{quote}</blockquote>" if quote else "")
         )
         return Message(subject, body, fmt, key, fields)
     if fmt in ("markdown", "slack", "chat"):
@@ -172,6 +209,8 @@ def _render_alert(alerts: Sequence[PendingAlert], *, fmt: Format, zone: str) -> 
         lines += [f"**{k}:** {v}" for k, v in facts]
         for paragraph in paragraphs:
             lines += ["", paragraph]
+        if quote:
+            lines += ["", PAGE_PASSAGE, f"> {quote}"]
         return Message(subject, "\n".join(lines), fmt, key, fields)
     link = web_link(alert.article_url)
     shown_link = link or (
@@ -181,6 +220,8 @@ def _render_alert(alerts: Sequence[PendingAlert], *, fmt: Format, zone: str) -> 
     lines += [f"{k}: {v}" for k, v in facts]
     for paragraph in paragraphs:
         lines += ["", paragraph]
+    if quote:
+        lines += ["", PAGE_PASSAGE, f"  {quote}"]
     return Message(subject, "\n".join(lines), fmt, key, fields)
 
 

@@ -129,6 +129,7 @@ def pending_alerts(session: Session, *, delivery_ids: Sequence[int]) -> list[Pen
             words=dict(match.words or {}),
             lang=article.lang,
             date_known=article.date_known,
+            article_body=article.body,
         )
     return [by_id[d] for d in delivery_ids if d in by_id]
 
