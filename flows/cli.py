@@ -62,7 +62,7 @@ def run(
     from flows.up import running_up_server
     from newswatch import plan, run_summary
     from newswatch.cli.progress import RunProgress
-    from newswatch.models import utcnow
+    from newswatch.models import CycleReport, utcnow
 
     engine = open_database()  # an unreachable database is one line and exit 2, before Prefect
     urls = [f.url for f in plan.selected_feeds(cfg, feed)]
@@ -84,7 +84,18 @@ def run(
     with gone:
         _explain_server()
         with quiet, watch if not dry_run else nullcontext():
-            report = monitor(config_path=str(path), feeds=feed, dry_run=dry_run, due_only=due_only)
+            # the state, not the result: a run whose alerts all failed ends Failed and still
+            # carries its report (counts to print, exit code 4)
+            state = monitor(
+                config_path=str(path),
+                feeds=feed,
+                dry_run=dry_run,
+                due_only=due_only,
+                return_state=True,
+            )
+            report = state.result(raise_on_failure=False)
+    if not isinstance(report, CycleReport):  # the flow itself failed: its error, as raised
+        raise report if isinstance(report, BaseException) else RuntimeError(str(report))
     waiting = 0 if dry_run else exit_codes.alerts_waiting_for_retry(engine)
     engine.dispose()
     summary = run_summary.from_cycle(report)

@@ -18,7 +18,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run as current_run
-from prefect.states import Completed
+from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 from sqlmodel import Session
 
@@ -96,7 +96,9 @@ def monitor(
     if alerts is not None:
         rest = deliver_alerts(database_url, alerts)
         report.delivery = merged([report.delivery, rest])
-    _record(run_summary.from_cycle(report), prefix="monitor")
+    summary = run_summary.from_cycle(report)
+    _record(summary, prefix="monitor")
+    _log_outcome(summary)
     return _final_state(report)
 
 
@@ -126,6 +128,14 @@ def monitor_shard(
     return report
 
 
+def _log_outcome(summary: RunSummary) -> None:
+    """What the run polled, matched and sent, in its log: one line, then one per match."""
+    logger = get_run_logger()
+    logger.info("%s", run_summary.outcome_line(summary))
+    for match in summary.matches:
+        logger.info("match: %s -> %s (%s)", match.rule, match.title, match.outlet)
+
+
 def alerts_state_name(delivery: DeliveryReport) -> str | None:
     """The run's state name when alerts did not go out: None when none failed."""
     failed = delivery.failed + delivery.dead
@@ -135,22 +145,30 @@ def alerts_state_name(delivery: DeliveryReport) -> str | None:
 
 
 def _final_state(report: CycleReport) -> CycleReport:
-    """The report, in a run state named "Alerts failed" when no alert of the run went out.
+    """The report, in a run state named for what did not go out.
 
-    Completed, not Failed: the feeds were polled and the matches stored, and the alerts wait
-    in the outbox for the next run; a Failed run would hand `newswatch run` no report. The
-    name and message show in the UI's run list and state badge, and an automation can match
-    the name. Prefect makes a returned State the run's final state and gives a caller its data.
+    No alert of the run went out: Failed, named "Alerts failed", so the UI's badge and an
+    automation see a failure (the feeds were polled and the matches stored all the same, and
+    the alerts wait in the outbox for the next run; a caller that asks for the state still
+    gets the report). Some went out: Completed, named "Some alerts failed". The message
+    names the failing channels. Prefect makes a returned State the run's final state.
     """
     name = alerts_state_name(report.delivery)
     if name is None:
-        return report
+        if report.feeds or report.dry_run:
+            return report
+        nothing: State[CycleReport] = Completed(
+            data=report, name="Nothing due", message="no feed was due: nothing polled"
+        )
+        return cast(CycleReport, nothing)
     delivery = report.delivery
+    channels = ", ".join(delivery.failed_channels) or "unknown"
     message = (
         f"{name}: {delivery.sent} sent, {delivery.failed} failed (retried by the next run), "
-        f"{delivery.dead} given up; the run log has a line for each"
+        f"{delivery.dead} given up; failing channels: {channels}; the run log has a line for each"
     )
-    state: State[CycleReport] = Completed(data=report, name=name, message=message)
+    kind = Failed if delivery.sent == 0 else Completed
+    state: State[CycleReport] = kind(data=report, name=name, message=message)
     return cast(CycleReport, state)  # see the docstring: callers receive state.data
 
 
@@ -292,6 +310,7 @@ def _shards_summary(
         alerts_failed=delivery.failed,
         alerts_dead=delivery.dead,
         alerts_pending=delivery.pending,
+        failing_channels=delivery.failed_channels,
         title=title,
         notes=notes,
     )

@@ -435,8 +435,10 @@ class Stack:
         # Only the server: libraries below Prefect (SQLAlchemy's pool, aiosqlite) print a
         # CancelledError traceback when a stop cuts one of its database calls short. Prefect's
         # own loggers have their levels and still print; a value set by the user wins.
+        # The UI is on (every run's log links to it) unless the user turned it off.
         extra = {
-            "PREFECT_LOGGING_ROOT_LEVEL": self.env.get("PREFECT_LOGGING_ROOT_LEVEL", "CRITICAL")
+            "PREFECT_LOGGING_ROOT_LEVEL": self.env.get("PREFECT_LOGGING_ROOT_LEVEL", "CRITICAL"),
+            "PREFECT_UI_ENABLED": self.options.base_env.get("PREFECT_UI_ENABLED", "true"),
         }
         database = "SQLite in PREFECT_HOME"
         if self.options.prefect_database_url:
@@ -464,7 +466,8 @@ class Stack:
                 )
             if self.stop_event.wait(POLL_S):
                 raise Stopped
-        self.say(f"Prefect server ready (pid {server.pid})")
+        ui = api_url(self.options.host, self.options.port).removesuffix("/api")
+        self.say(f"Prefect server ready (pid {server.pid}); its UI: {ui}")
 
     def ensure_pool(self) -> None:
         response = self.api.work_pool(POOL)

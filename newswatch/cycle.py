@@ -544,4 +544,5 @@ def merged(reports: Sequence[DeliveryReport]) -> DeliveryReport:
         total.dead += part.dead
         total.deferred += part.deferred
         total.errors += [e for e in part.errors if e not in total.errors]
+        total.failed_channels += [c for c in part.failed_channels if c not in total.failed_channels]
     return total

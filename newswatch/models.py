@@ -397,6 +397,7 @@ class DeliveryReport:
     deferred: int = 0  # left for later: the channel failed or hit its rate limit
     pending: int = 0
     errors: list[str] = field(default_factory=list)
+    failed_channels: list[str] = field(default_factory=list)  # by name: never a channel URL
 
 
 @dataclass

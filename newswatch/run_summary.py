@@ -49,6 +49,7 @@ class RunSummary:
     alerts_failed: int = 0
     alerts_dead: int = 0
     alerts_pending: int = 0  # still in the outbox after the run: failed, held or not yet due
+    failing_channels: list[str] = field(default_factory=list)  # names, never URLs
     dry_run: bool = False
     title: str = "newswatch monitor run"
     notes: list[str] = field(default_factory=list)  # shard outcomes, delivery problems
@@ -106,6 +107,7 @@ def from_cycle(report: CycleReport, *, title: str = "newswatch monitor run") -> 
         alerts_failed=report.delivery.failed,
         alerts_dead=report.delivery.dead,
         alerts_pending=report.delivery.pending,
+        failing_channels=list(report.delivery.failed_channels),
         dry_run=report.dry_run,
         title=title,
     )
@@ -120,6 +122,7 @@ def from_store(
     alerts_failed: int = 0,
     alerts_dead: int = 0,
     alerts_pending: int = 0,
+    failing_channels: Sequence[str] = (),
     dry_run: bool = False,
     title: str = "newswatch monitor run",
     notes: Iterable[str] = (),
@@ -145,6 +148,7 @@ def from_store(
         alerts_failed=alerts_failed,
         alerts_dead=alerts_dead,
         alerts_pending=alerts_pending,
+        failing_channels=list(failing_channels),
         dry_run=dry_run,
         title=title,
         notes=list(notes),
@@ -197,11 +201,15 @@ def summary_markdown(summary: RunSummary) -> str:
             f"gave up: {summary.alerts_dead}, pending: {summary.alerts_pending}"
         ),
     ]
+    if summary.failing_channels:
+        lines.append(f"- alerts failed on: {_cell(', '.join(summary.failing_channels))}")
     if summary.pages_failed:
         lines.append(
             f"- article pages not read: {summary.pages_failed} "
             "(their articles were matched on the feed's text alone)"
         )
+    if not summary.feeds:
+        lines.append("- no feed was due: nothing polled")
     lines += [f"- {_cell(note)}" for note in summary.notes]
     lines += ["", "## Matches per rule", ""]
     per_rule = summary.per_rule()
@@ -235,6 +243,17 @@ def summary_markdown(summary: RunSummary) -> str:
     return "\n".join(lines)
 
 
+def outcome_line(summary: RunSummary) -> str:
+    """The run in one line, for its log."""
+    if not summary.feeds:
+        return "no feed was due: nothing polled"
+    return (
+        f"polled {len(summary.feeds)} feeds ({len(summary.failed_feeds)} failed), "
+        f"{summary.new_articles} new articles, {len(summary.matches)} matches, "
+        f"{summary.alerts_sent} alerts sent ({summary.alerts_failed} failed)"
+    )
+
+
 def summary_json(summary: RunSummary) -> dict[str, Any]:
     """The run as one JSON object (`newswatch run --json`): the counts the markdown shows,
     then the matches and the polled feeds as their artifact tables list them."""
@@ -249,6 +268,7 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
         "alerts_failed": summary.alerts_failed,
         "alerts_dead": summary.alerts_dead,
         "alerts_pending": summary.alerts_pending,
+        "failing_channels": list(summary.failing_channels),
         "pages_failed": summary.pages_failed,
         "matches_per_rule": dict(summary.per_rule()),
         "notes": list(summary.notes),

@@ -143,6 +143,8 @@ def _send_group(
     retry_at = now + store.retry_delay(attempts)
     report.failed += len(ids)
     report.errors.append(f"{channel.name}: {error}")
+    if channel.name not in report.failed_channels:
+        report.failed_channels.append(channel.name)
     _hold(engine, held, channel.name, retry_at)
     if DeliveryStatus.DEAD.value in statuses:
         report.dead += statuses.count(DeliveryStatus.DEAD.value)
