@@ -66,17 +66,22 @@ def test_monitor_flow_alerts_once_and_records_a_summary(
     monkeypatch.setenv("NEWSWATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'nw.db'}")
 
     first = monitor(config_path=str(config))
-    second = monitor(config_path=str(config), due_only=True)  # as the schedule's runs do
+    # as the schedule's runs do
+    nothing_due = monitor(config_path=str(config), due_only=True, return_state=True)
+    second = nothing_due.result()
 
     assert (first.new_articles, first.matches, first.delivery.sent) == (28, 1, 1)
     assert len(first.feeds) == 3
-    # The second run comes before the feeds are due again: nothing polled, nothing sent.
+    # The second run comes before the feeds are due again: nothing polled, nothing sent,
+    # and the run list says so (issue 25, finding 8).
     assert (second.new_articles, second.delivery.sent) == (0, 0)
+    assert (nothing_due.is_completed(), nothing_due.name) == (True, "Nothing due")
     assert smtp_server.inbox.subjects() == [
         "[UK-China visits] Lammy visits Beijing as UK and China seek a reset"
     ]
     summary = asyncio.run(_artifact_markdown("monitor-summary"))
     assert "feeds polled: 0" in summary  # the latest run's
+    assert "no feed was due: nothing polled" in summary
     assert "alerts sent: 0" in summary
 
 

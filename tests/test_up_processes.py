@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from flows.processes import Ledger
@@ -113,6 +114,9 @@ def test_ctrl_c_on_up_behind_a_pipe_stops_server_and_worker_and_restores_the_pro
         home = Path(up_env["PREFECT_HOME"])
         assert active_profile(home) == PROFILE
         assert "Configure Prefect" not in up.output()  # the server's own banner is in its log
+        ui = httpx.get(f"http://127.0.0.1:{port}/runs", timeout=30)  # the runs' "View at" links
+        assert ui.status_code == 200
+        assert "<html" in ui.text.lower()
 
         os.killpg(up.process.pid, signal.SIGINT)  # Ctrl-C: the whole foreground group, tee too
         up.process.wait(timeout=STOP_TIMEOUT_S)
