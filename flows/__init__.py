@@ -10,7 +10,6 @@ imported (see flows.prefect_defaults). An explicit setting in the environment al
 
 import os
 
-from flows.prefect_defaults import QUIET_PREFECT_DEFAULTS
+from flows.prefect_defaults import apply_quiet_defaults
 
-for _name, _value in QUIET_PREFECT_DEFAULTS.items():
-    os.environ.setdefault(_name, _value)
+apply_quiet_defaults(os.environ)

@@ -27,7 +27,7 @@ import yaml
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from flows.prefect_defaults import QUIET_PREFECT_DEFAULTS
+from flows.prefect_defaults import DEFAULTED, QUIET_PREFECT_DEFAULTS
 from flows.processes import Child, Ledger, stop_procs
 from flows.run_cleanup import PrefectApi, orphaned_runs
 from newswatch.settings import get_settings
@@ -438,7 +438,11 @@ class Stack:
         # The UI is on (every run's log links to it) unless the user turned it off.
         extra = {
             "PREFECT_LOGGING_ROOT_LEVEL": self.env.get("PREFECT_LOGGING_ROOT_LEVEL", "CRITICAL"),
-            "PREFECT_UI_ENABLED": self.options.base_env.get("PREFECT_UI_ENABLED", "true"),
+            "PREFECT_UI_ENABLED": (
+                "true"
+                if "PREFECT_UI_ENABLED" in DEFAULTED
+                else self.options.base_env.get("PREFECT_UI_ENABLED", "true")
+            ),
         }
         database = "SQLite in PREFECT_HOME"
         if self.options.prefect_database_url:

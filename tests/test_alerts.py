@@ -308,7 +308,7 @@ def test_alerts_status_failed_and_send_show_what_waits_while_smtp_is_down_then_u
         assert secret not in done.stdout + done.stderr
     status = down["status"].stdout
     assert "1 alert waiting: 1 pending, 0 gave up" in status
-    assert "mail  pending  attempts=1  next try 2024-10-18 12:01:00 UTC" in status
+    assert "mail  pending  attempts=1  next try 2024-10-18 12:00:45 UTC" in status
     assert LAMMY in status
     assert "last error: " in status
     assert "last error: -" not in status

@@ -35,7 +35,7 @@ def test_an_error_that_repeats_the_password_is_stored_logged_and_reported_withou
     (warning,) = [r for r in caplog.records if r.name.startswith("newswatch")]
     assert warning.levelno == logging.WARNING
     assert warning.getMessage() == (
-        "alert to channel 'hook' failed (attempt 1 of 8, next try 2024-10-18T12:01:00+00:00): "
+        "alert to channel 'hook' failed (attempt 1 of 8, next try 2024-10-18T12:00:45+00:00): "
         "login ***:*** refused"
     )
     with Session(engine) as session:

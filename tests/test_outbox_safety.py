@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import socket
+import subprocess
+import sys
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -10,16 +13,21 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from connectors.testing import FeedTransport
+from newswatch import cycle as orchestrator
 from newswatch import run_summary, store
+from newswatch.config import load_config
+from newswatch.models import DeliveryKind, DeliveryStatus
 from newswatch.notify import deliver
-from tests.support.alerts_data import make_config, seed
+from tests.support.alerts_data import LAMMY, make_config, seed
 from tests.support.crash_trials import (
     DELIVERY_POINTS,
     EXPECTED,
     MATCHING,
     POINTS,
+    ROOT,
     peers,
     run_trial,
 )
@@ -156,3 +164,105 @@ def test_the_claim_is_atomic_on_sqlite_too(engine: Engine, tmp_path: Path) -> No
         second = store.claim_due_deliveries(b, now=NOW)
     assert len(first) == 10
     assert second == []
+
+
+def test_after_an_outage_the_backlog_goes_first_and_no_run_later_than_needed(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Issue 25, finding 6: after an SMTP outage the newest alert went first, minutes before
+    the older ones, and a run one retry-delay later found the backlog still held (its hold
+    ended seconds after that run started)."""
+    feeds = FeedTransport()
+    port = free_port()  # nothing listens: the mail server is down
+    url = f"mailto://127.0.0.1:{port}?from=nw@example.org&to=desk@example.org&format=text"
+    config = tmp_path / "newswatch.yaml"
+    config.write_text(
+        f"feeds:\n  - name: Outage Times\n    url: {FEED_URL}\n"
+        "rules:\n  - id: uk-china-visit\n    query: UK AND China AND visit\n"
+        "    channels: [mail]\n"
+        f"channels:\n  mail:\n    url: '{url}'\n",
+        encoding="utf-8",
+    )
+    titles: list[str] = []
+
+    def run(seconds: int, story: str | None = None) -> tuple[int, int]:
+        if story is not None:
+            titles.insert(0, story)
+            feeds.set(FEED_URL, rss(titles))
+        report = orchestrator.run_cycle(  # every feed: a story a run, as the test says
+            engine,
+            load_config(config, environ={}),
+            environ={},
+            now=NOW + timedelta(seconds=seconds),
+            due_only=False,
+            transport=feeds,
+        )
+        return report.delivery.sent, report.delivery.failed
+
+    # Down: the first alert fails 5 s into a run; one minute (its retry delay) later the
+    # next run tries it again, though it starts a few seconds earlier in its minute.
+    assert run(5, "UK to visit China: A") == (0, 1)
+    assert run(60, "UK to visit China: B") == (0, 1)
+    with running_smtp_server(port) as smtp:
+        # Back up, while A and B wait for their retry: C, new, waits behind them...
+        assert run(120, "UK to visit China: C") == (0, 0)
+        # ...and when their time comes, the three go out oldest first.
+        assert run(180) == (3, 0)
+        subjects = smtp.inbox.subjects()
+    assert subjects == [f"[uk-china-visit] UK to visit China: {x}" for x in "ABC"]
+
+
+STALLING_SENDER = """
+import sys
+from datetime import datetime
+from pathlib import Path
+from newswatch import store
+from newswatch.config import load_config
+from newswatch.notify import deliver
+engine = store.make_engine(sys.argv[2])
+deliver(engine, load_config(Path(sys.argv[1]), environ={}), environ={},
+        now=datetime.fromisoformat(sys.argv[3]))
+"""
+
+
+def test_a_sender_killed_mid_send_holds_only_the_alert_it_was_sending(
+    engine: Engine, tmp_path: Path, database_url: str
+) -> None:
+    """Issue 25, finding 7: a crash mid-send held every channel of the run for the whole
+    2-minute lease, so a healthy webhook's alert arrived minutes late with the email's."""
+    stalling = socket.create_server(("127.0.0.1", 0))  # takes the connection, never answers
+    port = stalling.getsockname()[1]
+    with running_receiver() as hook, stalling:
+        config = make_config(
+            tmp_path,
+            {
+                "mail": f"url: mailto://127.0.0.1:{port}?from=nw@example.org&to=desk@example.org",
+                "hook": f"url: {hook.json_url()}",
+            },
+        )
+        seed(engine, config, [LAMMY])
+        config_file = tmp_path / "newswatch.yaml"
+        sender = subprocess.Popen(  # the run that dies while the mail server stalls
+            [
+                sys.executable,
+                "-c",
+                STALLING_SENDER,
+                str(config_file),
+                database_url,
+                NOW.isoformat(),
+            ],
+            cwd=ROOT,
+        )
+        stalling.settimeout(120)
+        connection, _ = stalling.accept()  # the sender is in the middle of the mail's send
+        sender.kill()
+        sender.wait()
+        connection.close()
+
+        # The next run, 30 s later: the webhook's alert goes; the mail's waits for its lease.
+        after = deliver(engine, config, environ={}, now=NOW + timedelta(seconds=30))
+        assert (after.sent, after.failed) == (1, 0)
+        assert len(hook.accepted()) == 1
+        with Session(engine) as session:
+            waiting = store.count_waiting(session, kind=DeliveryKind.INSTANT)
+        assert waiting.get(DeliveryStatus.PENDING.value) == 1

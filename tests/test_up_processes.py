@@ -114,7 +114,9 @@ def test_ctrl_c_on_up_behind_a_pipe_stops_server_and_worker_and_restores_the_pro
         home = Path(up_env["PREFECT_HOME"])
         assert active_profile(home) == PROFILE
         assert "Configure Prefect" not in up.output()  # the server's own banner is in its log
-        ui = httpx.get(f"http://127.0.0.1:{port}/runs", timeout=30)  # the runs' "View at" links
+        # the page a run's "View at" link opens, asked for as a browser asks
+        page = f"http://127.0.0.1:{port}/runs"
+        ui = httpx.get(page, headers={"Accept": "text/html"}, timeout=30)
         assert ui.status_code == 200
         assert "<html" in ui.text.lower()
 

@@ -68,12 +68,22 @@ def deliver(
     report = DeliveryReport(errors=list(problems))
     held: dict[str, datetime] = {}  # channel -> when its deliveries may be tried again
     started = monotonic()
+
+    def clock() -> datetime:
+        return now + timedelta(seconds=monotonic() - started)
+
     while open_channels := [n for n in channels if n not in held]:
+        # claimed for a short while: each send renews its own article's claim (below)
+        claim_now = clock()
         with store.session_scope(engine) as session:
             claimed = store.claim_due_deliveries(
-                session, now=now, limit=batch, channels=open_channels, lease=store.CLAIM_LEASE
+                session,
+                now=claim_now,
+                limit=batch,
+                channels=open_channels,
+                lease=store.QUEUED_LEASE,
             )
-        claimed_until = now + store.CLAIM_LEASE
+        claimed_until = claim_now + store.QUEUED_LEASE
         for group in _by_article(claimed):
             channel = channels[group[0].channel]
             if channel.name in held:
@@ -82,7 +92,7 @@ def deliver(
                 _hold(engine, held, channel.name, now + RATE_WINDOW)
                 report.deferred += len(group)
                 continue
-            send_until = now + timedelta(seconds=monotonic() - started) + store.CLAIM_LEASE
+            send_until = clock() + store.CLAIM_LEASE
             with store.session_scope(engine) as session:
                 mine = store.renew_claims(
                     session,
@@ -140,7 +150,7 @@ def _send_group(
             for delivery_id in ids
         ]
     attempts = max(a.attempts for a in group) + 1
-    retry_at = now + store.retry_delay(attempts)
+    retry_at = store.retry_at(now, attempts)
     report.failed += len(ids)
     report.errors.append(f"{channel.name}: {error}")
     if channel.name not in report.failed_channels:

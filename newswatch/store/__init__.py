@@ -43,6 +43,7 @@ from newswatch.store.history import (
 )
 from newswatch.store.outbox import (
     CLAIM_LEASE,
+    QUEUED_LEASE,
     claim_due_deliveries,
     count_waiting,
     deliveries,
@@ -55,6 +56,7 @@ from newswatch.store.outbox import (
     release_held,
     renew_claims,
     requeue_dead,
+    retry_at,
     retry_delay,
     sent_since,
     waiting_alerts,
@@ -63,6 +65,7 @@ from newswatch.store.prune import delete_articles, unmatched_articles_before
 
 __all__ = [
     "CLAIM_LEASE",
+    "QUEUED_LEASE",
     "DatabaseUnavailable",
     "SearchError",
     "StoredText",
@@ -99,6 +102,7 @@ __all__ = [
     "release_held",
     "renew_claims",
     "requeue_dead",
+    "retry_at",
     "retry_delay",
     "sent_since",
     "session_scope",

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import and_, exists, func, or_, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from newswatch.models import (
@@ -26,6 +27,14 @@ from newswatch.models import (
 # command, about 90 s for a server that stalls at every step, plus a margin. A sender that
 # dies mid-send frees its deliveries this long after, in time for the next monitor run.
 CLAIM_LEASE = timedelta(minutes=2)
+# How long deliveries claimed together stay claimed before their own send renews them: a
+# sender that dies while sending one article's alert leaves the others (another channel's
+# among them) to the next run this soon, not after the whole lease.
+QUEUED_LEASE = timedelta(seconds=20)
+# A retry time lands a little early (a quarter of the delay, at most a minute), so the run
+# that comes one delay later finds it due whatever its offset from the failed send.
+RETRY_SLACK = 0.25
+MAX_RETRY_SLACK = timedelta(minutes=1)
 
 
 def claim_due_deliveries(
@@ -44,12 +53,32 @@ def claim_due_deliveries(
     senders never take the same row, and a sender that dies mid-send leaves its rows to be
     retried when the lease runs out. The caller commits the claim before sending. On
     PostgreSQL the candidates are locked with SKIP LOCKED so senders do not queue.
+
+    A channel's queue keeps its order: a delivery waits while an older one of its channel
+    waits for a retry after a failure, so after an outage the backlog goes first and a new
+    alert after it.
     """
+    older = aliased(Delivery)
+    behind_a_retry = exists().where(
+        col(older.channel) == col(Delivery.channel),
+        col(older.kind) == col(Delivery.kind),
+        col(older.status) == DeliveryStatus.PENDING.value,
+        col(older.attempts) > 0,
+        col(older.next_attempt_at) > now,
+        or_(
+            col(older.created_at) < col(Delivery.created_at),
+            and_(
+                col(older.created_at) == col(Delivery.created_at),
+                col(older.id) < col(Delivery.id),
+            ),
+        ),
+    )
     due = (
         select(Delivery.id)
         .where(Delivery.status == DeliveryStatus.PENDING.value)
         .where(Delivery.kind == kind.value)
         .where(col(Delivery.next_attempt_at) <= now)
+        .where(~behind_a_retry)
         .order_by(col(Delivery.created_at), col(Delivery.id))
         .limit(limit)
     )
@@ -178,6 +207,12 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
 
 
+def retry_at(now: datetime, attempts: int) -> datetime:
+    """When a delivery that failed `attempts` times may be tried again (a little early)."""
+    delay = retry_delay(attempts)
+    return now + delay - min(delay * RETRY_SLACK, MAX_RETRY_SLACK)
+
+
 def mark_sent(session: Session, *, delivery_ids: Sequence[int], now: datetime) -> None:
     if delivery_ids:
         session.execute(
@@ -204,7 +239,7 @@ def mark_failed(
     if delivery.attempts >= max_attempts:
         delivery.status = DeliveryStatus.DEAD.value
     else:
-        delivery.next_attempt_at = now + retry_delay(delivery.attempts)
+        delivery.next_attempt_at = retry_at(now, delivery.attempts)
     session.add(delivery)
     return delivery.status
 
