@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext, redirect_stdout
 from datetime import timedelta
 from pathlib import Path
@@ -59,7 +60,7 @@ def run(
     Example: newswatch run --dry-run -c newswatch.yaml
     """
     path, cfg = load_or_exit(config)
-    from flows.up import running_up_server
+    from flows.up_profile import running_up_server
     from newswatch import plan, run_summary
     from newswatch.cli.progress import RunProgress
     from newswatch.models import CycleReport, utcnow
@@ -149,7 +150,7 @@ def _without_gone_server(url: str) -> AbstractContextManager[object]:
         temporary_settings,
     )
 
-    from flows.up import restore_profile
+    from flows.up_profile import restore_profile
 
     restore_profile(None)
     typer.echo(
@@ -175,6 +176,26 @@ def _explain_server() -> None:
         "(10-40 s; `newswatch up` in another terminal keeps one running)",
         err=True,
     )
+
+
+def lasting(echo: Callable[[str], None], fd: int) -> Callable[[str], None]:
+    """echo, made to outlive its reader: once the pipe it writes to is gone (`up | tee` and
+    Ctrl-C, which stops tee too), lines are dropped and the stop still runs to its end."""
+    broken = False
+
+    def write(line: str) -> None:
+        nonlocal broken
+        if broken:
+            return
+        try:
+            echo(line)
+        except OSError:  # EPIPE: the reader is gone; stop writing, and let exit flush nothing
+            broken = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+
+    return write
 
 
 def up(
@@ -206,14 +227,7 @@ def up(
     path, _ = load_or_exit(config)
     # httpx, YAML and SQLAlchemy's URL parsing: only when the stack really starts
     from flows.processes import stop_on_signals
-    from flows.up import (
-        ServiceError,
-        Stack,
-        UpOptions,
-        find_project_dir,
-        lasting,
-        newswatch_environment,
-    )
+    from flows.up import ServiceError, Stack, UpOptions, find_project_dir, newswatch_environment
     from newswatch.settings import get_settings
 
     try:

@@ -30,10 +30,10 @@ from sqlalchemy.exc import ArgumentError
 from flows.prefect_defaults import DEFAULTED, QUIET_PREFECT_DEFAULTS
 from flows.processes import Child, Ledger, stop_procs
 from flows.run_cleanup import PrefectApi, orphaned_runs
+from flows.up_profile import PROFILE, activate_profile, api_url, probe_server, restore_profile
 from newswatch.settings import get_settings
 
 POOL = "newswatch"
-PROFILE = "newswatch"
 POLL_S = 0.5
 OUTPUT_TAIL = 20  # lines of a failed prefect command's output to show
 
@@ -64,26 +64,6 @@ def prefect_home(env: Mapping[str, str]) -> Path:
     return home
 
 
-def lasting(echo: Echo, fd: int) -> Echo:
-    """echo, made to outlive its reader: once the pipe it writes to is gone (`up | tee` and
-    Ctrl-C, which stops tee too), lines are dropped and the stop still runs to its end."""
-    broken = False
-
-    def write(line: str) -> None:
-        nonlocal broken
-        if broken:
-            return
-        try:
-            echo(line)
-        except OSError:  # EPIPE: the reader is gone; stop writing, and let exit flush nothing
-            broken = True
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, fd)
-            os.close(devnull)
-
-    return write
-
-
 def prefect_command() -> list[str]:
     """The `prefect` CLI of this very environment (never one found elsewhere on PATH)."""
     script = Path(sys.executable).with_name("prefect")
@@ -100,89 +80,6 @@ def worker_name(project_dir: Path, host: str | None = None) -> str:
     """
     digest = hashlib.sha256(str(project_dir.resolve()).encode("utf-8")).hexdigest()[:8]
     return f"newswatch-{host or socket.gethostname()}-{digest}"
-
-
-def activate_profile(url: str) -> str | None:
-    """Make the Prefect profile `newswatch` point at url and be the active one.
-
-    Every `prefect` command (and `newswatch run`) in another terminal then talks to this
-    server instead of starting a temporary one on a database the server holds. Returns the
-    profile that was active before, to restore at stop. Auth strings are never written.
-    """
-    from prefect.settings import PREFECT_API_URL
-    from prefect.settings.profiles import load_profiles, save_profiles
-
-    profiles = load_profiles()
-    previous = profiles.active_name
-    profiles.update_profile(PROFILE, {PREFECT_API_URL: url})
-    profiles.set_active(PROFILE)
-    save_profiles(profiles)
-    return previous if previous != PROFILE else None
-
-
-def restore_profile(previous: str | None) -> None:
-    """Make `previous` the active profile again, if `newswatch` is still the active one."""
-    from prefect.settings.profiles import load_profiles, save_profiles
-
-    profiles = load_profiles()
-    if profiles.active_name != PROFILE:
-        return
-    profiles.set_active(previous if previous in profiles.names else None)
-    save_profiles(profiles)
-
-
-@dataclass(frozen=True)
-class UpServer:
-    """The server the active `newswatch` profile names, and whether it answers (a profile
-    left active by an `up` that was killed names a server that is gone)."""
-
-    url: str
-    answers: bool
-
-
-def running_up_server(environ: Mapping[str, str] | None = None) -> UpServer | None:
-    """The server of `newswatch up` that the active `newswatch` profile names, else None.
-
-    An explicit PREFECT_API_URL or PREFECT_PROFILE in the environment wins, and then this
-    is None.
-    """
-    env = os.environ if environ is None else environ
-    if env.get("PREFECT_API_URL") or env.get("PREFECT_PROFILE", PROFILE) != PROFILE:
-        return None
-    from prefect.settings import PREFECT_API_URL
-    from prefect.settings.profiles import load_profiles
-
-    profiles = load_profiles()
-    if (env.get("PREFECT_PROFILE") or profiles.active_name) != PROFILE:
-        return None
-    url = profiles[PROFILE].settings.get(PREFECT_API_URL)
-    if not isinstance(url, str):
-        return None
-    return UpServer(url, probe_server(url) == "prefect")
-
-
-def api_url(host: str, port: int) -> str:
-    """Where clients reach a server bound to host:port (a wildcard bind is reached locally)."""
-    wildcard = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}  # noqa: S104 - not a bind
-    client = wildcard.get(host, host)
-    if ":" in client:
-        client = f"[{client}]"
-    return f"http://{client}:{port}/api"
-
-
-def probe_server(url: str, timeout: float = 2.0) -> str:
-    """'prefect' when a Prefect API answers at url, 'free' when nothing listens, else 'other'."""
-    try:
-        response = httpx.get(f"{url}/health", timeout=timeout)
-    except httpx.ConnectError:
-        return "free"
-    except httpx.HTTPError:
-        return "other"
-    try:
-        healthy = response.status_code == 200 and response.json() is True
-    except ValueError:
-        healthy = False
-    return "prefect" if healthy else "other"
 
 
 def redact_url(url: str) -> str:
