@@ -11,6 +11,10 @@ its peak memory is its own:
   idle              a second plain cycle over the same feeds, in which nothing changed
   pipeline_prefect  the same first cycle through the `monitor` flow, against a Prefect server
                     that is already up (its start-up is timed apart: prefect_startup_s)
+  plain_regex_html  the first plain cycle again, on a new database, with the regular
+                    expression that newswatch.html_text replaced (bench/html_to_text.py keeps
+                    it) as every process's HTML to text: ratio_plain_parser_to_regex is the
+                    HTML5 parser's cycle over that one, ratio_plain_regex_to_floor its ratio
 
 Peak RSS is the largest sum of resident memory over the measured process and everything it
 started (forkserver, parser workers), sampled every 50 ms; the feed farm and the Prefect
@@ -62,6 +66,14 @@ from cycle_farm import (  # noqa: E402  (bench/ is no package: its folder is on 
 )
 
 GUARD_RATIO: Final = 2.0
+# A plain run with this environment turns HTML into text with the regular expression that
+# newswatch.html_text replaced, and so do its digest workers: their forkserver, started
+# first, imports bench/regex_html/regex_html_preload.py (with the modules the cycle preloads).
+REGEX_HTML_ENV: Final = {
+    "BENCH_CYCLE_HTML": "regex",
+    "PYTHONPATH": str(ROOT / "bench" / "regex_html"),
+}
+REGEX_HTML_PRELOAD: Final = ("newswatch.steps.worker_start", "regex_html_preload")
 
 
 # --- what each measured process runs (`cycle.py --run KIND`) ---------------------------------
@@ -100,12 +112,18 @@ def run_first_parse(args: argparse.Namespace) -> dict[str, float]:
 
 
 def run_plain(args: argparse.Namespace) -> dict[str, float]:
+    from connectors import start_forkserver
     from newswatch import cycle, store
     from newswatch.config import load_config
 
+    regex = os.environ.get("BENCH_CYCLE_HTML") == "regex"
+    if regex:
+        import regex_html_preload  # noqa: F401  (swaps html_to_text in this process, on import)
     config = load_config(Path(args.config))
     engine = store.make_engine(args.db)
     began, cpu = time.perf_counter(), time.process_time()
+    if regex:
+        start_forkserver(REGEX_HTML_PRELOAD)  # timed, as the cycle's own start of it is
     report = cycle.run_cycle(engine, config, environ={}, now=datetime.now(UTC), due_only=False)
     seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
     engine.dispose()
@@ -390,6 +408,10 @@ def main() -> int:
             say(f"pipeline_plain    {plain['seconds']:8.2f} s  {plain}")
             idle = measure("plain", args, env, config=str(config), db=plain_db)
             say(f"idle              {idle['seconds']:8.2f} s  {idle}")
+            regex_db = f"sqlite:///{tmp / 'regex.db'}"
+            regex_env = {**env, **REGEX_HTML_ENV}
+            regex = measure("plain", args, regex_env, config=str(config), db=regex_db)
+            say(f"plain_regex_html  {regex['seconds']:8.2f} s  {regex}")
             with prefect_server(tmp / "prefect", env) as (api, startup_s, server_pid):
                 say(f"prefect start-up  {startup_s:8.2f} s")
                 flow_env = {**env, "PREFECT_API_URL": api}
@@ -417,14 +439,18 @@ def main() -> int:
         "pipeline_prefect_s": round(flow["seconds"], 3),
         "prefect_startup_s": round(startup_s, 3),
         "idle_s": round(idle["seconds"], 3),
+        "pipeline_plain_regex_html_s": round(regex["seconds"], 3),
         "ratio_plain_to_floor": ratio(plain["seconds"], floor["seconds"]),
         "ratio_prefect_to_plain": ratio(flow["seconds"], plain["seconds"]),
         "ratio_idle_to_plain": ratio(idle["seconds"], plain["seconds"]),
+        "ratio_plain_parser_to_regex": ratio(plain["seconds"], regex["seconds"]),
+        "ratio_plain_regex_to_floor": ratio(regex["seconds"], floor["seconds"]),
         "peak_rss_mb": {
             "parse_floor": floor["peak_rss_mb"],
             "pipeline_plain": plain["peak_rss_mb"],
             "idle": idle["peak_rss_mb"],
             "pipeline_prefect": flow["peak_rss_mb"],
+            "plain_regex_html": regex["peak_rss_mb"],
         },
         "prefect_server_rss_mb": round(server_mb, 1),
         "cpu_s": {
@@ -438,9 +464,11 @@ def main() -> int:
             "pipeline_plain": plain["tree_cpu_s"],
             "idle": idle["tree_cpu_s"],
             "pipeline_prefect": flow["tree_cpu_s"],
+            "plain_regex_html": regex["tree_cpu_s"],
         },
         "new_articles": plain["new_articles"],
         "matches": plain["matches"],
+        "plain_regex_html": {"new_articles": regex["new_articles"], "matches": regex["matches"]},
         "alerts_sent": {"pipeline_plain": plain["sent"], "pipeline_prefect": flow["sent"]},
         "failed_feeds": {
             "pipeline_plain": plain["failed_feeds"],

@@ -444,16 +444,24 @@ class PendingAlert:
     article_body: str = ""  # the page's text (full_text): where a rule may have matched
 
 
-Format = Literal["plain", "markdown", "slack", "html", "chat"]
+Format = Literal[
+    "plain", "markdown", "slack", "html", "chat", "teams", "telegram", "telegram_markdown"
+]
 # What Apprise is told the body is (its `body_format`).
 APPRISE_FORMAT: dict[Format, str] = {
     "plain": "text",
     "markdown": "markdown",
-    "slack": "markdown",
+    # Slack: Apprise's Markdown-to-mrkdwn converter keeps backslashes that Slack shows, so
+    # Slack gets text (Apprise escapes & < >, Slack's only escapes) made inert by word joiners.
+    "slack": "text",
     "html": "html",
     # Discord and Mattermost render Markdown, which Apprise declares as text and passes on as
     # it is: the body is escaped Markdown already (newswatch.notify.render), never converted.
     "chat": "text",
+    # Teams' cards show a subset of Markdown and no backslash escapes (notify.escaping).
+    "teams": "markdown",
+    "telegram": "html",
+    "telegram_markdown": "markdown",
 }
 
 

@@ -6,12 +6,15 @@ Two kinds, both warnings and never errors (a desk may want a broad rule on purpo
   every article. Stop words come from the ``stop-words`` package, in the languages newswatch
   lemmatises; a capitalised term is a name (``US``, ``May``), never a stop word.
 * the rule matches more than :data:`FLOOD_SHARE` of the stored articles (the newest
-  :data:`SAMPLE_SIZE` of them): it would send an alert for one article in twenty.
+  :data:`SAMPLE_SIZE` of them): it would send an alert for one article in twenty. A few
+  stored articles say little about a share (3 of 28 is 11%, and as likely a quiet rule on a
+  busy day), so the warning needs the share's lower confidence bound (Wilson, 95%) above it.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ __all__ = ["FLOOD_SHARE", "MIN_ARTICLES", "SAMPLE_SIZE", "RuleWarning", "rule_wa
 FLOOD_SHARE: Final = 0.05
 SAMPLE_SIZE: Final = 2000  # the newest stored articles a rule is tried on
 MIN_ARTICLES: Final = 20  # fewer stored articles say nothing about a rule's share
+_Z: Final = 1.96  # a 95% confidence bound
 # the languages whose words the engine lemmatises (issue 17): their function words
 _STOP_WORD_LANGUAGES: Final = ("en", "fr", "de", "es", "it", "pt", "nl")
 
@@ -81,14 +85,24 @@ def stop_word_warnings(config: Config) -> list[RuleWarning]:
     return found
 
 
+def share_lower_bound(count: int, total: int) -> float:
+    """The least share of all articles a rule could match, given it matched ``count`` of
+    ``total``: the lower end of the Wilson score interval (95%)."""
+    if total == 0:
+        return 0.0
+    share = count / total
+    centre = share + _Z * _Z / (2 * total)
+    spread = _Z * math.sqrt(share * (1 - share) / total + _Z * _Z / (4 * total * total))
+    return max(0.0, (centre - spread) / (1 + _Z * _Z / total))
+
+
 def flood_warnings(index: RuleIndex, articles: Sequence[Document]) -> list[RuleWarning]:
-    """Rules that match more than FLOOD_SHARE of ``articles`` (none with too few)."""
+    """Rules that surely match more than FLOOD_SHARE of ``articles`` (none with too few)."""
     if len(articles) < MIN_ARTICLES:
         return []
     counts: Counter[str] = Counter()
     for doc in articles:
         counts.update(hit.rule_id for hit in index.match(doc))
-    limit = FLOOD_SHARE * len(articles)
     return [
         RuleWarning(
             rule_id,
@@ -97,7 +111,7 @@ def flood_warnings(index: RuleIndex, articles: Sequence[Document]) -> list[RuleW
             "on too much of the news",
         )
         for rule_id, count in sorted(counts.items())
-        if count > limit
+        if share_lower_bound(count, len(articles)) > FLOOD_SHARE
     ]
 
 

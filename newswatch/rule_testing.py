@@ -35,6 +35,7 @@ from rules import (
     DEFAULT_FIELDS,
     Document,
     Hit,
+    Node,
     QuerySyntaxError,
     RuleErrors,
     RuleIndex,
@@ -53,7 +54,14 @@ if TYPE_CHECKING:  # the config module pulls in the models and SQLAlchemy: --que
     from newswatch.config import Config
     from newswatch.models import Article
 
-__all__ = ["NEWEST_HITS", "run_config_test", "run_query_test", "run_rules_test", "run_stored_test"]
+__all__ = [
+    "NEWEST_HITS",
+    "run_config_test",
+    "run_query_test",
+    "run_rules_test",
+    "run_stored_test",
+    "term_index",
+]
 
 NEWEST_HITS = 5  # hits shown by a test over the stored articles
 
@@ -412,14 +420,9 @@ def run_query_test(
     out.write("not matched\n")
     found: list[str] = []
     missing: list[str] = []
-    for leaf in iter_terms(node):
-        scope = (
-            ""
-            if leaf.fields == DEFAULT_FIELDS or leaf.text.startswith(("site:", "lang:"))
-            else f"{next(iter(leaf.fields))}:"
-        )
-        alone = compile_rules([RuleSpec("term", scope + leaf.text)], lists)
-        (found if alone.match(doc) else missing).append(scope + leaf.text)
+    for alone_query in _term_queries(node):
+        alone = compile_rules([RuleSpec("term", alone_query)], lists)
+        (found if alone.match(doc) else missing).append(alone_query)
     if found:
         out.write(f"  found: {', '.join(dict.fromkeys(found))}\n")
     if missing:
@@ -429,6 +432,40 @@ def run_query_test(
             "  (the text is tried as the body; title:, summary: and source: see none of it)\n"
         )
     return 1
+
+
+def _term_queries(node: Node) -> list[str]:
+    """Each term of a parsed query as a query of its own, its field kept, each once."""
+    terms = []
+    for leaf in iter_terms(node):
+        scope = (
+            ""
+            if leaf.fields == DEFAULT_FIELDS or leaf.text.startswith(("site:", "lang:"))
+            else f"{next(iter(leaf.fields))}:"
+        )
+        terms.append(scope + leaf.text)
+    return list(dict.fromkeys(terms))
+
+
+@dataclass(frozen=True)
+class QueryTerms:
+    """Each term of a query as a rule of its own (its id: the term), in the query's order."""
+
+    order: list[str]
+    index: RuleIndex
+
+
+def term_index(
+    query: str, lists: Mapping[str, Sequence[str]], *, default_language: str
+) -> QueryTerms | None:
+    """The terms of ``query`` apart, to tell which of them the articles hold when the query
+    matched nothing; None when a term cannot stand alone."""
+    try:
+        terms = _term_queries(parse(query, lists=lists))
+        specs = [RuleSpec(term, term) for term in terms]
+        return QueryTerms(terms, compile_rules(specs, lists, default_language=default_language))
+    except (QuerySyntaxError, RuleErrors):
+        return None
 
 
 # --------------------------------------------------------------------------- the config's rules
@@ -464,9 +501,12 @@ def run_config_test(
 # --------------------------------------------------------------------------- stored articles
 
 
-def run_stored_test(*, engine: Engine, index: RuleIndex, label: str, out: TextIO) -> int:
+def run_stored_test(
+    *, engine: Engine, index: RuleIndex, label: str, out: TextIO, terms: QueryTerms | None = None
+) -> int:
     """Backtest ``index`` (one rule, or one query) over every stored article: the hit count,
-    then the newest hits with their terms highlighted. 0 when something matched, else 1."""
+    then the newest hits with their terms highlighted. 0 when something matched, else 1,
+    with the query's terms (``terms``, from term_index) the articles hold and those none does."""
     from newswatch import store
     from newswatch.matching import document
 
@@ -511,4 +551,35 @@ def run_stored_test(*, engine: Engine, index: RuleIndex, label: str, out: TextIO
             for name, spans in _where(hit.terms).items():
                 text = getattr(doc, name)
                 out.write(f"    {name + ':':<9}{_snippet(text, spans, marks)}\n")
-    return 0 if hits else 1
+    if hits:
+        return 0
+    if terms is not None:
+        _write_term_counts(engine, terms, out)
+    return 1
+
+
+def _write_term_counts(engine: Engine, terms: QueryTerms, out: TextIO) -> None:
+    """Which terms of a query that matched nothing the stored articles hold, and how often:
+    the missing ones are what to change."""
+    from newswatch import store
+    from newswatch.matching import document
+
+    counts = dict.fromkeys(terms.order, 0)
+    with store.session_scope(engine) as session:
+        for article in store.articles_between(session, since=_EVER, until=_NEVER):
+            doc = document(
+                title=article.title,
+                summary=article.summary,
+                body=article.body,
+                source=article.source,
+                url=article.url,
+                lang=article.lang,
+            )
+            for hit in terms.index.match(doc):
+                counts[hit.rule_id] += 1
+    found = [f"{t} ({_count(n, 'article', 'articles')})" for t, n in counts.items() if n]
+    missing = [t for t, n in counts.items() if not n]
+    if found:
+        out.write(f"  found: {', '.join(found)}\n")
+    if missing:
+        out.write(f"  not found: {', '.join(missing)}\n")

@@ -133,7 +133,7 @@ def test_slack_gets_the_same_facts(
     (posted,) = receiver.accepted()
     # A word joiner after "@" keeps "@uk" from reading as a mention; the reader sees "@uk".
     text = posted.payload["attachments"][0]["text"].replace("\u2060", "")
-    assert f"<{LINK.replace('&', '&amp;')}|" in text
+    assert f"\nLink: {LINK.replace('&', '&amp;')}\n" in text  # a bare URL, which Slack links
     for fact in ("Harbour Gazette", "2024-10-18 13:00 BST", RULES, MATCHED):
         assert fact in text
 

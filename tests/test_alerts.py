@@ -87,7 +87,7 @@ def test_json_webhook_receives_one_message_per_match(
     ]
 
 
-def test_slack_gets_mrkdwn_with_a_link_and_mentions_never_ping(
+def test_slack_gets_text_with_the_link_and_mentions_never_ping(
     engine: Engine, receiver: WebhookReceiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Apprise's Slack plugin posts to hooks.slack.com; point it at the local receiver,
@@ -104,7 +104,8 @@ def test_slack_gets_mrkdwn_with_a_link_and_mentions_never_ping(
     (posted,) = receiver.accepted()
     assert posted.path == "/services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7"
     payload = posted.payload
-    assert payload["mrkdwn"] is True
+    # Text, not mrkdwn: Slack has no backslash escapes (docs/alerts.md, "What feed text can do").
+    assert payload["mrkdwn"] is False
     attachment = payload["attachments"][0]
     everything = attachment["title"] + attachment["text"]
     for mention in ("<!channel>", "<!here", "<@U024BE7LH>"):
@@ -112,8 +113,8 @@ def test_slack_gets_mrkdwn_with_a_link_and_mentions_never_ping(
     assert "&lt;!channel&gt;" in attachment["text"]
     assert "&lt;@\u2060U024BE7LH&gt;" in attachment["text"]  # shown, never a mention
     assert "&amp;" in attachment["text"]
-    assert "<https://harbourgazette.example/1200/0?a=1&amp;b=2|" in attachment["text"]
-    assert "*UK*" in attachment["text"]  # highlighted terms are bold
+    assert "\nLink: https://harbourgazette.example/1200/0?a=1&amp;b=2\n" in attachment["text"]
+    assert "*UK*" in attachment["text"]  # highlighted terms are marked as in plain text
 
 
 def test_a_500_keeps_the_alert_pending_then_dead_and_the_operator_hears_once(

@@ -71,6 +71,24 @@ def test_check_warns_about_stop_words_and_floods_but_passes(
     assert "'names'" not in done.stderr
 
 
+def test_a_few_stored_articles_are_no_flood(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    """3 storms among 28 stored articles (11%) may be a quiet rule on a stormy day: too few
+    articles to say it would alert on more than 5% of the news."""
+    config = make_config(tmp_path, HOOK, more=RULES)
+    stories = [f"Storm number {n} hits the coast" for n in range(3)]
+    stories += [f"Markets steady on day {n}" for n in range(25)]
+    seed(engine, config, stories, at=NOW - timedelta(minutes=30))
+    path = tmp_path / "newswatch.yaml"
+
+    done = newswatch(database_url, "rules", "check", "-c", str(path))
+
+    assert done.returncode == 0, done.stderr
+    assert "'storms'" not in done.stderr
+    assert "'filler'" in done.stderr  # the check ran, and still judges the words
+
+
 def test_check_with_no_stored_articles_only_judges_the_words(tmp_path: Path) -> None:
     config = make_config(tmp_path, HOOK, more=RULES)
     assert config.rules
@@ -108,8 +126,29 @@ def test_a_query_with_the_configs_lists_over_stored_articles(
     assert hit.returncode == 0, hit.stderr
     assert hit.stdout.startswith("query: 12 hits in 40 stored articles\n")
     miss = newswatch(database_url, "rules", "test", "-c", str(path), "--query", "hurricane")
-    assert (miss.returncode, miss.stdout) == (1, "query: 0 hits in 40 stored articles\n")
+    assert (miss.returncode, miss.stdout) == (
+        1,
+        "query: 0 hits in 40 stored articles\n  not found: hurricane\n",
+    )
     bad = newswatch(database_url, "rules", "test", "-c", str(path), "--query", "@gales AND")
     assert bad.returncode == 2
     assert "unknown list '@gales' at column 1" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_a_rule_that_matches_no_stored_article_names_the_terms_found_and_not(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    """What to change in a rule that never fires: the terms no stored article holds."""
+    path = stored_news(engine, tmp_path)
+    query = "storm AND coast AND title:hurricane"
+    done = newswatch(database_url, "rules", "test", "-c", str(path), "--query", query)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.splitlines() == [
+        "query: 0 hits in 40 stored articles",
+        "  found: storm (12 articles), coast (12 articles)",
+        "  not found: title:hurricane",
+    ]
+    rule = newswatch(database_url, "rules", "test", "-c", str(path), "uk-china-visit")
+    assert rule.returncode == 0  # a rule that matched shows its hits, not its terms
+    assert "found:" not in rule.stdout

@@ -181,6 +181,9 @@ def _test_stored(config: Config, config_name: str, rule_id: str | None, query: s
         for error in exc.errors:
             typer.echo(error.render(), err=True)
         return int(ExitCode.CONFIG_ERROR)
+    terms = rule_testing.term_index(
+        specs[0].query, config.lists, default_language=config.monitor.default_language
+    )
     return rule_testing.run_stored_test(
-        engine=open_database(), index=index, label=label, out=sys.stdout
+        engine=open_database(), index=index, label=label, out=sys.stdout, terms=terms
     )

@@ -87,12 +87,17 @@ _MARKDOWN_AS_TEXT = frozenset({"discord", "mmost", "mmosts"})
 def channel_format(url: str, configured: str | None, service_format: str | None) -> Format:
     """The format to render for a channel: the configured one, else what the service takes."""
     scheme = urlsplit(url).scheme.lower()
+    # These targets format (and mention) whatever the body is called: each has its own policy.
     if scheme in ("slack", "slacks"):
-        # Slack's mrkdwn is its own dialect (and its escaping rules differ from CommonMark).
-        return "slack" if configured in (None, "markdown") else _as_format(configured)
+        return "slack"  # mrkdwn has no escapes, so Slack gets text (newswatch.notify.escaping)
     if scheme in _MARKDOWN_AS_TEXT:
-        # Whatever the body is called, these render it as Markdown with mentions.
         return "chat"
+    if scheme in ("workflow", "workflows"):
+        return "teams"  # a card's text block is Markdown, whatever Apprise is told
+    if scheme == "tgram":
+        # Telegram finds @usernames in HTML and Markdown alike; Apprise sends no plain text.
+        markdown = (configured or service_format) == "markdown"
+        return "telegram_markdown" if markdown else "telegram"
     if configured is not None:
         return _as_format(configured)
     if service_format == "html":

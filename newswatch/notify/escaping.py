@@ -34,17 +34,32 @@ _INVISIBLE: Final = {
     0x2028: "\n",
     0x2029: "\n",
 }
-# Every ASCII punctuation character that CommonMark (and Discord, Mattermost, Teams, Slack
+# Every ASCII punctuation character that CommonMark (and Discord, Mattermost, Telegram
 # through Apprise) gives a meaning: a backslash makes it literal.
 _COMMONMARK_SPECIALS: Final = re.compile(r"([\\`*_{}\[\]()<>#!|~&])")
-# Slack: Apprise turns "&" into "&amp;" itself, and its converter keeps "\&" as it is.
-_SLACK_SPECIALS: Final = re.compile(r"([\\`*_{}\[\]()<>#!|~])")
 # A list item, a heading underline or a numbered item when it opens a line.
 _LINE_START_MARKS: Final = re.compile(r"^(\s*)([-+=]|\d+(?=\.))", re.MULTILINE)
-# A word joiner (U+2060) inside "@" and "://" stops a mention (@everyone, @channel, <@U1>)
-# and a bare URL from being recognised, while the reader still sees them as written.
-_DEFUSE: Final = str.maketrans({"@": "@\u2060"})
 _JOINER: Final = "\u2060"
+# A word joiner (U+2060) after "@" and inside "://" stops a mention (@everyone, @channel,
+# <@U1>, a Telegram @username) and a bare URL from being recognised, while the reader still
+# sees them as written.
+_DEFUSE: Final = str.maketrans({"@": "@\u2060"})
+# Slack's mrkdwn and Teams' cards have no backslash escapes: a backslash shows. A marker
+# formats only at a word boundary (Slack: "*bold*" after a space, before a space or
+# punctuation), so a word joiner on each side of it leaves it where no boundary is.
+_MARKS: Final = re.compile(r"([*_~`])")
+# Slack: a blockquote opens a line with ">", an emoji is ":name:".
+_SLACK_LINE_START: Final = re.compile(r"^(\s*)(?=>)", re.MULTILINE)
+_EMOJI_CODE: Final = re.compile(r":(?=[a-z0-9_+'-]+:)", re.IGNORECASE)
+# Teams: a list, a heading or a quote at a line's start; a link needs "](" and a reference
+# "]:" (a joiner after "]" breaks both); "<at>…</at>" is a mention (a joiner after "<").
+_TEAMS_LINE_START: Final = re.compile(r"^(\s*)(?=[-+>#]|\d+[.)])", re.MULTILINE)
+_TEAMS_JOINED: Final = str.maketrans({"]": "]\u2060", "<": "<\u2060"})
+# Telegram's Markdown (v1, Apprise's default) honours only \_ \* \` \[ (a backslash before
+# anything else shows): escape what Apprise's CommonMark reading would turn into markup.
+_TELEGRAM_SPECIALS: Final = re.compile(r"([\\`*_\[<#])")
+# Telegram: "/start" at a word's start is a bot command a reader sends with one tap.
+_BOT_COMMAND: Final = re.compile(r"(?<!\S)/(?=[A-Za-z])")
 _SAFE_SCHEMES: Final = frozenset({"http", "https"})
 
 
@@ -58,25 +73,50 @@ def defused(text: str) -> str:
     return text.translate(_DEFUSE).replace("://", f":{_JOINER}//")
 
 
+def _inert_marks(text: str) -> str:
+    return _MARKS.sub(f"{_JOINER}\\1{_JOINER}", text)
+
+
+def _telegram(text: str) -> str:
+    return _BOT_COMMAND.sub(f"/{_JOINER}", defused(text))
+
+
+def _commonmark(text: str) -> str:
+    return _LINE_START_MARKS.sub(r"\1\\\2", _COMMONMARK_SPECIALS.sub(r"\\\1", text))
+
+
 def escape(text: str, fmt: Format) -> str:
-    """Feed text made literal in the target format."""
+    """Feed text made literal in the target format (the table in docs/alerts.md)."""
     text = visible(text)
     if fmt == "plain":
         return text
     if fmt == "html":
-        # HTML has no mentions; a text URL stays text (a client's autolink shows its target).
+        # Email: HTML has no mentions; a text URL stays text (a client's autolink shows it).
         return html.escape(text, quote=True)
+    if fmt == "telegram":
+        # Telegram finds @usernames, URLs and /commands in the text whatever its parse mode.
+        return html.escape(_telegram(text), quote=True)
+    if fmt == "telegram_markdown":
+        # Apprise reads CommonMark and writes Telegram's Markdown (v1, or v2 with ?mdv=v2).
+        text = _TELEGRAM_SPECIALS.sub(r"\\\1", _telegram(text))
+        return _LINE_START_MARKS.sub(r"\1\\\2", text)
     text = defused(text)
     if fmt == "slack":
-        # mrkdwn has no lists or headings, and Slack would show a backslash before "-".
-        return _SLACK_SPECIALS.sub(r"\\\1", text)
-    return _LINE_START_MARKS.sub(r"\1\\\2", _COMMONMARK_SPECIALS.sub(r"\\\1", text))
+        # Apprise, told "text", escapes & < > (Slack's only escapes) and asks for no mrkdwn.
+        text = _SLACK_LINE_START.sub(f"\\1{_JOINER}", _EMOJI_CODE.sub(f":{_JOINER}", text))
+        return _inert_marks(text)
+    if fmt == "teams":
+        text = _TEAMS_LINE_START.sub(f"\\1{_JOINER}", text.translate(_TEAMS_JOINED))
+        return _inert_marks(text)
+    return _commonmark(text)
 
 
 def escape_title(text: str, fmt: Format) -> str:
-    """A message's title: Discord and Mattermost show it inside the Markdown body, Slack
-    (through Apprise) escapes its own controls, other services show it as text."""
-    if fmt == "chat":
+    """A message's title. Discord and Mattermost show it inside the Markdown body, Telegram
+    writes it into the body (HTML or Markdown), Teams shows it in a card's Markdown text
+    block: each gets the body's escaping. Slack (through Apprise) escapes its own controls
+    in a title, other services show it as text."""
+    if fmt in ("chat", "teams", "telegram", "telegram_markdown"):
         return escape(text, fmt)
     text = visible(text)
     return text if fmt in ("plain", "html") else defused(text)

@@ -46,9 +46,10 @@ class AppriseNotifier:
             email_parts(key=message.key, text=message.text),
         ):
             try:
+                title, body = _title_and_body(service, message)
                 result = notifier.notify(
-                    title=_title_for(service, message),
-                    body=message.body,
+                    title=title,
+                    body=body,
                     body_format=message.apprise_format,
                 )
             except Exception as exc:  # a plugin bug must not stop the other deliveries
@@ -60,12 +61,18 @@ class AppriseNotifier:
         return SendResult(False, redact(reason or "the service did not accept the message"))
 
 
-def _title_for(service: object, message: Message) -> str:
+def _title_and_body(service: object, message: Message) -> tuple[str, str]:
     """A service with no title of its own (Telegram) writes the title into the body, where it
-    is read as the body's format: an HTML body's title is escaped as HTML too."""
-    if getattr(service, "title_maxlen", None) == 0 and message.format == "html":
-        return html.escape(message.title, quote=False)
-    return message.title
+    is read as the body's format: an HTML body's title is escaped as HTML too. A Markdown
+    title would become a bold heading, inside which Telegram's Markdown honours no escape:
+    the escaped title goes first in the body instead."""
+    if getattr(service, "title_maxlen", None) != 0:
+        return message.title, message.body
+    if message.format == "html":
+        return html.escape(message.title, quote=False), message.body
+    if message.format == "telegram_markdown" and message.title:
+        return "", f"{message.title}\n\n{message.body}"
+    return message.title, message.body
 
 
 @dataclass

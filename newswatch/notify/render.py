@@ -1,5 +1,5 @@
-"""Alerts and digests as text for each kind of channel: plain, Markdown, Slack mrkdwn, HTML,
-and the Markdown that Discord and Mattermost read in a text body.
+"""Alerts and digests as text for each kind of channel: plain, Markdown, Slack, HTML, the
+Markdown that Discord and Mattermost read in a text body, Teams' cards, and Telegram.
 
 Article text is untrusted: every piece of it goes through newswatch.notify.escaping for its
 target, so that a headline can neither inject markup into an email nor ping `<!channel>`
@@ -13,11 +13,15 @@ import html
 from collections.abc import Sequence
 from datetime import datetime
 from itertools import groupby
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from newswatch.models import Format, Message, PendingAlert
 from newswatch.notify.escaping import escape, escape_title, visible, web_link
 
+# Formats laid out as HTML, as Markdown (a link is [label](url)), or as text (the rest).
+_HTML: Final = frozenset({"html", "telegram"})
+_MARKDOWN: Final = frozenset({"markdown", "chat", "teams", "telegram_markdown"})
 SUMMARY_CHARS = 600
 PASSAGE_CHARS = 360  # the part of an article's page an alert quotes, around the matched words
 PAGE_PASSAGE = "From the article's page:"
@@ -52,9 +56,11 @@ def _merged(spans: Sequence[Sequence[int]], limit: int) -> list[tuple[int, int]]
 def _emphasis(text: str, fmt: Format) -> str:
     if fmt == "html":
         return f"<mark><b>{text}</b></mark>"
-    if fmt in ("markdown", "slack", "chat"):
+    if fmt == "telegram":
+        return f"<b>{text}</b>"  # Telegram drops the tags it does not know (<mark>)
+    if fmt in _MARKDOWN:
         return f"**{text}**"
-    return f"*{text}*"
+    return f"*{text}*"  # text, and Slack: bold there when Slack formats it
 
 
 def _link(label: str, url: str | None, fmt: Format) -> str:
@@ -63,9 +69,16 @@ def _link(label: str, url: str | None, fmt: Format) -> str:
     link = web_link(url)
     if link is None:
         return label if not url else f"{label} ({escape(f'not a web link: {url}', fmt)})"
-    if fmt == "html":
+    if fmt in _HTML:
         return f'<a href="{html.escape(link, quote=True)}">{label}</a>'
-    if fmt in ("markdown", "slack", "chat"):
+    if fmt == "telegram_markdown":
+        # Telegram's Markdown v1 allows no escape inside a link's label: a fixed one.
+        return f"{label} ([open]({_markdown_destination(link)}))"
+    if fmt == "teams":
+        # Without escapes a "]" in the headline would end a label early: the URL is the label.
+        shown = escape(link.replace("[", "%5B").replace("]", "%5D"), fmt)
+        return f"{label} ([{shown}]({_markdown_destination(link)}))"
+    if fmt in _MARKDOWN:
         return f"[{label}]({_markdown_destination(link)})"
     return f"{label}\n{link}"
 
@@ -196,7 +209,7 @@ def _render_alert(alerts: Sequence[PendingAlert], *, fmt: Format, zone: str) -> 
         "also_reported_by": ", ".join(alert.also_reported_by),
     }
     key = message_key(alerts)
-    if fmt == "html":
+    if fmt in _HTML:
         rows = "".join(f"<tr><th align='left'>{k}</th><td>{v}</td></tr>" for k, v in facts)
         body = (
             f"<h2>{_link(title_line, alert.article_url, fmt)}</h2><table>{rows}</table>"
@@ -204,7 +217,7 @@ def _render_alert(alerts: Sequence[PendingAlert], *, fmt: Format, zone: str) -> 
             + (f"<p><i>{PAGE_PASSAGE}</i></p><blockquote>{quote}</blockquote>" if quote else "")
         )
         return Message(subject, body, fmt, key, fields)
-    if fmt in ("markdown", "slack", "chat"):
+    if fmt in _MARKDOWN:
         lines = [_link(title_line, alert.article_url, fmt), ""]
         lines += [f"**{k}:** {v}" for k, v in facts]
         for paragraph in paragraphs:
@@ -214,7 +227,7 @@ def _render_alert(alerts: Sequence[PendingAlert], *, fmt: Format, zone: str) -> 
         return Message(subject, "\n".join(lines), fmt, key, fields)
     link = web_link(alert.article_url)
     shown_link = link or (
-        f"(not a web link: {visible(alert.article_url)})" if alert.article_url else "(none)"
+        f"(not a web link: {escape(alert.article_url, fmt)})" if alert.article_url else "(none)"
     )
     lines = [title_line, "", f"Link: {shown_link}"]
     lines += [f"{k}: {v}" for k, v in facts]
@@ -246,12 +259,12 @@ def render_digest(
             )
             for a in items
         ]
-        if fmt == "html":
+        if fmt in _HTML:
             lis = "".join(f"<li>{link} <small>{meta}</small></li>" for link, meta in entries)
             parts.append(f"<h3>{heading}</h3><ul>{lis}</ul>")
-        elif fmt in ("markdown", "slack", "chat"):
+        elif fmt in _MARKDOWN:
             parts.append(f"**{heading}**\n" + "\n".join(f"- {ln} ({m})" for ln, m in entries))
         else:
             parts.append(heading + "\n" + "\n".join(f"- {ln} ({m})" for ln, m in entries))
-    separator = "" if fmt == "html" else "\n\n"
+    separator = "" if fmt in _HTML else "\n\n"
     return Message(subject, separator.join(parts), fmt, key=message_key(alerts))
