@@ -122,11 +122,19 @@ class Case:
     health: str  # a regular expression the whole health line must match
     status: int | None
     stored: int = 0  # articles stored from this feed (0: the feed failed)
-    delay: timedelta = BASE  # until the next poll
+    delay: timedelta | None = None  # until the next poll, when not the plain interval
 
     @property
     def ok(self) -> bool:
         return self.stored > 0
+
+    @property
+    def next_poll_in(self) -> timedelta:
+        """A success's plain interval ends a minute early (the next tick finds it due); a
+        failure backs off from the full interval."""
+        if self.delay is not None:
+            return self.delay
+        return BASE - timedelta(minutes=1) if self.ok else BASE
 
 
 URL = r"http://127\.0\.0\.1:\d+"
@@ -324,7 +332,7 @@ def test_the_health_row_says_what_happened(everything_at_once: Outcome, case: Ca
     assert re.fullmatch(case.health, feed.health), feed.health
     assert feed.last_status == case.status
     assert feed.next_poll_at is not None
-    assert feed.next_poll_at == NOW + case.delay
+    assert feed.next_poll_at == NOW + case.next_poll_in
     assert not feed.gone
     assert len(articles) == case.stored
     reported = next(f for f in everything_at_once.report.feeds if f.name == feed.name)

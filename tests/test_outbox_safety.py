@@ -86,6 +86,7 @@ def test_smtp_down_for_three_cycles_then_every_alert_arrives_once_oldest_first(
     config = tmp_path / "newswatch.yaml"
     config.write_text(
         f"feeds:\n  - name: Outage Times\n    url: {FEED_URL}\n"
+        "    full_text: never\n"  # the stories' pages do not exist: no page warnings here
         "rules:\n  - id: uk-china-visit\n    query: UK AND China AND visit\n"
         "    channels: [mail]\n"
         f"channels:\n  mail:\n    url: '{url}'\n",
