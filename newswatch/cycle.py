@@ -50,6 +50,7 @@ from newswatch.ordered_window import in_order
 from newswatch.plan import CyclePlan, PollOptions, batches, plan, prepare, selected_feeds
 from newswatch.steps.digest import digest_in_worker, digested, load_rules
 from newswatch.steps.store import sort_articles, store_feed
+from newswatch.store.stories import StoryWindow
 
 __all__ = [
     "Alerts",
@@ -228,6 +229,8 @@ class _Batch:
     sent: list[DeliveryReport] = field(default_factory=list)
     _unchanged: list[tuple[FeedTarget, FeedOutcome, FeedReport]] = field(default_factory=list)
     _dry_run_seen: set[str] = field(default_factory=set)  # a dry run stores nothing
+    # the stored sketches of the batch's window, read once, kept up to date as it stores
+    _stories: StoryWindow = field(default_factory=StoryWindow)
 
     @property
     def options(self) -> PollOptions:
@@ -408,10 +411,12 @@ class _Batch:
         if not to_write:
             return False
         written: list[Callable[[], bool] | None]
+        mark = self._stories.mark()
         try:
             with store.session_scope(self.engine) as session:
                 written = [self._write(session, t, p, r) for t, p, r in to_write]
         except Exception:
+            self._stories.rollback(mark)
             if len(to_write) == 1:
                 written = [self._write_alone(*to_write[0])]
             else:
@@ -426,10 +431,12 @@ class _Batch:
     def _write_alone(
         self, target: FeedTarget, polled: _Polled, report: FeedReport
     ) -> Callable[[], bool] | None:
+        mark = self._stories.mark()
         try:
             with store.session_scope(self.engine) as session:
                 return self._write(session, target, polled, report)
         except Exception as exc:  # a store error for one feed leaves the others to go on
+            self._stories.rollback(mark)
             log.exception("feed %s: could not store its entries", target.url)
             report.ok, report.health = False, f"internal error: {type(exc).__name__}: {exc}"
             return None
@@ -446,6 +453,7 @@ class _Batch:
             now=self.cycle.now,
             story_threshold=self.options.story_threshold,
             story_window=self.options.story_window,
+            stories=self._stories,
         )
         counts = stored.counts
         outcome = self._outcome(target, polled, new_entries=counts.new_articles)

@@ -8,8 +8,9 @@ follows the few candidates it collides with, not the number of stored articles. 
 candidate joins the story only when its estimated Jaccard similarity reaches the threshold:
 the bands find candidates, the threshold decides.
 
-Where the bands live is the caller's: `MemoryBands` for a list of articles (the
-`stories test` command, the bench), the database's story tables for the cycle.
+The bands live in memory (`MemoryBands`): for a list of articles (the `stories test`
+command, the bench), or for a cycle, seeded with the stored sketches of its window
+(store/stories.py); only the sketches are stored, the bands are cut from them.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import re
 import sys
 import unicodedata
 from array import array
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Protocol
 
+import numpy as np
 from rensa import RMinHash
 
 NUM_PERM = 128
@@ -51,6 +53,18 @@ SKETCHES_PER_STORY = 8
 BUCKET_LIMIT = 16
 SHORT_TEXT_SHINGLES = 12
 SHORT_TEXT_THRESHOLD = 0.9
+# MemoryBands: keys added since the sorted array was built that make it rebuild (or an
+# eighth of the array, whichever is more, so rebuilding costs a small share of the adds).
+_REBUILD_AT = 65_536
+if ROWS != 2:
+    raise ImportError("a band is one 64-bit word of the signature (band_keys): ROWS must be 2")
+_SALTS: Final = np.array(
+    [
+        int.from_bytes(hashlib.blake2b(b"band%d" % i, digest_size=8).digest(), "little")
+        for i in range(BANDS)
+    ],
+    dtype=np.uint64,
+)
 
 _WORD = re.compile(r"\w+")
 # Every combining mark, deleted by str.translate (in C) after NFKD: accents folded.
@@ -61,26 +75,26 @@ _NO_MARKS: Final = dict.fromkeys(
 
 @dataclass(frozen=True, slots=True)
 class Sketch:
-    """An article's MinHash signature and the LSH band keys cut from it."""
+    """An article's MinHash signature; its LSH bands are cut from it where it is looked up
+    (`band_keys`), so they never travel or get stored."""
 
     signature: bytes
-    bands: tuple[str, ...]
     shingles: int  # how many distinct shingles: how much text the signature stands for
 
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A stored sketch that shares a band with a new article."""
+    """A held sketch that shares a band with a new article."""
 
     story_key: str
     signature: bytes
 
 
 class BandStore(Protocol):
-    """Where sketches are kept: a dict for a batch, the database for the cycle."""
+    """Where sketches are looked up and kept (MemoryBands)."""
 
     def candidates(
-        self, bands: Sequence[str], *, since: datetime, until: datetime
+        self, sketch: Sketch, *, since: datetime, until: datetime
     ) -> list[Candidate]: ...
 
     def add(self, sketch: Sketch, *, story_key: str, published_at: datetime) -> None: ...
@@ -125,12 +139,7 @@ def sketch(title: str, lead: str) -> Sketch:
     minhash = RMinHash(num_perm=NUM_PERM, seed=SEED)
     minhash.update(made or [""])
     values = array("I", minhash.digest())
-    bands = tuple(
-        f"{i:02d}"
-        + hashlib.blake2b(values[i * ROWS : (i + 1) * ROWS].tobytes(), digest_size=8).hexdigest()
-        for i in range(BANDS)
-    )
-    return Sketch(signature=values.tobytes(), bands=bands, shingles=len(set(made)))
+    return Sketch(signature=values.tobytes(), shingles=len(set(made)))
 
 
 def similarity(a: bytes, b: bytes) -> float:
@@ -163,7 +172,7 @@ def assign(
     best_key, best = "", 0.0
     sketches: dict[str, int] = {}
     for candidate in store.candidates(
-        article_sketch.bands, since=published_at - window, until=published_at + window
+        article_sketch, since=published_at - window, until=published_at + window
     ):
         sketches[candidate.story_key] = sketches.get(candidate.story_key, 0) + 1
         score = similarity(article_sketch.signature, candidate.signature)
@@ -178,43 +187,128 @@ def assign(
     return best_key
 
 
-@dataclass
 class MemoryBands:
-    """Sketches held in memory: a batch's own, and those `seed` adds from the store;
-    `added` lists the ones `assign` added, for the store to keep."""
+    """Sketches held in memory, found again by their LSH bands: a list of articles' own (the
+    `stories test` command), or a cycle's window of stored sketches (store/stories.py).
 
-    _by_band: dict[str, list[tuple[datetime, Candidate]]] = field(default_factory=dict)
+    A band of ROWS (2) 32-bit slots is one 64-bit word of the signature, so the bands need
+    no hashing: each word, salted by its band's number, is a key in one sorted numpy array
+    (with the position of its sketch beside it), plus a dict of the keys added since the
+    array was last rebuilt. A sketch costs about 1.3 kB, where a dict of 64 string keys per
+    sketch cost several; a lookup is two binary searches over the array.
 
-    def candidates(
-        self, bands: Sequence[str], *, since: datetime, until: datetime
-    ) -> list[Candidate]:
+    `added` lists the sketches `assign` added, for the caller to store.
+    """
+
+    def __init__(self) -> None:
+        self._keys = np.empty(0, dtype=np.uint64)  # band keys, sorted
+        self._owners = np.empty(0, dtype=np.int64)  # the position of each key's sketch
+        self._recent: dict[int, list[int]] = {}  # band key -> positions, not in the array yet
+        self._recent_size = 0
+        self._stories: list[str] = []
+        self._signatures: list[bytes] = []
+        self._published = array("d")  # POSIX seconds
+        self.added: list[tuple[Sketch, str, datetime]] = []
+
+    def __len__(self) -> int:
+        return len(self._stories)
+
+    def candidates(self, sketch: Sketch, *, since: datetime, until: datetime) -> list[Candidate]:
+        """The sketches published within [since, until] that share a band with `sketch`."""
+        low, high = since.timestamp(), until.timestamp()
+        published, stories, signatures = self._published, self._stories, self._signatures
         seen: dict[tuple[str, bytes], Candidate] = {}
-        for band in bands:
-            for when, candidate in self._by_band.get(band, ()):
-                if since <= when <= until:
-                    seen[(candidate.story_key, candidate.signature)] = candidate
+        for bucket in self._buckets(band_keys(sketch.signature)):
+            for position in bucket:
+                if low <= published[position] <= high:
+                    key = (stories[position], signatures[position])
+                    if key not in seen:
+                        seen[key] = Candidate(story_key=key[0], signature=key[1])
         return list(seen.values())
 
-    # (sketch, story, published, the bands it was filed under: those not already full)
-    added: list[tuple[Sketch, str, datetime, list[str]]] = field(default_factory=list)
-
     def add(self, sketch: Sketch, *, story_key: str, published_at: datetime) -> None:
-        filed = self.seed(sketch.bands, story_key, sketch.signature, published_at)
-        self.added.append((sketch, story_key, published_at, filed))
+        self.seed(sketch.signature, story_key, published_at)
+        self.added.append((sketch, story_key, published_at))
 
-    def seed(
-        self, bands: Iterable[str], story_key: str, signature: bytes, published_at: datetime
-    ) -> list[str]:
+    def take_added(self) -> list[tuple[Sketch, str, datetime]]:
+        """The sketches `assign` added since the last call (to be stored)."""
+        added, self.added = self.added, []
+        return added
+
+    def seed(self, signature: bytes, story_key: str, published_at: datetime) -> None:
         """Hold a sketch under its bands, skipping any band already holding BUCKET_LIMIT
-        sketches; returns the bands it was filed under."""
-        entry = (published_at, Candidate(story_key=story_key, signature=signature))
-        filed = []
-        for band in bands:
-            bucket = self._by_band.setdefault(band, [])
-            if len(bucket) < BUCKET_LIMIT:
-                bucket.append(entry)
-                filed.append(band)
-        return filed
+        sketches."""
+        keys = band_keys(signature)
+        position = len(self._stories)
+        self._stories.append(story_key)
+        self._signatures.append(signature)
+        self._published.append(published_at.timestamp())
+        if len(self._keys):
+            held = (
+                np.searchsorted(self._keys, keys, "right") - np.searchsorted(self._keys, keys)
+            ).tolist()
+        else:
+            held = [0] * BANDS
+        recent = self._recent
+        for key, count in zip(keys.tolist(), held, strict=True):
+            bucket = recent.get(key)
+            if bucket is None:
+                if count < BUCKET_LIMIT:
+                    recent[key] = [position]
+                    self._recent_size += 1
+            elif count + len(bucket) < BUCKET_LIMIT:
+                bucket.append(position)
+                self._recent_size += 1
+        if self._recent_size > max(_REBUILD_AT, len(self._keys) // 8):
+            self._rebuild()
+
+    def truncate(self, size: int) -> None:
+        """Forget every sketch held after the first `size` (a transaction that stored them
+        rolled back), and the `added` list."""
+        self.added = []
+        if size >= len(self._stories):
+            return
+        if len(self._owners) and int(self._owners.max()) >= size:
+            keep = self._owners < size
+            self._keys, self._owners = self._keys[keep], self._owners[keep]
+        for key in list(self._recent):
+            kept = [p for p in self._recent[key] if p < size]
+            if kept:
+                self._recent[key] = kept
+            else:
+                del self._recent[key]
+        self._recent_size = sum(len(b) for b in self._recent.values())
+        del self._stories[size:], self._signatures[size:], self._published[size:]
+
+    def _buckets(self, keys: np.ndarray) -> Iterator[list[int]]:
+        if len(self._keys):
+            left = np.searchsorted(self._keys, keys)
+            right = np.searchsorted(self._keys, keys, "right")
+            for band in np.flatnonzero(right > left).tolist():
+                yield self._owners[left[band] : right[band]].tolist()
+        if self._recent:
+            for key in keys.tolist():
+                bucket = self._recent.get(key)
+                if bucket:
+                    yield bucket
+
+    def _rebuild(self) -> None:
+        """Move the recent keys into the sorted array (two sorted runs: a linear merge)."""
+        keys = [key for key, bucket in self._recent.items() for _ in bucket]
+        owners = [p for bucket in self._recent.values() for p in bucket]
+        recent_keys = np.array(keys, dtype=np.uint64)
+        order = np.argsort(recent_keys, kind="stable")
+        all_keys = np.concatenate([self._keys, recent_keys[order]])
+        all_owners = np.concatenate([self._owners, np.array(owners, dtype=np.int64)[order]])
+        order = np.argsort(all_keys, kind="stable")
+        self._keys, self._owners = all_keys[order], all_owners[order]
+        self._recent, self._recent_size = {}, 0
+
+
+def band_keys(signature: bytes) -> np.ndarray:
+    """The signature's LSH band keys: each 64-bit word (one band of ROWS = 2 slots), salted
+    with its band's number so equal words in two bands stay apart."""
+    return np.frombuffer(signature, dtype=np.uint64) ^ _SALTS
 
 
 @dataclass(frozen=True, slots=True)
