@@ -21,10 +21,12 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
+from newswatch import store
 from newswatch.models import Article, CleanArticle, Delivery, MatchToStore
 from newswatch.settings import Settings
 from newswatch.store import make_engine, migrate, session_scope, store_articles
-from newswatch.stories import DEFAULT_THRESHOLD, StoryInput, group
+from newswatch.store.stories import LOOKBACK, StoryWindow
+from newswatch.stories import DEFAULT_THRESHOLD, StoryInput, group, new_story_key
 from tests.support.cycles import cycle
 from tests.support.examples import ROOT, example_feeds, feed_url, write_config
 from tests.support.smtp import SmtpServer
@@ -435,3 +437,96 @@ def test_prune_keeps_a_copy_of_a_matched_story_that_matched_nothing_itself(
     assert pruned.articles > 0
     assert no_visit[2] in urls
     assert len(urls) == 2  # the matched story's two copies
+
+
+# --- the cycle's window of stored sketches (store/stories.py) ---------------------------------
+
+
+def clean(fingerprint: str, title: str, text: str, published_at: datetime) -> CleanArticle:
+    return CleanArticle(
+        fingerprint=fingerprint,
+        canonical_url=f"https://{fingerprint}.example/story",
+        story_key="",
+        feed_url=f"https://{fingerprint}.example/rss",
+        source=fingerprint,
+        title=title,
+        summary=text,
+        body="",
+        url=f"https://{fingerprint}.example/story",
+        author=None,
+        published_at=published_at,
+        fetched_at=published_at,
+    )
+
+
+def store_one(engine: Engine, stories: StoryWindow, article: CleanArticle) -> str:
+    """Store one article as a cycle's batch would, grouped through `stories`; its story."""
+    with session_scope(engine) as session:
+        feed_id = one_feed(session)
+        store_articles(session, feed_id=feed_id, articles=[(article, [])], now=NOW, stories=stories)
+    return story_of(engine, article.url or "")
+
+
+def one_feed(session: Session) -> int:
+    store.sync_feeds(session, feeds=[("https://wire.example/rss", "Wire")])
+    return store.list_feeds(session)[0].id or 0
+
+
+LAMMY_PLAIN = re.sub("<[^>]+>", " ", LAMMY_TEXT)
+SUMMONED_PLAIN = re.sub("<[^>]+>", " ", SUMMONED_TEXT)
+
+
+def test_two_runs_storing_at_once_group_each_others_copies(engine: Engine) -> None:
+    """Shard runs keep a window each: a copy one stores after the other read its window
+    still joins the story the other stored meanwhile, both ways."""
+    first, second = StoryWindow(), StoryWindow()
+    store_one(engine, first, clean("a1", "Markets calm", "Shares were flat on Friday.", NOW))
+    store_one(engine, second, clean("b1", "Rain due", "Rain is due over the weekend.", NOW))
+
+    lammy = store_one(engine, first, clean("wire", LAMMY_TITLE, LAMMY_PLAIN, NOW))
+    assert store_one(engine, second, clean("metro", LAMMY_TITLE, LAMMY_PLAIN, NOW)) == lammy
+
+    summoned = store_one(engine, second, clean("post", SUMMONED_TITLE, SUMMONED_PLAIN, NOW))
+    copy = clean("herald", SUMMONED_TITLE, SUMMONED_PLAIN, NOW + timedelta(hours=1))
+    assert store_one(engine, first, copy) == summoned != lammy
+
+
+def test_a_copy_published_long_before_the_window_read_finds_its_story(engine: Engine) -> None:
+    """The window is read around every article's own date: a copy of a year-old story joins
+    it, though the cycle read the window of today's articles first."""
+    stories = StoryWindow()
+    year_ago = NOW - timedelta(days=365)
+    old = store_one(engine, StoryWindow(), clean("archive", LAMMY_TITLE, LAMMY_PLAIN, year_ago))
+    later = [  # more than a first read takes by id (LOOKBACK), whatever their dates
+        (clean(f"n{i}", f"Item {i}", f"Note number {i} of many, text {i * 7}.", NOW), [])
+        for i in range(LOOKBACK + 1)
+    ]
+    with session_scope(engine) as session:
+        store_articles(session, feed_id=one_feed(session), articles=later, now=NOW)
+    store_one(engine, stories, clean("today", "Markets calm", "Shares were flat.", NOW))
+    copy = clean("reprint", LAMMY_TITLE, LAMMY_PLAIN, year_ago + timedelta(hours=2))
+    assert store_one(engine, stories, copy) == old
+
+
+def test_a_story_whose_transaction_rolled_back_is_not_joined(engine: Engine) -> None:
+    """A batch that fails is stored again feed by feed: the window forgets what the failed
+    transaction grouped, so a copy starts its story instead of joining one never stored."""
+    stories = StoryWindow()
+    mark = stories.mark()
+    with pytest.raises(RuntimeError, match="the batch failed"):
+        store_then_fail(engine, stories, clean("wire", LAMMY_TITLE, LAMMY_PLAIN, NOW))
+    stories.rollback(mark)
+
+    metro = store_one(engine, stories, clean("metro", LAMMY_TITLE, LAMMY_PLAIN, NOW))
+    herald = store_one(engine, stories, clean("herald", LAMMY_TITLE, LAMMY_PLAIN, NOW))
+    with Session(engine) as session:
+        assert sorted(session.exec(select(Article.fingerprint)).all()) == ["herald", "metro"]
+    assert metro == new_story_key("metro") == herald
+
+
+def store_then_fail(engine: Engine, stories: StoryWindow, article: CleanArticle) -> None:
+    with session_scope(engine) as session:
+        store_articles(
+            session, feed_id=one_feed(session), articles=[(article, [])], now=NOW, stories=stories
+        )
+        raise RuntimeError("the batch failed")
