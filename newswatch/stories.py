@@ -20,7 +20,7 @@ import re
 import sys
 import unicodedata
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Protocol
@@ -53,9 +53,9 @@ SKETCHES_PER_STORY = 8
 BUCKET_LIMIT = 16
 SHORT_TEXT_SHINGLES = 12
 SHORT_TEXT_THRESHOLD = 0.9
-# MemoryBands: keys added since the sorted array was built that make it rebuild (or an
-# eighth of the array, whichever is more, so rebuilding costs a small share of the adds).
-_REBUILD_AT = 65_536
+# MemoryBands: the recent keys (a dict) join the sorted array when there are this many, or
+# an eighth of the array: a small dict stays quick, and the copies cost little in all.
+_MERGE_AT = 65_536
 if ROWS != 2:
     raise ImportError("a band is one 64-bit word of the signature (band_keys): ROWS must be 2")
 _SALTS: Final = np.array(
@@ -193,9 +193,13 @@ class MemoryBands:
 
     A band of ROWS (2) 32-bit slots is one 64-bit word of the signature, so the bands need
     no hashing: each word, salted by its band's number, is a key in one sorted numpy array
-    (with the position of its sketch beside it), plus a dict of the keys added since the
-    array was last rebuilt. A sketch costs about 1.3 kB, where a dict of 64 string keys per
-    sketch cost several; a lookup is two binary searches over the array.
+    (the position of its sketch beside it), plus a dict of the keys added since the array
+    was built. A sketch costs about 1 kB there, where a dict of 64 keys costs several.
+
+    One binary search per band and article would miss the CPU's cache at every step of a
+    large array, so `prefetch` looks up a whole batch's bands at once (sorted, they walk the
+    array in order) and `seed_many` files many sketches with one sort; an article's own
+    lookups are then a few dict reads.
 
     `added` lists the sketches `assign` added, for the caller to store.
     """
@@ -205,6 +209,9 @@ class MemoryBands:
         self._owners = np.empty(0, dtype=np.int64)  # the position of each key's sketch
         self._recent: dict[int, list[int]] = {}  # band key -> positions, not in the array yet
         self._recent_size = 0
+        # signature -> (sketches held per band in the array, their positions per band hit)
+        self._prefetched: dict[bytes, tuple[list[int], list[list[int]]]] = {}
+        self._looked_up: tuple[bytes, list[int], list[list[int] | None]] | None = None
         self._stories: list[str] = []
         self._signatures: list[bytes] = []
         self._published = array("d")  # POSIX seconds
@@ -218,7 +225,9 @@ class MemoryBands:
         low, high = since.timestamp(), until.timestamp()
         published, stories, signatures = self._published, self._stories, self._signatures
         seen: dict[tuple[str, bytes], Candidate] = {}
-        for bucket in self._buckets(band_keys(sketch.signature)):
+        buckets = self._in_array(sketch.signature)[1]
+        buckets += [b for b in self._in_recent(sketch.signature)[1] if b]
+        for bucket in buckets:
             for position in bucket:
                 if low <= published[position] <= high:
                     key = (stories[position], signatures[position])
@@ -238,20 +247,15 @@ class MemoryBands:
     def seed(self, signature: bytes, story_key: str, published_at: datetime) -> None:
         """Hold a sketch under its bands, skipping any band already holding BUCKET_LIMIT
         sketches."""
-        keys = band_keys(signature)
         position = len(self._stories)
         self._stories.append(story_key)
         self._signatures.append(signature)
         self._published.append(published_at.timestamp())
-        if len(self._keys):
-            held = (
-                np.searchsorted(self._keys, keys, "right") - np.searchsorted(self._keys, keys)
-            ).tolist()
-        else:
-            held = [0] * BANDS
+        held = self._in_array(signature)[0]
         recent = self._recent
-        for key, count in zip(keys.tolist(), held, strict=True):
-            bucket = recent.get(key)
+        keys, buckets = self._in_recent(signature)
+        self._looked_up = None  # the buckets change now
+        for key, count, bucket in zip(keys, held, buckets, strict=True):
             if bucket is None:
                 if count < BUCKET_LIMIT:
                     recent[key] = [position]
@@ -259,8 +263,43 @@ class MemoryBands:
             elif count + len(bucket) < BUCKET_LIMIT:
                 bucket.append(position)
                 self._recent_size += 1
-        if self._recent_size > max(_REBUILD_AT, len(self._keys) // 8):
-            self._rebuild()
+
+    def seed_many(self, rows: Sequence[tuple[bytes, str, datetime]]) -> None:
+        """`seed` for many (signature, story, published) at once: one sort files them all."""
+        if not rows:
+            return
+        first = len(self._stories)
+        for signature, story_key, published_at in rows:
+            self._stories.append(story_key)
+            self._signatures.append(signature)
+            self._published.append(published_at.timestamp())
+        keys = _keys_of([signature for signature, _, _ in rows])
+        owners = np.repeat(np.arange(first, first + len(rows), dtype=np.int64), BANDS)
+        self._rebuild(keys, owners)
+
+    def prefetch(self, signatures: Sequence[bytes]) -> None:
+        """Look up these sketches' bands in the array in one pass, for the `candidates` and
+        `seed` calls of a batch about to be grouped (the recent keys join the array first
+        when there are many)."""
+        if self._recent_size > max(_MERGE_AT, len(self._keys) // 8):
+            self._merge_recent()
+        self._prefetched = {}
+        wanted = list(dict.fromkeys(signatures))
+        if not len(self._keys) or not wanted:
+            return
+        needles = _keys_of(wanted)
+        order = np.argsort(needles)
+        ordered = needles[order]
+        left = np.empty_like(order)
+        right = np.empty_like(order)
+        left[order] = np.searchsorted(self._keys, ordered)
+        right[order] = np.searchsorted(self._keys, ordered, "right")
+        held = (right - left).reshape(-1, BANDS)
+        hits: list[list[list[int]]] = [[] for _ in wanted]
+        for needle in np.flatnonzero(right > left).tolist():
+            hits[needle // BANDS].append(self._owners[left[needle] : right[needle]].tolist())
+        for signature, counts, found in zip(wanted, held.tolist(), hits, strict=True):
+            self._prefetched[signature] = (counts, found)
 
     def truncate(self, size: int) -> None:
         """Forget every sketch held after the first `size` (a transaction that stored them
@@ -268,6 +307,7 @@ class MemoryBands:
         self.added = []
         if size >= len(self._stories):
             return
+        self._prefetched, self._looked_up = {}, None
         if len(self._owners) and int(self._owners.max()) >= size:
             keep = self._owners < size
             self._keys, self._owners = self._keys[keep], self._owners[keep]
@@ -280,29 +320,84 @@ class MemoryBands:
         self._recent_size = sum(len(b) for b in self._recent.values())
         del self._stories[size:], self._signatures[size:], self._published[size:]
 
-    def _buckets(self, keys: np.ndarray) -> Iterator[list[int]]:
-        if len(self._keys):
-            left = np.searchsorted(self._keys, keys)
-            right = np.searchsorted(self._keys, keys, "right")
-            for band in np.flatnonzero(right > left).tolist():
-                yield self._owners[left[band] : right[band]].tolist()
-        if self._recent:
-            for key in keys.tolist():
-                bucket = self._recent.get(key)
-                if bucket:
-                    yield bucket
+    def _in_recent(self, signature: bytes) -> tuple[list[int], list[list[int] | None]]:
+        """The signature's band keys and their buckets among the recent keys (the last
+        answer again when `seed` follows `candidates` for one sketch)."""
+        if self._looked_up is not None and self._looked_up[0] == signature:
+            return self._looked_up[1], self._looked_up[2]
+        keys = band_keys(signature).tolist()
+        buckets = list(map(self._recent.get, keys))
+        self._looked_up = (signature, keys, buckets)
+        return keys, buckets
 
-    def _rebuild(self) -> None:
-        """Move the recent keys into the sorted array (two sorted runs: a linear merge)."""
-        keys = [key for key, bucket in self._recent.items() for _ in bucket]
-        owners = [p for bucket in self._recent.values() for p in bucket]
-        recent_keys = np.array(keys, dtype=np.uint64)
-        order = np.argsort(recent_keys, kind="stable")
-        all_keys = np.concatenate([self._keys, recent_keys[order]])
-        all_owners = np.concatenate([self._owners, np.array(owners, dtype=np.int64)[order]])
+    def _in_array(self, signature: bytes) -> tuple[list[int], list[list[int]]]:
+        """Per band, how many sketches the array holds under the signature's key; and the
+        positions of those it holds (prefetched, or looked up now)."""
+        if not len(self._keys):
+            return [0] * BANDS, []
+        found = self._prefetched.get(signature)
+        if found is not None:
+            return found[0], list(found[1])
+        keys = band_keys(signature)
+        left = np.searchsorted(self._keys, keys)
+        right = np.searchsorted(self._keys, keys, "right")
+        buckets = [
+            self._owners[left[band] : right[band]].tolist()
+            for band in np.flatnonzero(right > left).tolist()
+        ]
+        return (right - left).tolist(), buckets
+
+    def _merge_recent(self) -> None:
+        """Insert the recent keys into the sorted array, after equal ones (a linear copy)."""
+        keys = np.array([key for key, bucket in self._recent.items() for _ in bucket], np.uint64)
+        owners = np.array([p for bucket in self._recent.values() for p in bucket], np.int64)
+        order = np.argsort(keys, kind="stable")
+        keys, owners = keys[order], owners[order]
+        at = np.searchsorted(self._keys, keys, "right")
+        self._keys, self._owners = (
+            np.insert(self._keys, at, keys),
+            np.insert(self._owners, at, owners),
+        )
+        self._recent, self._recent_size, self._prefetched = {}, 0, {}
+        self._looked_up = None
+
+    def _rebuild(self, keys: np.ndarray | None = None, owners: np.ndarray | None = None) -> None:
+        """One sorted array of the array's keys, the recent ones and `keys`, in that order;
+        any key past its first BUCKET_LIMIT sketches is dropped (as `seed` would)."""
+        recent_keys = [key for key, bucket in self._recent.items() for _ in bucket]
+        recent_owners = [p for bucket in self._recent.values() for p in bucket]
+        all_keys = np.concatenate(
+            [
+                self._keys,
+                np.array(recent_keys, dtype=np.uint64),
+                keys if keys is not None else np.empty(0, dtype=np.uint64),
+            ]
+        )
+        all_owners = np.concatenate(
+            [
+                self._owners,
+                np.array(recent_owners, dtype=np.int64),
+                owners if owners is not None else np.empty(0, dtype=np.int64),
+            ]
+        )
         order = np.argsort(all_keys, kind="stable")
-        self._keys, self._owners = all_keys[order], all_owners[order]
-        self._recent, self._recent_size = {}, 0
+        all_keys, all_owners = all_keys[order], all_owners[order]
+        if keys is not None and len(all_keys):  # the bucket limit, for the keys given here
+            index = np.arange(len(all_keys))
+            starts = np.ones(len(all_keys), dtype=bool)
+            starts[1:] = all_keys[1:] != all_keys[:-1]
+            rank = index - np.maximum.accumulate(np.where(starts, index, 0))
+            keep = rank < BUCKET_LIMIT
+            all_keys, all_owners = all_keys[keep], all_owners[keep]
+        self._keys, self._owners = all_keys, all_owners
+        self._recent, self._recent_size, self._prefetched = {}, 0, {}
+        self._looked_up = None
+
+
+def _keys_of(signatures: Sequence[bytes]) -> np.ndarray:
+    """The band keys of many signatures, BANDS per signature, in order."""
+    words = np.frombuffer(b"".join(signatures), dtype=np.uint64).reshape(-1, BANDS)
+    return (words ^ _SALTS).reshape(-1)
 
 
 def band_keys(signature: bytes) -> np.ndarray:

@@ -65,11 +65,15 @@ class StoryWindow:
         self.bands.truncate(mark.size)
         self.last_id, self.loaded, self.holes = mark.last_id, list(mark.loaded), dict(mark.holes)
 
-    def hold(self, article_id: int, story_key: str, signature: bytes, when: datetime) -> None:
-        if article_id not in self.seen:
-            self.seen.add(article_id)
-            self.articles.append(article_id)
-            self.bands.seed(signature, story_key, when)
+    def hold(self, rows: Sequence[tuple[int, str, bytes, datetime]]) -> None:
+        """Hold stored sketches (article, story, signature, published) not held yet."""
+        new = []
+        for article_id, story_key, signature, when in rows:
+            if article_id not in self.seen:
+                self.seen.add(article_id)
+                self.articles.append(article_id)
+                new.append((bytes(signature), story_key, when))
+        self.bands.seed_many(new)
 
 
 def assign_stories(
@@ -95,6 +99,7 @@ def assign_stories(
     keys: dict[int, str] = {}
     owners: list[int] = []  # the article of each sketch added, in order
     bands = stories.bands
+    bands.prefetch([sketch.signature for _, _, sketch, _ in articles])
     for article_id, seed, sketch, published_at in articles:
         before = len(bands.added)
         keys[article_id] = assign(
@@ -129,10 +134,9 @@ def catch_up(
     query = sa_select(*columns).where(
         or_(since_last, c.id.in_(list(stories.holes))) if stories.holes else since_last
     )
-    found: set[int] = set()
-    for sketch_id, article_id, key, signature, when in connection.execute(query.order_by(c.id)):
-        found.add(sketch_id)
-        stories.hold(article_id, key, bytes(signature), when)
+    rows = connection.execute(query.order_by(c.id)).all()
+    stories.hold([(article_id, key, sig, when) for _, article_id, key, sig, when in rows])
+    found = {row[0] for row in rows}
     top = max(found, default=stories.last_id)
     for missing in range(stories.last_id + 1, top + 1):
         if missing not in found:
@@ -148,8 +152,8 @@ def catch_up(
             .where(c.published_at >= since, c.published_at <= until)
             .where(c.id <= stories.last_id)  # the ones above are read by id
         ).all()  # no ORDER BY id: SQLite would then walk the whole table by id
-        for _, article_id, key, signature, when in sorted(rows, key=lambda row: row[0]):
-            stories.hold(article_id, key, bytes(signature), when)
+        ordered = sorted(rows, key=lambda row: row[0])
+        stories.hold([(article_id, key, sig, when) for _, article_id, key, sig, when in ordered])
         stories.loaded = _merged([*stories.loaded, (since, until)])
 
 
