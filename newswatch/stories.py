@@ -207,11 +207,13 @@ class MemoryBands:
     def __init__(self) -> None:
         self._keys = np.empty(0, dtype=np.uint64)  # band keys, sorted
         self._owners = np.empty(0, dtype=np.int64)  # the position of each key's sketch
-        self._recent: dict[int, list[int]] = {}  # band key -> positions, not in the array yet
+        # band key -> position(s) not in the array yet: one (an int: no list to allocate for
+        # the many keys only one sketch has) or a list
+        self._recent: dict[int, int | list[int]] = {}
         self._recent_size = 0
         # signature -> (sketches held per band in the array, their positions per band hit)
         self._prefetched: dict[bytes, tuple[list[int], list[list[int]]]] = {}
-        self._looked_up: tuple[bytes, list[int], list[list[int] | None]] | None = None
+        self._looked_up: tuple[bytes, list[int], list[int | list[int] | None]] | None = None
         self._stories: list[str] = []
         self._signatures: list[bytes] = []
         self._published = array("d")  # POSIX seconds
@@ -226,7 +228,9 @@ class MemoryBands:
         published, stories, signatures = self._published, self._stories, self._signatures
         seen: dict[tuple[str, bytes], Candidate] = {}
         buckets = self._in_array(sketch.signature)[1]
-        buckets += [b for b in self._in_recent(sketch.signature)[1] if b]
+        for bucket in self._in_recent(sketch.signature)[1]:
+            if bucket is not None:
+                buckets.append([bucket] if isinstance(bucket, int) else bucket)
         for bucket in buckets:
             for position in bucket:
                 if low <= published[position] <= high:
@@ -255,10 +259,18 @@ class MemoryBands:
         recent = self._recent
         keys, buckets = self._in_recent(signature)
         self._looked_up = None  # the buckets change now
+        if buckets.count(None) == BANDS and max(held) < BUCKET_LIMIT:  # the usual: all new
+            recent.update(dict.fromkeys(keys, position))
+            self._recent_size += BANDS
+            return
         for key, count, bucket in zip(keys, held, buckets, strict=True):
             if bucket is None:
                 if count < BUCKET_LIMIT:
-                    recent[key] = [position]
+                    recent[key] = position
+                    self._recent_size += 1
+            elif isinstance(bucket, int):
+                if count + 1 < BUCKET_LIMIT:
+                    recent[key] = [bucket, position]
                     self._recent_size += 1
             elif count + len(bucket) < BUCKET_LIMIT:
                 bucket.append(position)
@@ -311,16 +323,29 @@ class MemoryBands:
         if len(self._owners) and int(self._owners.max()) >= size:
             keep = self._owners < size
             self._keys, self._owners = self._keys[keep], self._owners[keep]
-        for key in list(self._recent):
-            kept = [p for p in self._recent[key] if p < size]
-            if kept:
-                self._recent[key] = kept
-            else:
-                del self._recent[key]
-        self._recent_size = sum(len(b) for b in self._recent.values())
+        keys, owners = self._recent_pairs()
+        self._recent, self._recent_size = {}, 0
+        for key, position in zip(keys, owners, strict=True):
+            if position < size:
+                bucket = self._recent.get(key)
+                self._recent[key] = position if bucket is None else [*_positions(bucket), position]
+                self._recent_size += 1
         del self._stories[size:], self._signatures[size:], self._published[size:]
 
-    def _in_recent(self, signature: bytes) -> tuple[list[int], list[list[int] | None]]:
+    def _recent_pairs(self) -> tuple[list[int], list[int]]:
+        """The recent (key, position) pairs, as two lists."""
+        keys: list[int] = []
+        owners: list[int] = []
+        for key, bucket in self._recent.items():
+            if isinstance(bucket, int):
+                keys.append(key)
+                owners.append(bucket)
+            else:
+                keys += [key] * len(bucket)
+                owners += bucket
+        return keys, owners
+
+    def _in_recent(self, signature: bytes) -> tuple[list[int], list[int | list[int] | None]]:
         """The signature's band keys and their buckets among the recent keys (the last
         answer again when `seed` follows `candidates` for one sketch)."""
         if self._looked_up is not None and self._looked_up[0] == signature:
@@ -349,8 +374,9 @@ class MemoryBands:
 
     def _merge_recent(self) -> None:
         """Insert the recent keys into the sorted array, after equal ones (a linear copy)."""
-        keys = np.array([key for key, bucket in self._recent.items() for _ in bucket], np.uint64)
-        owners = np.array([p for bucket in self._recent.values() for p in bucket], np.int64)
+        recent_keys, recent_owners = self._recent_pairs()
+        keys = np.array(recent_keys, np.uint64)
+        owners = np.array(recent_owners, np.int64)
         order = np.argsort(keys, kind="stable")
         keys, owners = keys[order], owners[order]
         at = np.searchsorted(self._keys, keys, "right")
@@ -364,8 +390,7 @@ class MemoryBands:
     def _rebuild(self, keys: np.ndarray | None = None, owners: np.ndarray | None = None) -> None:
         """One sorted array of the array's keys, the recent ones and `keys`, in that order;
         any key past its first BUCKET_LIMIT sketches is dropped (as `seed` would)."""
-        recent_keys = [key for key, bucket in self._recent.items() for _ in bucket]
-        recent_owners = [p for bucket in self._recent.values() for p in bucket]
+        recent_keys, recent_owners = self._recent_pairs()
         all_keys = np.concatenate(
             [
                 self._keys,
@@ -392,6 +417,10 @@ class MemoryBands:
         self._keys, self._owners = all_keys, all_owners
         self._recent, self._recent_size, self._prefetched = {}, 0, {}
         self._looked_up = None
+
+
+def _positions(bucket: int | list[int]) -> list[int]:
+    return [bucket] if isinstance(bucket, int) else bucket
 
 
 def _keys_of(signatures: Sequence[bytes]) -> np.ndarray:
