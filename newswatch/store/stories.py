@@ -53,6 +53,9 @@ class StoryWindow:
     # (the cycle's own are read back by id once, and known by their article)
     articles: list[int] = field(default_factory=list)
     seen: set[int] = field(default_factory=set)
+    # the transaction that last read by id: the cycle's later feeds in it need not read again
+    # (on SQLite they could not see another run's rows before it ends anyway)
+    caught_up_in: object | None = None
 
     def mark(self) -> Mark:
         size = len(self.articles)
@@ -64,6 +67,7 @@ class StoryWindow:
         del self.articles[mark.size :]
         self.bands.truncate(mark.size)
         self.last_id, self.loaded, self.holes = mark.last_id, list(mark.loaded), dict(mark.holes)
+        self.caught_up_in = None
 
     def hold(self, rows: Sequence[tuple[int, str, bytes, datetime]]) -> None:
         """Hold stored sketches (article, story, signature, published) not held yet."""
@@ -119,26 +123,42 @@ def assign_stories(
 def catch_up(
     session: Session, *, stories: StoryWindow, wanted: Sequence[tuple[datetime, datetime]]
 ) -> None:
-    """Read into `stories` the sketches stored since it last read (by anyone), and those
-    published within `wanted` that it has not read yet."""
-    table = StorySketch.metadata.tables["story_sketch"]
-    c = table.c
+    """Read into `stories` the sketches stored since it last read (by anyone; once per
+    transaction), and those published within `wanted` that it has not read yet."""
+    c = StorySketch.metadata.tables["story_sketch"].c
     connection = session.connection()
-    columns = (c.id, c.article_id, c.story_key, c.signature, c.published_at)
     if stories.last_id is None:
         top = connection.execute(sa_select(func.max(c.id))).scalar() or 0
         stories.last_id = max(0, top - LOOKBACK)
+    transaction = session.get_transaction()
+    if transaction is None or transaction is not stories.caught_up_in:
+        _read_new(session, stories, stories.last_id)
+        stories.caught_up_in = transaction
+    for since, until in _missing(stories.loaded, wanted):
+        rows = connection.execute(
+            sa_select(c.id, c.article_id, c.story_key, c.signature, c.published_at)
+            .where(c.published_at >= since, c.published_at <= until)
+            .where(c.id <= stories.last_id)  # the ones above are read by id
+        ).all()  # no ORDER BY id: SQLite would then walk the whole table by id
+        ordered = sorted(rows, key=lambda row: row[0])
+        stories.hold([(article_id, key, sig, when) for _, article_id, key, sig, when in ordered])
+        stories.loaded = _merged([*stories.loaded, (since, until)])
+
+
+def _read_new(session: Session, stories: StoryWindow, last_id: int) -> None:
+    """The sketches stored with an id above `last_id`, and the holes below it that showed."""
+    c = StorySketch.metadata.tables["story_sketch"].c
     now = time.monotonic()
     stories.holes = {i: t for i, t in stories.holes.items() if now - t < HOLE_TTL_S}
-    since_last = c.id > stories.last_id
-    query = sa_select(*columns).where(
+    since_last = c.id > last_id
+    query = sa_select(c.id, c.article_id, c.story_key, c.signature, c.published_at).where(
         or_(since_last, c.id.in_(list(stories.holes))) if stories.holes else since_last
     )
-    rows = connection.execute(query.order_by(c.id)).all()
+    rows = session.connection().execute(query.order_by(c.id)).all()
     stories.hold([(article_id, key, sig, when) for _, article_id, key, sig, when in rows])
     found = {row[0] for row in rows}
-    top = max(found, default=stories.last_id)
-    for missing in range(stories.last_id + 1, top + 1):
+    top = max(found, default=last_id)
+    for missing in range(last_id + 1, top + 1):
         if missing not in found:
             stories.holes.setdefault(missing, now)
     for sketch_id in found:
@@ -146,15 +166,6 @@ def catch_up(
     if len(stories.holes) > _MAX_HOLES:
         stories.holes = dict(sorted(stories.holes.items())[-_MAX_HOLES:])
     stories.last_id = top
-    for since, until in _missing(stories.loaded, wanted):
-        rows = connection.execute(
-            sa_select(*columns)
-            .where(c.published_at >= since, c.published_at <= until)
-            .where(c.id <= stories.last_id)  # the ones above are read by id
-        ).all()  # no ORDER BY id: SQLite would then walk the whole table by id
-        ordered = sorted(rows, key=lambda row: row[0])
-        stories.hold([(article_id, key, sig, when) for _, article_id, key, sig, when in ordered])
-        stories.loaded = _merged([*stories.loaded, (since, until)])
 
 
 def _keep(session: Session, stories: StoryWindow, owners: list[int]) -> None:
