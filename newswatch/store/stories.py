@@ -11,9 +11,10 @@ transaction still in flight) is asked for again until it shows or HOLE_TTL_S pas
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -41,21 +42,27 @@ class Mark:
     holes: tuple[tuple[int, float], ...]
 
 
-@dataclass
 class StoryWindow:
-    """The stored sketches a cycle has read, and where its reading stands."""
+    """The stored sketches a cycle has read, and where its reading stands.
 
-    bands: MemoryBands = field(default_factory=MemoryBands)
-    last_id: int | None = None  # every id up to this one was read (or is in `holes`)
-    loaded: list[tuple[datetime, datetime]] = field(default_factory=list)  # published_at read
-    holes: dict[int, float] = field(default_factory=dict)  # id -> when it was found missing
-    # each held sketch's article, by position, and all of them: a sketch is its article's
-    # (the cycle's own are read back by id once, and known by their article)
-    articles: list[int] = field(default_factory=list)
-    seen: set[int] = field(default_factory=set)
-    # the transaction that last read by id: the cycle's later feeds in it need not read again
-    # (on SQLite they could not see another run's rows before it ends anyway)
-    caught_up_in: object | None = None
+    One per cycle (or flow run), shared by its batches: `lock` is held by the one store
+    transaction using it at a time. (A plain class: Prefect walks a dataclass passed to
+    a task field by field.)
+    """
+
+    def __init__(self) -> None:
+        self.bands = MemoryBands()
+        self.lock = threading.Lock()
+        self.last_id: int | None = None  # every id up to this one was read (or is a hole)
+        self.loaded: list[tuple[datetime, datetime]] = []  # published_at spans read
+        self.holes: dict[int, float] = {}  # id -> when it was found missing
+        # each held sketch's article, by position, and all of them: a sketch is its
+        # article's (the cycle's own are read back by id once, and known by their article)
+        self.articles: list[int] = []
+        self.seen: set[int] = set()
+        # the transaction that last read by id: the later feeds in it need not read again
+        # (on SQLite they could not see another run's rows before it ends anyway)
+        self.caught_up_in: object | None = None
 
     def mark(self) -> Mark:
         size = len(self.articles)
