@@ -31,6 +31,7 @@ from newswatch.cycle import (
     Alerts,
     CyclePlan,
     DigestPool,
+    StoryWindow,
     batches,
     merged,
     plan,
@@ -54,11 +55,12 @@ def poll_feeds(
     database_url: str,
     pool: DigestPool,
     alerts: Alerts | None = None,
+    stories: StoryWindow | None = None,
 ) -> tuple[list[FeedReport], DeliveryReport]:
     """One batch of feeds (cycle.poll_batch); retrying is safe because the store dedupes.
     With `alerts`, alerts go out while the batch runs (a stalled feed holds back no other's)."""
     with store.engine_at(database_url) as engine:
-        return poll_batch(cycle, targets, engine=engine, pool=pool, alerts=alerts)
+        return poll_batch(cycle, targets, engine=engine, pool=pool, alerts=alerts, stories=stories)
 
 
 @task(name="deliver-alerts", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -210,9 +212,10 @@ def _poll(
     line per feed problem."""
     report = CycleReport(dry_run=cycle.options.dry_run)
     sent: list[DeliveryReport] = []
+    stories = StoryWindow()  # the run's window of stored sketches, read once for all batches
     with DigestPool(cycle.matcher, workers=cycle.options.parser_workers).start() as pool:
         futures = [
-            poll_feeds.submit(cycle, batch, database_url, pool, alerts)
+            poll_feeds.submit(cycle, batch, database_url, pool, alerts, stories)
             for batch in batches(cycle.targets, config.monitor.batch_size)
         ]
         for future in futures:

@@ -22,7 +22,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Final
@@ -57,12 +58,14 @@ from newswatch.ordered_window import in_order
 from newswatch.plan import CyclePlan, PollOptions, batches, plan, prepare, selected_feeds
 from newswatch.steps.digest import digest_in_worker, digested, load_rules
 from newswatch.steps.store import sort_articles, store_feed
+from newswatch.store.stories import StoryWindow
 
 __all__ = [
     "Alerts",
     "CyclePlan",
     "DigestPool",
     "PollOptions",
+    "StoryWindow",
     "batches",
     "merged",
     "plan",
@@ -189,8 +192,12 @@ def poll_batch(
     pool: DigestPool | None = None,
     alerts: Alerts | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    stories: StoryWindow | None = None,
 ) -> tuple[list[FeedReport], DeliveryReport]:
     """Poll a batch of feeds and store what is new; one feed's failure stays its own.
+
+    `stories`: the story window the cycle's batches share (read once per cycle, not once
+    per batch); a batch alone reads its own.
 
     With `alerts`, the outbox is sent while the batch goes on: a feed that stalls for its
     whole timeout holds back no other feed's alerts (the caller sends what is left once
@@ -199,9 +206,15 @@ def poll_batch(
     if pool is None:
         with DigestPool(cycle.matcher, workers=cycle.options.parser_workers).start() as own:
             return poll_batch(
-                cycle, targets, engine=engine, pool=own, alerts=alerts, transport=transport
+                cycle,
+                targets,
+                engine=engine,
+                pool=own,
+                alerts=alerts,
+                transport=transport,
+                stories=stories,
             )
-    batch = _Batch(engine, cycle, alerts)
+    batch = _Batch(engine, cycle, alerts, stories=stories or StoryWindow())
     batch.run(targets, pool, transport)
     listed = {target.url: i for i, target in enumerate(targets)}
     reports = sorted(batch.reports, key=lambda r: listed.get(r.url, len(listed)))
@@ -235,6 +248,8 @@ class _Batch:
     reports: list[FeedReport] = field(default_factory=list)
     sent: list[DeliveryReport] = field(default_factory=list)
     _unchanged: list[tuple[FeedTarget, FeedOutcome, FeedReport]] = field(default_factory=list)
+    # the stored sketches of the cycle's window, read once, kept up to date as it stores
+    stories: StoryWindow = field(default_factory=StoryWindow)
     _dry_run_seen: set[str] = field(default_factory=set)  # a dry run stores nothing
 
     @property
@@ -432,7 +447,7 @@ class _Batch:
             return False
         written: list[Callable[[], bool] | None]
         try:
-            with store.session_scope(self.engine) as session:
+            with self._transaction() as session:
                 written = [self._write(session, t, p, r) for t, p, r in to_write]
         except Exception:
             if len(to_write) == 1:
@@ -446,11 +461,24 @@ class _Batch:
                 added = apply() or added
         return added
 
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        """One store transaction, the only one using the cycle's story window meanwhile
+        (batches running at once share it); rolled back, it rolls the window back too."""
+        with self.stories.lock:
+            mark = self.stories.mark()
+            try:
+                with store.session_scope(self.engine) as session:
+                    yield session
+            except BaseException:
+                self.stories.rollback(mark)
+                raise
+
     def _write_alone(
         self, target: FeedTarget, polled: _Polled, report: FeedReport
     ) -> Callable[[], bool] | None:
         try:
-            with store.session_scope(self.engine) as session:
+            with self._transaction() as session:
                 return self._write(session, target, polled, report)
         except Exception as exc:  # a store error for one feed leaves the others to go on
             log.exception("feed %s: could not store its entries", target.url)
@@ -469,6 +497,7 @@ class _Batch:
             now=self.cycle.now,
             story_threshold=self.options.story_threshold,
             story_window=self.options.story_window,
+            stories=self.stories,
         )
         counts = stored.counts
         outcome = self._outcome(target, polled, new_entries=counts.new_articles)

@@ -147,20 +147,8 @@ class StorySketch(SQLModel, table=True):
     article_id: int = Field(foreign_key="article.id", index=True)
     story_key: str = Field(sa_column=Column(Text, nullable=False))
     signature: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    published_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-
-
-class StoryBand(SQLModel, table=True):
-    """One LSH band of a sketch: a new article looks up its own bands here, so its cost
-    follows the sketches it collides with, not the number stored."""
-
-    __tablename__ = "story_band"
-    __table_args__ = (Index("ix_story_band_band_published", "band", "published_at"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    band: str = Field(sa_column=Column(Text, nullable=False))
-    sketch_id: int = Field(foreign_key="story_sketch.id", index=True)
-    published_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # a cycle reads its window of sketches by time (store/stories.py)
+    published_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
 
 
 class StoryAlert(SQLModel, table=True):
@@ -352,7 +340,6 @@ class DigestedArticle:
     hits: list[Hit]
     to_store: list[MatchToStore]
     signature: bytes
-    bands: tuple[str, ...]
     shingles: int
 
 

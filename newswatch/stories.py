@@ -8,8 +8,9 @@ follows the few candidates it collides with, not the number of stored articles. 
 candidate joins the story only when its estimated Jaccard similarity reaches the threshold:
 the bands find candidates, the threshold decides.
 
-Where the bands live is the caller's: `MemoryBands` for a list of articles (the
-`stories test` command, the bench), the database's story tables for the cycle.
+The bands live in memory (`MemoryBands`): for a list of articles (the `stories test`
+command, the bench), or for a cycle, seeded with the stored sketches of its window
+(store/stories.py); only the sketches are stored, the bands are cut from them.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import sys
 import unicodedata
 from array import array
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Protocol
 
+import numpy as np
 from rensa import RMinHash
 
 NUM_PERM = 128
@@ -51,6 +53,18 @@ SKETCHES_PER_STORY = 8
 BUCKET_LIMIT = 16
 SHORT_TEXT_SHINGLES = 12
 SHORT_TEXT_THRESHOLD = 0.9
+# MemoryBands: the recent keys (a dict) join the sorted array when there are this many, or
+# an eighth of the array: a small dict stays quick, and the copies cost little in all.
+_MERGE_AT = 65_536
+if ROWS != 2:
+    raise ImportError("a band is one 64-bit word of the signature (band_keys): ROWS must be 2")
+_SALTS: Final = np.array(
+    [
+        int.from_bytes(hashlib.blake2b(b"band%d" % i, digest_size=8).digest(), "little")
+        for i in range(BANDS)
+    ],
+    dtype=np.uint64,
+)
 
 _WORD = re.compile(r"\w+")
 # Every combining mark, deleted by str.translate (in C) after NFKD: accents folded.
@@ -61,26 +75,26 @@ _NO_MARKS: Final = dict.fromkeys(
 
 @dataclass(frozen=True, slots=True)
 class Sketch:
-    """An article's MinHash signature and the LSH band keys cut from it."""
+    """An article's MinHash signature; its LSH bands are cut from it where it is looked up
+    (`band_keys`), so they never travel or get stored."""
 
     signature: bytes
-    bands: tuple[str, ...]
     shingles: int  # how many distinct shingles: how much text the signature stands for
 
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A stored sketch that shares a band with a new article."""
+    """A held sketch that shares a band with a new article."""
 
     story_key: str
     signature: bytes
 
 
 class BandStore(Protocol):
-    """Where sketches are kept: a dict for a batch, the database for the cycle."""
+    """Where sketches are looked up and kept (MemoryBands)."""
 
     def candidates(
-        self, bands: Sequence[str], *, since: datetime, until: datetime
+        self, sketch: Sketch, *, since: datetime, until: datetime
     ) -> list[Candidate]: ...
 
     def add(self, sketch: Sketch, *, story_key: str, published_at: datetime) -> None: ...
@@ -125,12 +139,7 @@ def sketch(title: str, lead: str) -> Sketch:
     minhash = RMinHash(num_perm=NUM_PERM, seed=SEED)
     minhash.update(made or [""])
     values = array("I", minhash.digest())
-    bands = tuple(
-        f"{i:02d}"
-        + hashlib.blake2b(values[i * ROWS : (i + 1) * ROWS].tobytes(), digest_size=8).hexdigest()
-        for i in range(BANDS)
-    )
-    return Sketch(signature=values.tobytes(), bands=bands, shingles=len(set(made)))
+    return Sketch(signature=values.tobytes(), shingles=len(set(made)))
 
 
 def similarity(a: bytes, b: bytes) -> float:
@@ -163,7 +172,7 @@ def assign(
     best_key, best = "", 0.0
     sketches: dict[str, int] = {}
     for candidate in store.candidates(
-        article_sketch.bands, since=published_at - window, until=published_at + window
+        article_sketch, since=published_at - window, until=published_at + window
     ):
         sketches[candidate.story_key] = sketches.get(candidate.story_key, 0) + 1
         score = similarity(article_sketch.signature, candidate.signature)
@@ -178,43 +187,252 @@ def assign(
     return best_key
 
 
-@dataclass
 class MemoryBands:
-    """Sketches held in memory: a batch's own, and those `seed` adds from the store;
-    `added` lists the ones `assign` added, for the store to keep."""
+    """Sketches held in memory, found again by their LSH bands: a list of articles' own (the
+    `stories test` command), or a cycle's window of stored sketches (store/stories.py).
 
-    _by_band: dict[str, list[tuple[datetime, Candidate]]] = field(default_factory=dict)
+    A band of ROWS (2) 32-bit slots is one 64-bit word of the signature, so the bands need
+    no hashing: each word, salted by its band's number, is a key in one sorted numpy array
+    (the position of its sketch beside it), plus a dict of the keys added since the array
+    was built. A sketch costs about 1 kB there, where a dict of 64 keys costs several.
 
-    def candidates(
-        self, bands: Sequence[str], *, since: datetime, until: datetime
-    ) -> list[Candidate]:
+    One binary search per band and article would miss the CPU's cache at every step of a
+    large array, so `prefetch` looks up a whole batch's bands at once (sorted, they walk the
+    array in order) and `seed_many` files many sketches with one sort; an article's own
+    lookups are then a few dict reads.
+
+    `added` lists the sketches `assign` added, for the caller to store.
+    """
+
+    def __init__(self) -> None:
+        self._keys = np.empty(0, dtype=np.uint64)  # band keys, sorted
+        self._owners = np.empty(0, dtype=np.int64)  # the position of each key's sketch
+        # band key -> position(s) not in the array yet: one (an int: no list to allocate for
+        # the many keys only one sketch has) or a list
+        self._recent: dict[int, int | list[int]] = {}
+        self._recent_size = 0
+        # signature -> (sketches held per band in the array, their positions per band hit)
+        self._prefetched: dict[bytes, tuple[list[int], list[list[int]]]] = {}
+        self._looked_up: tuple[bytes, list[int], list[int | list[int] | None]] | None = None
+        self._stories: list[str] = []
+        self._signatures: list[bytes] = []
+        self._published = array("d")  # POSIX seconds
+        self.added: list[tuple[Sketch, str, datetime]] = []
+
+    def __len__(self) -> int:
+        return len(self._stories)
+
+    def candidates(self, sketch: Sketch, *, since: datetime, until: datetime) -> list[Candidate]:
+        """The sketches published within [since, until] that share a band with `sketch`."""
+        low, high = since.timestamp(), until.timestamp()
+        published, stories, signatures = self._published, self._stories, self._signatures
         seen: dict[tuple[str, bytes], Candidate] = {}
-        for band in bands:
-            for when, candidate in self._by_band.get(band, ()):
-                if since <= when <= until:
-                    seen[(candidate.story_key, candidate.signature)] = candidate
+        buckets = self._in_array(sketch.signature)[1]
+        for bucket in self._in_recent(sketch.signature)[1]:
+            if bucket is not None:
+                buckets.append([bucket] if isinstance(bucket, int) else bucket)
+        for bucket in buckets:
+            for position in bucket:
+                if low <= published[position] <= high:
+                    key = (stories[position], signatures[position])
+                    if key not in seen:
+                        seen[key] = Candidate(story_key=key[0], signature=key[1])
         return list(seen.values())
 
-    # (sketch, story, published, the bands it was filed under: those not already full)
-    added: list[tuple[Sketch, str, datetime, list[str]]] = field(default_factory=list)
-
     def add(self, sketch: Sketch, *, story_key: str, published_at: datetime) -> None:
-        filed = self.seed(sketch.bands, story_key, sketch.signature, published_at)
-        self.added.append((sketch, story_key, published_at, filed))
+        self.seed(sketch.signature, story_key, published_at)
+        self.added.append((sketch, story_key, published_at))
 
-    def seed(
-        self, bands: Iterable[str], story_key: str, signature: bytes, published_at: datetime
-    ) -> list[str]:
+    def take_added(self) -> list[tuple[Sketch, str, datetime]]:
+        """The sketches `assign` added since the last call (to be stored)."""
+        added, self.added = self.added, []
+        return added
+
+    def seed(self, signature: bytes, story_key: str, published_at: datetime) -> None:
         """Hold a sketch under its bands, skipping any band already holding BUCKET_LIMIT
-        sketches; returns the bands it was filed under."""
-        entry = (published_at, Candidate(story_key=story_key, signature=signature))
-        filed = []
-        for band in bands:
-            bucket = self._by_band.setdefault(band, [])
-            if len(bucket) < BUCKET_LIMIT:
-                bucket.append(entry)
-                filed.append(band)
-        return filed
+        sketches."""
+        position = len(self._stories)
+        self._stories.append(story_key)
+        self._signatures.append(signature)
+        self._published.append(published_at.timestamp())
+        held = self._in_array(signature)[0]
+        recent = self._recent
+        keys, buckets = self._in_recent(signature)
+        self._looked_up = None  # the buckets change now
+        if buckets.count(None) == BANDS and max(held) < BUCKET_LIMIT:  # the usual: all new
+            recent.update(dict.fromkeys(keys, position))
+            self._recent_size += BANDS
+            return
+        for key, count, bucket in zip(keys, held, buckets, strict=True):
+            if bucket is None:
+                if count < BUCKET_LIMIT:
+                    recent[key] = position
+                    self._recent_size += 1
+            elif isinstance(bucket, int):
+                if count + 1 < BUCKET_LIMIT:
+                    recent[key] = [bucket, position]
+                    self._recent_size += 1
+            elif count + len(bucket) < BUCKET_LIMIT:
+                bucket.append(position)
+                self._recent_size += 1
+
+    def seed_many(self, rows: Sequence[tuple[bytes, str, datetime]]) -> None:
+        """`seed` for many (signature, story, published) at once: one sort files them all."""
+        if not rows:
+            return
+        first = len(self._stories)
+        for signature, story_key, published_at in rows:
+            self._stories.append(story_key)
+            self._signatures.append(signature)
+            self._published.append(published_at.timestamp())
+        keys = _keys_of([signature for signature, _, _ in rows])
+        owners = np.repeat(np.arange(first, first + len(rows), dtype=np.int64), BANDS)
+        self._rebuild(keys, owners)
+
+    def prefetch(self, signatures: Sequence[bytes]) -> None:
+        """Look up these sketches' bands in the array in one pass, for the `candidates` and
+        `seed` calls of a batch about to be grouped (the recent keys join the array first
+        when there are many)."""
+        if self._recent_size > max(_MERGE_AT, len(self._keys) // 8):
+            self._merge_recent()
+        self._prefetched = {}
+        wanted = list(dict.fromkeys(signatures))
+        if not len(self._keys) or not wanted:
+            return
+        needles = _keys_of(wanted)
+        order = np.argsort(needles)
+        ordered = needles[order]
+        left = np.empty_like(order)
+        right = np.empty_like(order)
+        left[order] = np.searchsorted(self._keys, ordered)
+        right[order] = np.searchsorted(self._keys, ordered, "right")
+        held = (right - left).reshape(-1, BANDS)
+        hits: list[list[list[int]]] = [[] for _ in wanted]
+        for needle in np.flatnonzero(right > left).tolist():
+            hits[needle // BANDS].append(self._owners[left[needle] : right[needle]].tolist())
+        for signature, counts, found in zip(wanted, held.tolist(), hits, strict=True):
+            self._prefetched[signature] = (counts, found)
+
+    def truncate(self, size: int) -> None:
+        """Forget every sketch held after the first `size` (a transaction that stored them
+        rolled back), and the `added` list."""
+        self.added = []
+        if size >= len(self._stories):
+            return
+        self._prefetched, self._looked_up = {}, None
+        if len(self._owners) and int(self._owners.max()) >= size:
+            keep = self._owners < size
+            self._keys, self._owners = self._keys[keep], self._owners[keep]
+        keys, owners = self._recent_pairs()
+        self._recent, self._recent_size = {}, 0
+        for key, position in zip(keys, owners, strict=True):
+            if position < size:
+                bucket = self._recent.get(key)
+                self._recent[key] = position if bucket is None else [*_positions(bucket), position]
+                self._recent_size += 1
+        del self._stories[size:], self._signatures[size:], self._published[size:]
+
+    def _recent_pairs(self) -> tuple[list[int], list[int]]:
+        """The recent (key, position) pairs, as two lists."""
+        keys: list[int] = []
+        owners: list[int] = []
+        for key, bucket in self._recent.items():
+            if isinstance(bucket, int):
+                keys.append(key)
+                owners.append(bucket)
+            else:
+                keys += [key] * len(bucket)
+                owners += bucket
+        return keys, owners
+
+    def _in_recent(self, signature: bytes) -> tuple[list[int], list[int | list[int] | None]]:
+        """The signature's band keys and their buckets among the recent keys (the last
+        answer again when `seed` follows `candidates` for one sketch)."""
+        if self._looked_up is not None and self._looked_up[0] == signature:
+            return self._looked_up[1], self._looked_up[2]
+        keys = band_keys(signature).tolist()
+        buckets = list(map(self._recent.get, keys))
+        self._looked_up = (signature, keys, buckets)
+        return keys, buckets
+
+    def _in_array(self, signature: bytes) -> tuple[list[int], list[list[int]]]:
+        """Per band, how many sketches the array holds under the signature's key; and the
+        positions of those it holds (prefetched, or looked up now)."""
+        if not len(self._keys):
+            return [0] * BANDS, []
+        found = self._prefetched.get(signature)
+        if found is not None:
+            return found[0], list(found[1])
+        keys = band_keys(signature)
+        left = np.searchsorted(self._keys, keys)
+        right = np.searchsorted(self._keys, keys, "right")
+        buckets = [
+            self._owners[left[band] : right[band]].tolist()
+            for band in np.flatnonzero(right > left).tolist()
+        ]
+        return (right - left).tolist(), buckets
+
+    def _merge_recent(self) -> None:
+        """Insert the recent keys into the sorted array, after equal ones (a linear copy)."""
+        recent_keys, recent_owners = self._recent_pairs()
+        keys = np.array(recent_keys, np.uint64)
+        owners = np.array(recent_owners, np.int64)
+        order = np.argsort(keys, kind="stable")
+        keys, owners = keys[order], owners[order]
+        at = np.searchsorted(self._keys, keys, "right")
+        self._keys, self._owners = (
+            np.insert(self._keys, at, keys),
+            np.insert(self._owners, at, owners),
+        )
+        self._recent, self._recent_size, self._prefetched = {}, 0, {}
+        self._looked_up = None
+
+    def _rebuild(self, keys: np.ndarray | None = None, owners: np.ndarray | None = None) -> None:
+        """One sorted array of the array's keys, the recent ones and `keys`, in that order;
+        any key past its first BUCKET_LIMIT sketches is dropped (as `seed` would)."""
+        recent_keys, recent_owners = self._recent_pairs()
+        all_keys = np.concatenate(
+            [
+                self._keys,
+                np.array(recent_keys, dtype=np.uint64),
+                keys if keys is not None else np.empty(0, dtype=np.uint64),
+            ]
+        )
+        all_owners = np.concatenate(
+            [
+                self._owners,
+                np.array(recent_owners, dtype=np.int64),
+                owners if owners is not None else np.empty(0, dtype=np.int64),
+            ]
+        )
+        order = np.argsort(all_keys, kind="stable")
+        all_keys, all_owners = all_keys[order], all_owners[order]
+        if keys is not None and len(all_keys):  # the bucket limit, for the keys given here
+            index = np.arange(len(all_keys))
+            starts = np.ones(len(all_keys), dtype=bool)
+            starts[1:] = all_keys[1:] != all_keys[:-1]
+            rank = index - np.maximum.accumulate(np.where(starts, index, 0))
+            keep = rank < BUCKET_LIMIT
+            all_keys, all_owners = all_keys[keep], all_owners[keep]
+        self._keys, self._owners = all_keys, all_owners
+        self._recent, self._recent_size, self._prefetched = {}, 0, {}
+        self._looked_up = None
+
+
+def _positions(bucket: int | list[int]) -> list[int]:
+    return [bucket] if isinstance(bucket, int) else bucket
+
+
+def _keys_of(signatures: Sequence[bytes]) -> np.ndarray:
+    """The band keys of many signatures, BANDS per signature, in order."""
+    words = np.frombuffer(b"".join(signatures), dtype=np.uint64).reshape(-1, BANDS)
+    return (words ^ _SALTS).reshape(-1)
+
+
+def band_keys(signature: bytes) -> np.ndarray:
+    """The signature's LSH band keys: each 64-bit word (one band of ROWS = 2 slots), salted
+    with its band's number so equal words in two bands stay apart."""
+    return np.frombuffer(signature, dtype=np.uint64) ^ _SALTS
 
 
 @dataclass(frozen=True, slots=True)

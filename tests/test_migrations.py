@@ -156,6 +156,11 @@ def row_counts(engine: Engine) -> dict[str, int]:
         }
 
 
+# The tables a revision drops on purpose (their data is derived: 0009's downgrade cuts the
+# story bands again from the stored sketches).
+DROPPED: dict[str, set[str]] = {"0009": {"story_band"}}
+
+
 def test_every_revision_upgrades_from_the_one_before_with_data_in_it(
     database_url: str,
 ) -> None:
@@ -170,7 +175,10 @@ def test_every_revision_upgrades_from_the_one_before_with_data_in_it(
         move(engine, previous, down=True)  # and back: its downgrade keeps the data too
         move(engine, revision)
         now = row_counts(engine)
-        assert {k: now[k] for k in counts} == counts, revision
+        assert set(counts) - set(now) == DROPPED.get(revision, set()), revision
+        assert {k: now[k] for k in counts if k in now} == {
+            k: v for k, v in counts.items() if k in now
+        }, revision
         counts, previous = now, revision
     engine.dispose()
 

@@ -21,10 +21,12 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
+from newswatch import store
 from newswatch.models import Article, CleanArticle, Delivery, MatchToStore
 from newswatch.settings import Settings
 from newswatch.store import make_engine, migrate, session_scope, store_articles
-from newswatch.stories import DEFAULT_THRESHOLD, StoryInput, group
+from newswatch.store.stories import LOOKBACK, StoryWindow
+from newswatch.stories import DEFAULT_THRESHOLD, StoryInput, group, new_story_key
 from tests.support.cycles import cycle
 from tests.support.examples import ROOT, example_feeds, feed_url, write_config
 from tests.support.smtp import SmtpServer
@@ -159,23 +161,24 @@ def test_another_story_on_the_same_topic_the_same_day_is_alerted_on_its_own(
     assert story_of(engine, summoned[2]) != story_of(engine, WIRE_COPY[2])
 
 
-def test_a_new_article_looks_up_its_bands_through_the_index(engine: Engine) -> None:
-    """The grouping's cost per article: an index range per band, never a scan of the table."""
+def test_a_cycle_reads_its_window_of_sketches_through_the_index(engine: Engine) -> None:
+    """The grouping reads the stored sketches of its window by time: an index range, never a
+    scan of the table (the bands are cut in memory, no table of them is stored)."""
     if engine.dialect.name != "sqlite":
         pytest.skip("the plan is read with SQLite's EXPLAIN QUERY PLAN")
     with engine.connect() as connection:
         plan = connection.execute(
             text(
-                "EXPLAIN QUERY PLAN SELECT DISTINCT s.story_key, s.signature FROM story_band b "
-                "JOIN story_sketch s ON b.sketch_id = s.id "
-                "WHERE b.band IN ('00ab', '01cd') AND b.published_at >= '2024-10-16' "
-                "AND b.published_at <= '2024-10-20'"
+                "EXPLAIN QUERY PLAN SELECT id, story_key, signature, published_at "
+                "FROM story_sketch WHERE published_at >= '2024-10-16' "
+                "AND published_at <= '2024-10-20' AND id <= 99"
             )
         ).all()
+        tables = connection.execute(text("SELECT name FROM sqlite_master")).scalars().all()
     details = " | ".join(str(row[-1]) for row in plan)
-    assert "USING INDEX ix_story_band_band_published" in details
-    assert "SCAN b" not in details
-    assert "SCAN story_band" not in details
+    assert "USING INDEX ix_story_sketch_published_at" in details
+    assert "SCAN" not in details
+    assert "story_band" not in tables
 
 
 # --- `newswatch stories test` ---------------------------------------------------------------
@@ -434,3 +437,96 @@ def test_prune_keeps_a_copy_of_a_matched_story_that_matched_nothing_itself(
     assert pruned.articles > 0
     assert no_visit[2] in urls
     assert len(urls) == 2  # the matched story's two copies
+
+
+# --- the cycle's window of stored sketches (store/stories.py) ---------------------------------
+
+
+def clean(fingerprint: str, title: str, text: str, published_at: datetime) -> CleanArticle:
+    return CleanArticle(
+        fingerprint=fingerprint,
+        canonical_url=f"https://{fingerprint}.example/story",
+        story_key="",
+        feed_url=f"https://{fingerprint}.example/rss",
+        source=fingerprint,
+        title=title,
+        summary=text,
+        body="",
+        url=f"https://{fingerprint}.example/story",
+        author=None,
+        published_at=published_at,
+        fetched_at=published_at,
+    )
+
+
+def store_one(engine: Engine, stories: StoryWindow, article: CleanArticle) -> str:
+    """Store one article as a cycle's batch would, grouped through `stories`; its story."""
+    with session_scope(engine) as session:
+        feed_id = one_feed(session)
+        store_articles(session, feed_id=feed_id, articles=[(article, [])], now=NOW, stories=stories)
+    return story_of(engine, article.url or "")
+
+
+def one_feed(session: Session) -> int:
+    store.sync_feeds(session, feeds=[("https://wire.example/rss", "Wire")])
+    return store.list_feeds(session)[0].id or 0
+
+
+LAMMY_PLAIN = re.sub("<[^>]+>", " ", LAMMY_TEXT)
+SUMMONED_PLAIN = re.sub("<[^>]+>", " ", SUMMONED_TEXT)
+
+
+def test_two_runs_storing_at_once_group_each_others_copies(engine: Engine) -> None:
+    """Shard runs keep a window each: a copy one stores after the other read its window
+    still joins the story the other stored meanwhile, both ways."""
+    first, second = StoryWindow(), StoryWindow()
+    store_one(engine, first, clean("a1", "Markets calm", "Shares were flat on Friday.", NOW))
+    store_one(engine, second, clean("b1", "Rain due", "Rain is due over the weekend.", NOW))
+
+    lammy = store_one(engine, first, clean("wire", LAMMY_TITLE, LAMMY_PLAIN, NOW))
+    assert store_one(engine, second, clean("metro", LAMMY_TITLE, LAMMY_PLAIN, NOW)) == lammy
+
+    summoned = store_one(engine, second, clean("post", SUMMONED_TITLE, SUMMONED_PLAIN, NOW))
+    copy = clean("herald", SUMMONED_TITLE, SUMMONED_PLAIN, NOW + timedelta(hours=1))
+    assert store_one(engine, first, copy) == summoned != lammy
+
+
+def test_a_copy_published_long_before_the_window_read_finds_its_story(engine: Engine) -> None:
+    """The window is read around every article's own date: a copy of a year-old story joins
+    it, though the cycle read the window of today's articles first."""
+    stories = StoryWindow()
+    year_ago = NOW - timedelta(days=365)
+    old = store_one(engine, StoryWindow(), clean("archive", LAMMY_TITLE, LAMMY_PLAIN, year_ago))
+    later = [  # more than a first read takes by id (LOOKBACK), whatever their dates
+        (clean(f"n{i}", f"Item {i}", f"Note number {i} of many, text {i * 7}.", NOW), [])
+        for i in range(LOOKBACK + 1)
+    ]
+    with session_scope(engine) as session:
+        store_articles(session, feed_id=one_feed(session), articles=later, now=NOW)
+    store_one(engine, stories, clean("today", "Markets calm", "Shares were flat.", NOW))
+    copy = clean("reprint", LAMMY_TITLE, LAMMY_PLAIN, year_ago + timedelta(hours=2))
+    assert store_one(engine, stories, copy) == old
+
+
+def test_a_story_whose_transaction_rolled_back_is_not_joined(engine: Engine) -> None:
+    """A batch that fails is stored again feed by feed: the window forgets what the failed
+    transaction grouped, so a copy starts its story instead of joining one never stored."""
+    stories = StoryWindow()
+    mark = stories.mark()
+    with pytest.raises(RuntimeError, match="the batch failed"):
+        store_then_fail(engine, stories, clean("wire", LAMMY_TITLE, LAMMY_PLAIN, NOW))
+    stories.rollback(mark)
+
+    metro = store_one(engine, stories, clean("metro", LAMMY_TITLE, LAMMY_PLAIN, NOW))
+    herald = store_one(engine, stories, clean("herald", LAMMY_TITLE, LAMMY_PLAIN, NOW))
+    with Session(engine) as session:
+        assert sorted(session.exec(select(Article.fingerprint)).all()) == ["herald", "metro"]
+    assert metro == new_story_key("metro") == herald
+
+
+def store_then_fail(engine: Engine, stories: StoryWindow, article: CleanArticle) -> None:
+    with session_scope(engine) as session:
+        store_articles(
+            session, feed_id=one_feed(session), articles=[(article, [])], now=NOW, stories=stories
+        )
+        raise RuntimeError("the batch failed")

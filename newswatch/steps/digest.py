@@ -77,6 +77,5 @@ def digested(article: CleanArticle, matcher: Matcher) -> DigestedArticle:
         hits=hits,
         to_store=[matcher.to_store(hit, article) for hit in hits],
         signature=made.signature,
-        bands=made.bands,
         shingles=made.shingles,
     )

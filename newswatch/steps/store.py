@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from newswatch import fulltext, store
 from newswatch.models import DigestedArticle, FeedTarget, MatchedArticle, StoreCounts
+from newswatch.store.stories import StoryWindow
 from newswatch.stories import Sketch
 
 
@@ -85,8 +86,10 @@ def store_feed(
     now: datetime,
     story_threshold: float,
     story_window: timedelta,
+    stories: StoryWindow | None = None,
 ) -> Stored:
-    """Store a feed's new articles, updates and sources (the caller commits)."""
+    """Store a feed's new articles, updates and sources (the caller commits); `stories`:
+    the cycle's window of stored sketches, kept across its feeds."""
     found = sort_articles(session, articles, target)
     counts = store.store_articles(
         session,
@@ -96,6 +99,7 @@ def store_feed(
         story_threshold=story_threshold,
         story_window=story_window,
         sketches={d.article.fingerprint: sketch_of(d) for d in found.new},
+        stories=stories,
     )
     rematched = store.update_articles(
         session, updates=[(i, d.article, d.to_store) for i, d in found.updated], now=now
@@ -108,7 +112,7 @@ def store_feed(
 
 
 def sketch_of(digested: DigestedArticle) -> Sketch:
-    return Sketch(signature=digested.signature, bands=digested.bands, shingles=digested.shingles)
+    return Sketch(signature=digested.signature, shingles=digested.shingles)
 
 
 def _text_from_page(before: store.StoredText, entry: DigestedArticle, target: FeedTarget) -> bool:

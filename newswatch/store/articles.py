@@ -28,7 +28,7 @@ from newswatch.models import (
     StoryAlert,
 )
 from newswatch.store.db import insert
-from newswatch.store.stories import assign_stories
+from newswatch.store.stories import StoryWindow, assign_stories
 from newswatch.stories import DEFAULT_THRESHOLD, DEFAULT_WINDOW, Sketch, opening_text, sketch
 
 
@@ -77,6 +77,7 @@ def store_articles(
     story_threshold: float = DEFAULT_THRESHOLD,
     story_window: timedelta = DEFAULT_WINDOW,
     sketches: Mapping[str, Sketch] | None = None,
+    stories: StoryWindow | None = None,
 ) -> StoreCounts:
     """Insert new articles with their matches and outbox rows, skipping ones already stored
     (another feed carried them: this feed is noted as one more source).
@@ -90,6 +91,7 @@ def store_articles(
     cost more than everything else the cycle does outside parsing.
 
     `sketches` (by fingerprint): made by the cycle's digest step; made here otherwise.
+    `stories`: the cycle's window of stored sketches (store/stories.py).
     """
     counts = StoreCounts()
     if not articles:
@@ -137,6 +139,7 @@ def store_articles(
         ],
         threshold=story_threshold,
         window=story_window,
+        stories=stories,
     )
     lost = [article for article, _ in articles if article.fingerprint not in inserted]
     carried = list(inserted.values())

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, delete, exists
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from newswatch.models import Article, ArticleSource, Match, StoryBand, StorySketch
+from newswatch.models import Article, ArticleSource, Match, StorySketch
 
 
 def _unmatched() -> ColumnElement[bool]:
@@ -56,8 +56,6 @@ def delete_articles(session: Session, *, article_ids: Sequence[int]) -> int:
     ]
     if not doomed:
         return 0
-    sketches = select(StorySketch.id).where(col(StorySketch.article_id).in_(doomed))
-    connection.execute(delete(StoryBand).where(col(StoryBand.sketch_id).in_(sketches)))
     connection.execute(delete(StorySketch).where(col(StorySketch.article_id).in_(doomed)))
     connection.execute(delete(ArticleSource).where(col(ArticleSource.article_id).in_(doomed)))
     articles = connection.execute(

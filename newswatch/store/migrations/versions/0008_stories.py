@@ -5,6 +5,8 @@ Revises: 0007
 Create Date: 2026-12-03 13:50:00
 """
 
+import hashlib
+from array import array
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -116,8 +118,21 @@ def _sketch_recent_articles() -> None:
         ).scalar_one()
         bind.execute(
             bands.insert(),
-            [{"band": b, "sketch_id": sketch_id, "published_at": published_at} for b in made.bands],
+            [
+                {"band": b, "sketch_id": sketch_id, "published_at": published_at}
+                for b in hex_bands(made.signature)
+            ],
         )
+
+
+def hex_bands(signature: bytes) -> list[str]:
+    """The 64 band keys of a signature as this revision stores them: 2 slots a band, each
+    band's number then its blake2b hex (a copy of what stories.py did then)."""
+    values = array("I", signature)
+    return [
+        f"{i:02d}" + hashlib.blake2b(values[i * 2 : i * 2 + 2].tobytes(), digest_size=8).hexdigest()
+        for i in range(len(values) // 2)
+    ]
 
 
 def downgrade() -> None:
