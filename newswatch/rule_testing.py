@@ -355,6 +355,8 @@ def _match_articles(
                     }
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")
             else:
+                for hit in hits:  # each is shown: explained now, so the article's view goes
+                    _ = hit.terms
                 results.append((article, hits))
     except _Unreadable as exc:
         err.write(f"error: cannot read articles file {exc.path}: {_reason(exc.cause)}\n")
