@@ -18,6 +18,7 @@ CLI stays a thin wrapper and tests need no subprocess. The contract other tools 
 
 from __future__ import annotations
 
+import gc
 import heapq
 import json
 from collections.abc import Iterator, Mapping, Sequence
@@ -332,6 +333,26 @@ def _match_source(
     return code if code else (0 if index.match(one.doc) else 1)
 
 
+def _collector_paused(articles: Iterator[_Article]) -> Iterator[_Article]:
+    """The articles, with the garbage collector paused while they are matched.
+
+    Matching makes no garbage cycles, and the collector's full passes scanned the rule index's
+    million objects again and again: a fifth of the matching time at 100,000 rules (more with
+    an index built for a second language meanwhile). Resumed when the articles are done.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield from articles
+    finally:
+        if enabled:
+            gc.enable()
+
+
+# one encoder for every line: json.dumps with an option builds one per call
+_JSONL = json.JSONEncoder(ensure_ascii=False)
+
+
 def _match_articles(
     index: RuleIndex,
     rule_count: int,
@@ -343,7 +364,7 @@ def _match_articles(
     results: list[tuple[_Article, list[Hit]]] = []
     count = 0
     try:
-        for article in articles:
+        for article in _collector_paused(articles):
             count += 1
             hits = index.match(article.doc)
             if fmt == "jsonl":
@@ -353,7 +374,7 @@ def _match_articles(
                         "rule": hit.rule_id,
                         "terms": hit.matched_terms,
                     }
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    out.write(_JSONL.encode(record) + "\n")
             else:
                 for hit in hits:  # each is shown: explained now, so the article's view goes
                     _ = hit.terms

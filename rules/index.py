@@ -110,8 +110,10 @@ class RuleIndex:
         lang = self.language(doc)
         index = self._by_language.get(lang)
         if index is None:
-            parsed, _ = parse_rules(self._specs, self._lists, lang)
-            index = self._by_language[lang] = _build(parsed, self._sample, lang)
+            with _collector_paused():  # as compile_rules: no cycles, a million objects
+                parsed, _ = parse_rules(self._specs, self._lists, lang)
+                index = self._by_language[lang] = _build(parsed, self._sample, lang)
+                del parsed
         return index
 
     def candidates(self, doc: Document) -> list[str]:

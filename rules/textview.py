@@ -21,6 +21,7 @@ Occurrence: TypeAlias = tuple[int, int]  # first and last word position
 
 _NO_POSITIONS: list[int] = []  # shared, never mutated
 _SHORT_FIELD = 48  # up to this many words, positions are found by scanning, with no dict
+_GROUPED_AFTER = 16  # wildcards looked up in a field before its words are grouped by key
 
 
 # chunk -> the wildcard key (the first three, or four, letters) of each of its words
@@ -51,11 +52,13 @@ class FieldView:
         "_grouped",
         "_last",
         "_looked_up",
+        "_lowered",
         "_per_chunk",
         "_prefix_groups",
         "_prefixes",
         "_scanned",
         "_single",
+        "_spaced",
         "_spans",
         "chunks",
         "stems",
@@ -76,10 +79,12 @@ class FieldView:
         self._grouped: dict[str, list[int]] = {}  # see look_up()
         self._looked_up: set[str] | frozenset[str] = frozenset()
         self._last: dict[str, int] | None = None
-        self._prefix_groups: dict[int, dict[str, list[int]]] = {}  # see _by_prefix()
+        self._lowered: str | None = None  # see absent()
+        self._prefix_groups: dict[int, dict[str, list[int]]] = {}  # see _grouped_prefix()
         self._scanned: dict[str, list[int]] = {}  # wildcard look-ups
         self._spans: analyze.SpanLocator | None = None
         self._single: bool | None = None  # see one_word_chunks()
+        self._spaced: bool | None = None  # see _single_spaced()
 
     def one_word_chunks(self) -> bool:
         """Is every chunk one word (the usual case, where a word's position is its chunk's)?"""
@@ -143,6 +148,21 @@ class FieldView:
             found.append(at)
         return found
 
+    def absent(self, value: str) -> bool:
+        """Surely no word's norm starts with ``value``? (a cheap test before a wildcard scan)
+
+        For ASCII text a word's norm is its lower-case form without acronym periods and
+        maybe without a final ``'s``, so it starts with ``value`` only if the text, lower-cased
+        and without periods, contains ``value``.
+        """
+        if "." in value or not value.isascii():
+            return False
+        lowered = self._lowered
+        if lowered is None:
+            text = self.text
+            lowered = self._lowered = text.lower().replace(".", "") if text.isascii() else ""
+        return bool(lowered) and value not in lowered
+
     def prefix_marks(self, size: int) -> list[str]:
         """Each word's wildcard key of ``size`` letters (fewer if the word is shorter)."""
         marks = self._prefixes.get(size)
@@ -156,25 +176,27 @@ class FieldView:
         """Positions of the words whose norm starts with ``value`` (a wildcard)."""
         found = self._scanned.get(value)
         if found is None:
-            size = min(len(value), PREFIX_KEY_SIZE)
-            if size < 3:  # a wildcard's norm shorter than its letters (U.S.*): every word
-                norms, word = analyze.NORM, self.word
-                found = [i for i in range(len(self.stems)) if norms[word(i)].startswith(value)]
+            if len(self._scanned) >= _GROUPED_AFTER and len(value) >= 3:
+                found = self._grouped_prefix(value)
+            elif self.absent(value):
+                found = []
+            elif self._lowered and "." not in value and value.isascii() and self._single_spaced():
+                found = self._search_prefix(value)
             else:
-                found = self._by_prefix(size).get(PREFIX_MARK + value[:size], _NO_POSITIONS)
-                if len(value) > size and found:
-                    norms, word = analyze.NORM, self.word
-                    found = [i for i in found if norms[word(i)].startswith(value)]
+                found = self._scan_prefix(value)
             self._scanned[value] = found
         return found
 
-    def _by_prefix(self, size: int) -> dict[str, list[int]]:
-        """The positions of the words under each wildcard key of ``size`` letters.
+    def _grouped_prefix(self, value: str) -> list[int]:
+        """Like :meth:`_scan_prefix`, from the words grouped by their wildcard keys.
 
-        Built once per field, on the first wildcard asked for: then each wildcard costs a
-        look-up, where searching the text for it (and the words for its key) cost a fifth
-        of the matching time of 100,000 dense rules, a sixth of them with a wildcard.
+        The groups are built once per field, from every word's norm, after
+        ``_GROUPED_AFTER`` wildcards: then each costs a look-up. With 100,000 dense rules an
+        article has a hundred wildcard candidates, and searching the text for each was a
+        sixth of the matching time; for the few of a smaller index, working out every
+        word's norm would cost more (the first time a word is seen above all).
         """
+        size = min(len(value), PREFIX_KEY_SIZE)
         groups = self._prefix_groups.get(size)
         if groups is None:
             groups = {}
@@ -185,7 +207,65 @@ class FieldView:
                 else:
                     known.append(at)
             self._prefix_groups[size] = groups
-        return groups
+        found = groups.get(PREFIX_MARK + value[:size])
+        if found is None:
+            return []
+        norms, word = analyze.NORM, self.word
+        return [i for i in found if norms[word(i)].startswith(value)]
+
+    def _single_spaced(self) -> bool:
+        """Are the chunks separated by exactly one space each (normalized article text)?"""
+        if self._spaced is None:
+            self._spaced = " ".join(self.chunks) == self.text
+        return self._spaced
+
+    def _search_prefix(self, value: str) -> list[int]:
+        """Like :meth:`_scan_prefix`, from the few places the text contains ``value``.
+
+        Only for ASCII text with single spaces, once :meth:`absent` has made ``_lowered``:
+        a word whose norm starts with ``value`` lies in a chunk whose lower-cased form
+        without periods contains ``value`` (see absent()), and removing periods keeps the
+        spaces, so the spaces before a place give its chunk. Each such chunk's words are
+        then checked on their norms, exactly as the scan does; building every word's
+        wildcard key, as the scan must, cost more than the rest of a rule's evaluation.
+        """
+        lowered = self._lowered
+        assert lowered
+        chunks, per_chunk, norms = self.chunks, self._per_chunk, analyze.NORM
+        found: list[int] = []
+        chunk, checked = 0, -1
+        counted = 0  # spaces are counted into chunk up to this offset
+        at = lowered.find(value)
+        while at >= 0:
+            chunk += lowered.count(" ", counted, at)
+            counted = at
+            if chunk != checked:
+                checked = chunk
+                first = sum(map(len, per_chunk[:chunk]))  # the chunk's first word position
+                for offset, word in enumerate(analyze.CHUNK_WORDS[chunks[chunk]]):
+                    if norms[word].startswith(value):
+                        found.append(first + offset)
+            at = lowered.find(value, at + 1)
+        return found
+
+    def _scan_prefix(self, value: str) -> list[int]:
+        # the words sharing the wildcard's first letters (a C scan over each word's
+        # wildcard key), then, for a longer wildcard, the rest of its letters
+        size = min(len(value), PREFIX_KEY_SIZE)
+        marks = self.prefix_marks(size)
+        mark = PREFIX_MARK + value[:size]
+        found: list[int] = []
+        i = -1
+        try:
+            while True:
+                i = marks.index(mark, i + 1)
+                found.append(i)
+        except ValueError:
+            pass
+        if len(value) > size and found:
+            norms, word = analyze.NORM, self.word
+            found = [i for i in found if norms[word(i)].startswith(value)]
+        return found
 
     def find(self, pattern: Pattern, stems_wanted: tuple[str | None, ...]) -> list[Occurrence]:
         """Where the words of ``pattern`` occur in sequence.
