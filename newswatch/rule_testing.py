@@ -24,6 +24,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from json.encoder import encode_basestring as _STRING  # a str as JSON, not escaping non-ASCII
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
@@ -349,8 +350,26 @@ def _collector_paused(articles: Iterator[_Article]) -> Iterator[_Article]:
             gc.enable()
 
 
-# one encoder for every line: json.dumps with an option builds one per call
 _JSONL = json.JSONEncoder(ensure_ascii=False)
+
+
+def _jsonl_lines(article_id: object, hits: list[Hit]) -> str:
+    """An article's hits as JSON lines, ``{"article": ..., "rule": ..., "terms": [...]}``
+    each, as ``json.dumps(record, ensure_ascii=False)`` writes them.
+
+    One string per article, its id encoded once: at 100,000 rules an article has hundreds of
+    hits, and a JSON encoder and a write per hit (a system call each when Python's output
+    is unbuffered) were a quarter of a whole run's time.
+    """
+    head = f'{{"article": {_JSONL.encode(article_id)}, "rule": '
+    string = _STRING
+    return "".join(
+        [
+            f'{head}{string(hit.rule_id)}, "terms": [{", ".join(map(string, terms))}]}}\n'
+            for hit in hits
+            for terms in (hit.matched_terms,)
+        ]
+    )
 
 
 def _match_articles(
@@ -368,13 +387,8 @@ def _match_articles(
             count += 1
             hits = index.match(article.doc)
             if fmt == "jsonl":
-                for hit in hits:
-                    record = {
-                        "article": article.id,
-                        "rule": hit.rule_id,
-                        "terms": hit.matched_terms,
-                    }
-                    out.write(_JSONL.encode(record) + "\n")
+                if hits:
+                    out.write(_jsonl_lines(article.id, hits))
             else:
                 for hit in hits:  # each is shown: explained now, so the article's view goes
                     _ = hit.terms
