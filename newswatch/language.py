@@ -13,9 +13,8 @@ import io
 import lzma
 import re
 import threading
-from array import array
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 if TYPE_CHECKING:
     from py3langid.langid import LanguageIdentifier
@@ -47,32 +46,32 @@ def _load_model() -> LanguageIdentifier:
     """py3langid's model, from an uncompressed copy in the cache folder when there is one.
 
     The wheel ships it LZMA-compressed (4.5 MB -> 68 MB): decompressing took a second in every
-    process that detects a language (each `rules test`, each digest worker); the copy, keyed
-    by the compressed file's digest, loads in a tenth of that.
+    process that detects a language (each `rules test`, each digest worker). The copy, keyed
+    by the compressed file's digest, keeps the two large tables (the scores of each byte
+    n-gram per language, and the automaton that finds the n-grams) as raw arrays the process
+    maps into memory: an article reads only the pages of the n-grams it has, where reading
+    the whole copy took a quarter of a second.
     """
     # imported here: numpy and the model are not worth loading for commands that normalise
     # nothing (--help, rules check)
     import numpy as np
     from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 
-    from newswatch.cache_folder import cache_folder, write_private
+    from newswatch.cache_folder import cache_folder
 
     source = Path(MODEL_DIR) / MODEL_FILE
     try:
         digest = hashlib.sha256(source.read_bytes()).hexdigest()[:32]
     except OSError:
         return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    copy = cache_folder("language-model", f"{digest}.npz")
+    folder = cache_folder("language-model", digest)
     try:
-        with np.load(copy, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in _MODEL_ARRAYS}
+        arrays = _read_copy(np, folder)
     except (OSError, ValueError, KeyError):
         with lzma.open(source) as packed, np.load(io.BytesIO(packed.read())) as data:
             arrays = {name: data[name] for name in _MODEL_ARRAYS}
-        saved = io.BytesIO()
-        np.savez(saved, **arrays)
         with contextlib.suppress(OSError):  # a read-only home: decompressed next time too
-            write_private(copy, saved.getvalue())
+            _write_copy(np, folder, arrays)
     return LanguageIdentifier(
         arrays["ptc"],
         arrays["pc"],
@@ -85,13 +84,36 @@ def _load_model() -> LanguageIdentifier:
 
 
 _MODEL_ARRAYS: Final = ("ptc", "pc", "classes", "nextmove", "nextmove_row", "out_feat")
+_MAPPED: Final = ("ptc", "nextmove")  # the large ones, mapped rather than read
 
 
-def _table(values: Any) -> array[int]:
-    """A numpy array of unsigned integers as the stdlib array py3langid's tokenizer reads."""
-    table = array({2: "H", 4: "I", 8: "L"}[values.dtype.itemsize])
-    table.frombytes(values.tobytes())
-    return table
+def _read_copy(np: Any, folder: Path) -> dict[str, Any]:
+    """The model's arrays from the cache folder, the large ones mapped (read-only)."""
+    return {
+        name: np.load(folder / f"{name}.npy", allow_pickle=False, mmap_mode="r")
+        if name in _MAPPED
+        else np.load(folder / f"{name}.npy", allow_pickle=False)
+        for name in _MODEL_ARRAYS
+    }
+
+
+def _write_copy(np: Any, folder: Path, arrays: dict[str, Any]) -> None:
+    """One .npy file per array, each written whole or not at all."""
+    from newswatch.cache_folder import write_private
+
+    for name in _MODEL_ARRAYS:
+        saved = io.BytesIO()
+        np.save(saved, arrays[name], allow_pickle=False)
+        write_private(folder / f"{name}.npy", saved.getvalue())
+
+
+_INT_FORMATS: Final[dict[int, Literal["H", "I", "L"]]] = {2: "H", 4: "I", 8: "L"}
+
+
+def _table(values: Any) -> memoryview[int]:
+    """A numpy array of unsigned integers as a flat sequence of ints, without a copy (a
+    mapped array stays mapped): what py3langid's tokenizer indexes."""
+    return memoryview(values).cast("B").cast(_INT_FORMATS[values.dtype.itemsize])
 
 
 def detect_language(*texts: str) -> str | None:

@@ -4,7 +4,8 @@ An :class:`ArticleView` holds what matching learns about the article, each piece
 once, whichever rule asks first: the keys it has (for pre-selection), and per leaf its
 presence, its occurrences and its explanation. A :class:`RuleEvaluation` walks one rule's
 code over that view; a rule the keys decide exactly skips the walk (its plan names the
-leaves that explain it).
+leaves that explain it). A hit keeps the view and is explained from it when its terms are
+first read (rules.types.Hit).
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ class ArticleView:
             total += len(found["summary"])
         return total
 
-    def follow(self, rule_id: str, plan: Plan) -> Hit:
+    def follow(self, plan: Plan) -> tuple[TermHit, ...]:
         """The explanation of a matching rule, from its plan."""
         terms: list[TermHit] = []
         explained = self._explained
@@ -179,7 +180,19 @@ class ArticleView:
             if found is None:
                 found = self.explain(leaf) if self.present(leaf) else _NO_TERMS
             terms.extend(found)
-        return Hit(rule_id, tuple(terms))
+        return tuple(terms)
+
+    def explain_hit(self, how: object) -> tuple[TermHit, ...]:
+        """A hit's terms when first read (rules.types.Hit): ``how`` is the matching rule's
+        plan, or the rule itself when it has none."""
+        if isinstance(how, CompiledRule):
+            return RuleEvaluation(how, self).terms()
+        assert isinstance(how, tuple)
+        return self.follow(how)
+
+    def hit(self, rule: CompiledRule) -> Hit:
+        """A rule known to match, its terms worked out when first read."""
+        return Hit(rule.id, (), self, rule.plan if rule.plan is not None else rule)
 
 
 _FIELD_ORDER = {name: i for i, name in enumerate(FIELDS)}
@@ -309,13 +322,13 @@ class RuleEvaluation:
     def hit(self) -> Hit | None:
         if not self.truth(self.rule.code):
             return None
-        return self.explain()
+        return self.doc.hit(self.rule)
 
-    def explain(self) -> Hit:
+    def terms(self) -> tuple[TermHit, ...]:
         """The explanation of a rule known to match."""
         rule = self.rule
         if rule.plan is not None:
-            return self.doc.follow(rule.id, rule.plan)
+            return self.doc.follow(rule.plan)
         # NEAR keeps only the occurrences in its pairs; a term written twice merges per field
         found: dict[tuple[int, str], set[Occurrence]] = {}
         self.collect(rule.code, found)
@@ -323,8 +336,9 @@ class RuleEvaluation:
         for local, name in sorted(found, key=lambda k: (k[0], _FIELD_ORDER[k[1]])):
             text = rule.leaves[local].text
             merged.setdefault((text, name), set()).update(found[local, name])
-        terms = [
-            _term_hit(text, name, sorted(occs), self.doc.fields[name])
-            for (text, name), occs in merged.items()
-        ]
-        return Hit(rule.id, tuple(terms))
+        return tuple(
+            [
+                _term_hit(text, name, sorted(occs), self.doc.fields[name])
+                for (text, name), occs in merged.items()
+            ]
+        )

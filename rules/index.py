@@ -22,7 +22,9 @@ Elasticsearch percolator pre-select queries):
    (phrases, NEAR, wildcards, ``!Word``, scoped fields) are evaluated on word positions;
    the positions every candidate may ask for are found in one pass per field.
 5. Only matching rules pay for the explanation (positions and character spans per term and
-   field), and a term's explanation is built once per article, however many rules use it.
+   field), and only when a hit's terms are read (rules.types.Hit): a caller that counts or
+   filters hits pays nothing for it. A term's explanation is built once per article,
+   however many rules use it.
 """
 
 from __future__ import annotations
@@ -108,8 +110,10 @@ class RuleIndex:
         lang = self.language(doc)
         index = self._by_language.get(lang)
         if index is None:
-            parsed, _ = parse_rules(self._specs, self._lists, lang)
-            index = self._by_language[lang] = _build(parsed, self._sample, lang)
+            with _collector_paused():  # as compile_rules: no cycles, a million objects
+                parsed, _ = parse_rules(self._specs, self._lists, lang)
+                index = self._by_language[lang] = _build(parsed, self._sample, lang)
+                del parsed
         return index
 
     def candidates(self, doc: Document) -> list[str]:
@@ -188,10 +192,7 @@ class LanguageIndex:
             if forbidden is not None:  # pre-selection decided the positive part
                 if not keys.isdisjoint(forbidden):
                     continue
-                if rule.plan is not None:
-                    hits.append(view.follow(rule.id, rule.plan))
-                else:  # e.g. a word written twice: merged per field by the full explanation
-                    hits.append(RuleEvaluation(rule, view).explain())
+                hits.append(view.hit(rule))
                 continue
             hit = RuleEvaluation(rule, view).hit()
             if hit is not None:

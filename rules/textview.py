@@ -21,6 +21,7 @@ Occurrence: TypeAlias = tuple[int, int]  # first and last word position
 
 _NO_POSITIONS: list[int] = []  # shared, never mutated
 _SHORT_FIELD = 48  # up to this many words, positions are found by scanning, with no dict
+_GROUPED_AFTER = 16  # wildcards looked up in a field before its words are grouped by key
 
 
 # chunk -> the wildcard key (the first three, or four, letters) of each of its words
@@ -53,6 +54,7 @@ class FieldView:
         "_looked_up",
         "_lowered",
         "_per_chunk",
+        "_prefix_groups",
         "_prefixes",
         "_scanned",
         "_single",
@@ -78,6 +80,7 @@ class FieldView:
         self._looked_up: set[str] | frozenset[str] = frozenset()
         self._last: dict[str, int] | None = None
         self._lowered: str | None = None  # see absent()
+        self._prefix_groups: dict[int, dict[str, list[int]]] = {}  # see _grouped_prefix()
         self._scanned: dict[str, list[int]] = {}  # wildcard look-ups
         self._spans: analyze.SpanLocator | None = None
         self._single: bool | None = None  # see one_word_chunks()
@@ -173,7 +176,9 @@ class FieldView:
         """Positions of the words whose norm starts with ``value`` (a wildcard)."""
         found = self._scanned.get(value)
         if found is None:
-            if self.absent(value):
+            if len(self._scanned) >= _GROUPED_AFTER and len(value) >= 3:
+                found = self._grouped_prefix(value)
+            elif self.absent(value):
                 found = []
             elif self._lowered and "." not in value and value.isascii() and self._single_spaced():
                 found = self._search_prefix(value)
@@ -181,6 +186,32 @@ class FieldView:
                 found = self._scan_prefix(value)
             self._scanned[value] = found
         return found
+
+    def _grouped_prefix(self, value: str) -> list[int]:
+        """Like :meth:`_scan_prefix`, from the words grouped by their wildcard keys.
+
+        The groups are built once per field, from every word's norm, after
+        ``_GROUPED_AFTER`` wildcards: then each costs a look-up. With 100,000 dense rules an
+        article has a hundred wildcard candidates, and searching the text for each was a
+        sixth of the matching time; for the few of a smaller index, working out every
+        word's norm would cost more (the first time a word is seen above all).
+        """
+        size = min(len(value), PREFIX_KEY_SIZE)
+        groups = self._prefix_groups.get(size)
+        if groups is None:
+            groups = {}
+            for at, mark in enumerate(self.prefix_marks(size)):
+                known = groups.get(mark)
+                if known is None:
+                    groups[mark] = [at]
+                else:
+                    known.append(at)
+            self._prefix_groups[size] = groups
+        found = groups.get(PREFIX_MARK + value[:size])
+        if found is None:
+            return []
+        norms, word = analyze.NORM, self.word
+        return [i for i in found if norms[word(i)].startswith(value)]
 
     def _single_spaced(self) -> bool:
         """Are the chunks separated by exactly one space each (normalized article text)?"""

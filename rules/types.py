@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from rules.spans import lead_of
 from rules.syntax import QuerySyntaxError
@@ -40,9 +40,9 @@ class Document:
         return lead_of(self.title, self.body or self.summary)
 
 
-# TermHit and Hit are named tuples, immutable and hashable like frozen dataclasses: a
-# 100,000-rule index makes about thirty per article, and a frozen dataclass's __init__ took
-# three times as long (4% of the matching time at 100,000 rules).
+# TermHit is a named tuple, immutable and hashable like a frozen dataclass: a 100,000-rule
+# index makes hundreds per article, and a frozen dataclass's __init__ took three times as
+# long (4% of the matching time at 100,000 rules).
 class TermHit(NamedTuple):
     """Where one query term fired in one field."""
 
@@ -52,14 +52,64 @@ class TermHit(NamedTuple):
     spans: tuple[tuple[int, int], ...]  # (start, end) char offsets, one per occurrence
 
 
-class Hit(NamedTuple):
-    rule_id: str
-    terms: tuple[TermHit, ...]  # only terms that fired in positive (non-negated) parts
+class Explainer(Protocol):
+    """What works out a hit's terms when they are first asked for (rules.evaluate)."""
+
+    def explain_hit(self, how: object) -> tuple[TermHit, ...]: ...
+
+
+class Hit:
+    """A rule that matched an article, and the terms that made it match.
+
+    The terms (with their positions and character spans) are worked out when first read,
+    from the article as matching saw it: at 100,000 dense rules an article has hundreds of
+    hits, and explaining them all was a fifth of the matching time, though a caller that
+    counts or filters hits never reads them. Equal, hashable and picklable by rule id and
+    terms, like the named tuple it was.
+    """
+
+    __slots__ = ("_how", "_source", "_terms", "rule_id")
+
+    def __init__(
+        self,
+        rule_id: str,
+        terms: tuple[TermHit, ...] = (),
+        source: Explainer | None = None,
+        how: object = None,
+    ) -> None:
+        """``terms``: known at once; else ``source.explain_hit(how)`` gives them when read."""
+        self.rule_id = rule_id
+        self._terms = terms
+        self._source = source
+        self._how = how
+
+    @property
+    def terms(self) -> tuple[TermHit, ...]:
+        """Only terms that fired in positive (non-negated) parts."""
+        source = self._source
+        if source is not None:
+            self._terms = source.explain_hit(self._how)
+            self._source = self._how = None  # the article's view goes once explained
+        return self._terms
 
     @property
     def matched_terms(self) -> list[str]:
         """Distinct terms in order of first appearance."""
         return list(dict.fromkeys(t.term for t in self.terms))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Hit):
+            return NotImplemented
+        return self.rule_id == other.rule_id and self.terms == other.terms
+
+    def __hash__(self) -> int:
+        return hash((self.rule_id, self.terms))
+
+    def __repr__(self) -> str:
+        return f"Hit(rule_id={self.rule_id!r}, terms={self.terms!r})"
+
+    def __reduce__(self) -> tuple[type[Hit], tuple[str, tuple[TermHit, ...]]]:
+        return (Hit, (self.rule_id, self.terms))
 
 
 class RuleErrors(ValueError):
