@@ -26,11 +26,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from json.encoder import encode_basestring as _STRING  # a str as JSON, not escaping non-ASCII
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, TextIO
 
 import yaml
 
+from newswatch.article_lines import ArticleLine, Unreadable, read_articles
 from newswatch.language import detect_language
 from newswatch.lemmas import install as install_lemma_dictionaries
 from rules import (
@@ -71,12 +71,6 @@ TEXT_FIELDS = ("title", "summary", "body", "source")
 _EVER = datetime(1, 1, 2, tzinfo=UTC)  # a stored-articles test reads them all
 _NEVER = datetime(9999, 12, 30, tzinfo=UTC)
 SNIPPET = 70  # characters of context either side of the first hit in a long field
-
-
-@dataclass(frozen=True)
-class _Article:
-    id: Any  # as given in the file (usually a string), "" when missing
-    doc: Document
 
 
 class _Failed(Exception):
@@ -169,68 +163,6 @@ def _compile(path: Path) -> tuple[RuleIndex, int]:
         ) from None
 
 
-# --------------------------------------------------------------------------- reading articles
-
-
-class _Unreadable(Exception):
-    def __init__(self, path: Path, cause: OSError) -> None:
-        super().__init__(str(path))
-        self.path, self.cause = path, cause
-
-
-def _articles(path: Path, err: TextIO) -> Iterator[_Article]:
-    """Articles from a JSON-lines file; bad lines are reported and skipped."""
-    try:
-        yield from _read_articles(path, err)
-    except OSError as exc:
-        raise _Unreadable(path, exc) from None
-
-
-def _read_articles(path: Path, err: TextIO) -> Iterator[_Article]:
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for number, raw in enumerate(lines, start=1):
-            if not raw.strip():
-                continue
-            try:
-                data = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                err.write(f"{path}:{number}: not valid JSON: {exc.msg} (column {exc.colno})\n")
-                continue
-            if not isinstance(data, dict):
-                err.write(f"{path}:{number}: expected a JSON object with id, title, body…\n")
-                continue
-            yield _Article(_value(data.get("id"), ""), _document(data))
-
-
-def _value(value: object, default: Any) -> Any:
-    return default if value is None else value
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def _document(data: Mapping[str, object]) -> Document:
-    """The article's fields; the URL's host joins the source, so ``source:`` finds domains."""
-    source = _text(data.get("source"))
-    url_host = urlsplit(_text(data.get("url"))).hostname or ""
-    host = url_host[4:] if url_host.startswith("www.") else url_host
-    if host and host not in source:
-        source = f"{source} {host}".strip()
-    title, summary, body = (_text(data.get(f)) for f in ("title", "summary", "body"))
-    return Document(
-        title=title,
-        summary=summary,
-        body=body,
-        source=source,
-        # words are lemmatised in the article's language, as the monitor does
-        lang=_text(data.get("lang")) or detect_language(title, summary, body),
-        host=url_host,
-    )
-
-
 # --------------------------------------------------------------------------- output
 
 
@@ -274,7 +206,7 @@ def _where(terms: Sequence[TermHit]) -> dict[str, list[tuple[int, int]]]:
 
 
 def _write_table(
-    out: TextIO, results: list[tuple[_Article, list[Hit]]], articles: int, rules: int
+    out: TextIO, results: list[tuple[ArticleLine, list[Hit]]], articles: int, rules: int
 ) -> None:
     marks = _highlighter(out)
     rows = [(str(a.id), hit) for a, hits in results for hit in hits]
@@ -336,13 +268,13 @@ def _match_source(
 ) -> int:
     """Articles from a file (exit 0), or one text as a body (0 matched, 1 not)."""
     if articles_path is not None:
-        return _match_articles(index, rule_count, _articles(articles_path, err), fmt, out, err)
-    one = _Article("--text", Document(body=text or "", lang=detect_language(text or "")))
+        return _match_articles(index, rule_count, read_articles(articles_path, err), fmt, out, err)
+    one = ArticleLine("--text", Document(body=text or "", lang=detect_language(text or "")))
     code = _match_articles(index, rule_count, iter([one]), fmt, out, err)
     return code if code else (0 if index.match(one.doc) else 1)
 
 
-def _collector_paused(articles: Iterator[_Article]) -> Iterator[_Article]:
+def _collector_paused(articles: Iterator[ArticleLine]) -> Iterator[ArticleLine]:
     """The articles, with the garbage collector paused while they are matched.
 
     Matching makes no garbage cycles, and the collector's full passes scanned the rule index's
@@ -383,12 +315,12 @@ def _jsonl_lines(article_id: object, hits: list[Hit]) -> str:
 def _match_articles(
     index: RuleIndex,
     rule_count: int,
-    articles: Iterator[_Article],
+    articles: Iterator[ArticleLine],
     fmt: str | None,
     out: TextIO,
     err: TextIO,
 ) -> int:
-    results: list[tuple[_Article, list[Hit]]] = []
+    results: list[tuple[ArticleLine, list[Hit]]] = []
     count = 0
     try:
         for article in _collector_paused(articles):
@@ -401,7 +333,7 @@ def _match_articles(
                 for hit in hits:  # each is shown: explained now, so the article's view goes
                     _ = hit.terms
                 results.append((article, hits))
-    except _Unreadable as exc:
+    except Unreadable as exc:
         err.write(f"error: cannot read articles file {exc.path}: {_reason(exc.cause)}\n")
         return 2
     if fmt is None:

@@ -91,6 +91,8 @@ MODULES = {
     "test_rules_properties": UNIT,
     "test_rules_query": UNIT,
     "test_rules_reference": UNIT,
+    "test_rules_at_scale": UNIT,
+    "test_troubleshooting_doc": UNIT,
     "test_run_cli": E2E,
     "test_run_progress": INTEGRATION,
     "test_sharding": UNIT,
