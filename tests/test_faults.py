@@ -222,7 +222,7 @@ def test_a_run_cut_by_stopping_up_blocks_nothing_and_its_alert_goes_out_once(
     gazette.body = gazette.body.replace(b"<item>", ENVOY_ITEM.encode("utf-8") + b"<item>", 1)
     terminal = second_terminal(prefect_home)
     commands = readme_trigger_commands()
-    assert commands[0] == "prefect deployment run 'monitor/monitor'"
+    assert commands[0] == ".venv/bin/prefect deployment run 'monitor/monitor'"
     for command in commands:
         run = wait_final(port, run_in_second_terminal(command, terminal))
         assert_completed(run)
