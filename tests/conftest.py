@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from newswatch import store
 from tests.support import databases
 from tests.support.feedserver import FeedServer, running_feed_server
-from tests.support.kinds import GROUPS, MODULES, is_slow, kind_of
+from tests.support.kinds import GROUPS, MODULES, first_rank, is_slow, kind_of
 from tests.support.postgres import postgres_or_skip
 from tests.support.smtp import SmtpServer, running_smtp_server
 
@@ -33,11 +33,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test unit, integration or e2e, slow where it is, and its xdist group
-    (tests/support/kinds.py).
+    """Mark every test unit, integration or e2e, slow where it is, and its xdist group; the
+    longest tests go first (tests/support/kinds.py), so no worker starts one near the end.
 
     A module missing from the table gets no kind here; tests/test_suite_layout.py fails on it.
     """
+    items.sort(key=lambda item: first_rank(item.path.stem, item.name))  # stable: else as found
     for item in items:
         module = item.path.stem
         if module not in MODULES:
