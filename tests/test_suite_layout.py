@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import kinds
+from tests.support.groups import group_of
 
 TESTS = Path(__file__).resolve().parent
 
@@ -61,6 +62,12 @@ def test_each_test_gets_one_kind_from_its_module_fixtures_and_markers() -> None:
     assert kinds.kind_of("test_flow", [], []) == "e2e"
     assert kinds.is_slow("test_bench_rules", "test_anything[1]")
     assert not kinds.is_slow("test_normalize", "test_anything")
+
+
+def test_the_scheduler_groups_a_module_s_tests_by_kinds_groups() -> None:
+    assert group_of("tests/test_demo.py::test_the_demo[x::y]") == kinds.GROUPS["test_demo"]
+    assert group_of("tests/test_hostile_cycle.py::test_a") == "hostile_cycle"
+    assert group_of("tests/test_normalize.py::test_a") is None
 
 
 def test_the_longest_tests_are_collected_first_and_the_rest_keep_their_order(
