@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -14,7 +15,7 @@ from sqlalchemy import Engine
 from newswatch import store
 from tests.support import databases
 from tests.support.feedserver import FeedServer, running_feed_server
-from tests.support.kinds import GROUPS, MODULES, is_slow, kind_of
+from tests.support.kinds import MODULES, first_rank, is_slow, kind_of
 from tests.support.postgres import postgres_or_skip
 from tests.support.smtp import SmtpServer, running_smtp_server
 
@@ -32,12 +33,23 @@ def pytest_configure(config: pytest.Config) -> None:
         config.add_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` with kinds.GROUPS as the groups (tests/support/groups.py says why)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from tests.support.groups import ModuleGroupScheduling
+
+    return ModuleGroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test unit, integration or e2e, slow where it is, and its xdist group
-    (tests/support/kinds.py).
+    """Mark every test unit, integration or e2e, and slow where it is (its xdist group is
+    the scheduler's, above); the longest tests go first (tests/support/kinds.py), so no
+    worker starts one near the end.
 
     A module missing from the table gets no kind here; tests/test_suite_layout.py fails on it.
     """
+    items.sort(key=lambda item: first_rank(item.path.stem, item.name))  # stable: else as found
     for item in items:
         module = item.path.stem
         if module not in MODULES:
@@ -47,8 +59,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(getattr(pytest.mark, kind))
         if is_slow(module, item.name):
             item.add_marker(pytest.mark.slow)
-        if module in GROUPS:
-            item.add_marker(pytest.mark.xdist_group(GROUPS[module]))
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,10 @@ import ast
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.support import kinds
+from tests.support.groups import group_of
 
 TESTS = Path(__file__).resolve().parent
 
@@ -39,12 +42,12 @@ def test_no_test_module_or_support_module_imports_a_test_module_or_conftest() ->
     assert {path: names for path, names in offenders.items() if names} == {}
 
 
-def test_every_test_module_has_a_kind_and_every_slow_entry_names_a_test() -> None:
+def test_every_test_module_has_a_kind_and_every_slow_or_first_entry_names_a_test() -> None:
     modules = {path.stem: path for path in TESTS.glob("test_*.py")}
     assert sorted(set(modules) - set(kinds.MODULES)) == [], "add them to tests/support/kinds.py"
     assert sorted(set(kinds.MODULES) - set(modules)) == [], "gone: drop them from kinds.py"
     assert sorted(set(kinds.GROUPS) - set(modules)) == [], "gone: drop them from GROUPS"
-    for entry in kinds.SLOW:
+    for entry in (*kinds.SLOW, *kinds.FIRST):
         module, _, name = entry.partition("::")
         assert module in modules, entry
         if name:
@@ -59,6 +62,26 @@ def test_each_test_gets_one_kind_from_its_module_fixtures_and_markers() -> None:
     assert kinds.kind_of("test_flow", [], []) == "e2e"
     assert kinds.is_slow("test_bench_rules", "test_anything[1]")
     assert not kinds.is_slow("test_normalize", "test_anything")
+
+
+def test_the_scheduler_groups_a_module_s_tests_by_kinds_groups() -> None:
+    assert group_of("tests/test_demo.py::test_the_demo[x::y]") == kinds.GROUPS["test_demo"]
+    assert group_of("tests/test_hostile_cycle.py::test_a") == "hostile_cycle"
+    assert group_of("tests/test_normalize.py::test_a") is None
+
+
+def test_the_longest_tests_are_collected_first_and_the_rest_keep_their_order(
+    request: pytest.FixtureRequest,
+) -> None:
+    """This session's own collection (each xdist worker collects every test, and hands
+    them out in this order)."""
+    items = request.session.items
+    ranks = [kinds.first_rank(item.path.stem, item.name) for item in items]
+    assert ranks == sorted(ranks)
+    rest = [
+        str(item.path) for item, rank in zip(items, ranks, strict=True) if rank == len(kinds.FIRST)
+    ]
+    assert rest == sorted(rest), "the others run in file order"
 
 
 def test_make_test_fast_runs_pytest_without_the_e2e_and_slow_tests() -> None:

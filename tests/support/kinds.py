@@ -134,14 +134,34 @@ SLOW = {
 }
 
 # xdist groups: each group's tests run one after another on one worker (`--dist loadgroup`),
-# for tests that bind a fixed port or share state outside their tmp_path. Everything else
-# shares nothing: servers bind free ports, each worker has its own PREFECT_HOME (conftest),
-# and the full Prefect stacks (`prefect server start`, `newswatch up`) each have their own
-# port, home and database, and deploy from a file in their own folder.
+# for tests that bind a fixed port or share state outside their tmp_path, and for a module
+# whose tests share one costly module fixture (on two workers it would be built twice).
+# Everything else shares nothing: servers bind free ports, each worker has its own
+# PREFECT_HOME (conftest), and the full Prefect stacks (`prefect server start`, `newswatch
+# up`) each have their own port, home and database, and deploy from a file in their own
+# folder.
 GROUPS = {
     # examples/demo.py serves its feeds on the fixed port 8719.
     "test_demo": "demo_port",
+    # one whole cycle against every hostile server (the `everything_at_once` fixture)
+    "test_hostile_cycle": "hostile_cycle",
 }
+
+# The longest tests, longest first (module or module::test, parameters left off), from
+# `--durations` of whole runs. xdist hands tests out in collection order, so these start
+# at once and the short ones fill the gaps around them: one of them started last would be
+# the whole suite's tail. Everything else keeps its order, after these.
+FIRST = (
+    "test_faults::test_a_run_cut_by_stopping_up_blocks_nothing_and_its_alert_goes_out_once",
+    "test_faults::test_restarting_up_keeps_the_schedule_s_next_run_time",
+    "test_faults",
+    "test_e2e_prefect",
+    "test_up",
+    "test_store_lasts::test_a_manual_run_during_a_scheduled_one_stores_and_alerts_each_story_once",
+    "test_hostile_cycle",
+    "test_bench_cli",
+    "test_quickstart",
+)
 
 
 def kind_of(module: str, fixtures: Iterable[str], markers: Iterable[str]) -> str:
@@ -154,3 +174,12 @@ def kind_of(module: str, fixtures: Iterable[str], markers: Iterable[str]) -> str
 
 def is_slow(module: str, name: str) -> bool:
     return module in SLOW or f"{module}::{name.split('[', 1)[0]}" in SLOW
+
+
+def first_rank(module: str, name: str) -> int:
+    """Where the test starts: its entry's place in FIRST, after them all when it has none."""
+    test = f"{module}::{name.split('[', 1)[0]}"
+    for rank, entry in enumerate(FIRST):
+        if entry in (module, test):
+            return rank
+    return len(FIRST)
