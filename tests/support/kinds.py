@@ -157,10 +157,16 @@ FIRST = (
     "test_faults",
     "test_e2e_prefect",
     "test_up",
+    "test_up_processes",
+    "test_rules_compiled",
     "test_store_lasts::test_a_manual_run_during_a_scheduled_one_stores_and_alerts_each_story_once",
     "test_hostile_cycle",
     "test_bench_cli",
+    "test_bench_cycle",
+    "test_bench_rules",
+    "test_run_cli",
     "test_quickstart",
+    "test_packaging",
 )
 
 
