@@ -164,7 +164,10 @@ CASES = [
     Case(
         "gigabyte-streamed",
         _at(stream(200, RSS_TYPE, lazy_body(GiB))),
-        rf"body over {CAP_MIB} MiB cap",
+        # Either bound stops it: the cap, or the 1 s deadline when the shared cores cannot
+        # stream 4 MiB that fast beside the other servers; the cap itself is held with a
+        # 10 s deadline in test_memory_stays_bounded_while_a_cycle_meets_a_huge_body.
+        rf"(?:body over {CAP_MIB} MiB cap|{TIMED_OUT})",
         200,
     ),
     Case(
