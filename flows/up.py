@@ -455,17 +455,8 @@ class Stack:
             code = child.exit_code()
             if child is not skip and code is not None:
                 how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-                if child.name == "Prefect server":
-                    self.show_tail(self.server_log)
-                raise ServiceError(f"the {child.name} exited unexpectedly ({how})")
-
-    def show_tail(self, log: Path) -> None:
-        try:
-            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            return
-        for line in lines[-OUTPUT_TAIL:]:
-            self.warn(f"  | {line}")
+                where = f"; its output: {self.server_log}" if child.name == "Prefect server" else ""
+                raise ServiceError(f"the {child.name} exited unexpectedly ({how}){where}")
 
     def end_orphaned_runs(self, state_type: str, why: str, verb: str) -> None:
         """Force the pool's runs that no live worker will finish into a final state.
