@@ -170,6 +170,8 @@ def test_import_adds_new_feeds_keeps_the_file_and_skips_known_urls(
     assert after.count("\n") == before.count("\n") + 4  # two entries of two lines, nothing else
     assert (
         "    url: http://127.0.0.1:8719/continental-wire.xml\n"
+        "    full_text: never  # the sample articles' pages do not exist (an offline demo): drop"
+        " for real feeds\n"
         "  - name: World desk\n"
         "    url: https://news.example/world.xml\n"
         "  - name: 'Asia: desk #2'\n"
