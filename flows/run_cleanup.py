@@ -59,6 +59,18 @@ def orphaned_runs(
     ]
 
 
+def gone_workers(
+    runs: Iterable[InFlightRun], *, own_worker: str, online_workers: Iterable[str]
+) -> set[str]:
+    """The other workers that hold runs in flight while the server no longer sees them online."""
+    online = set(online_workers)
+    return {
+        run.worker
+        for run in runs
+        if run.worker is not None and run.worker != own_worker and run.worker not in online
+    }
+
+
 class PrefectApi:
     """The few calls of the Prefect server's REST API that `newswatch up` makes."""
 
@@ -83,6 +95,12 @@ class PrefectApi:
             return set()
         response.raise_for_status()
         return {w["name"] for w in response.json() if w.get("status") == "ONLINE"}
+
+    def forget_worker(self, pool: str, name: str) -> None:
+        """Remove a worker that is gone from the pool, so no one reads it as ONLINE."""
+        response = self.client.delete(f"/work_pools/{pool}/workers/{name}")
+        if response.status_code != 404:
+            response.raise_for_status()
 
     def in_flight_runs(self, pool: str) -> list[InFlightRun]:
         body = {

@@ -29,13 +29,22 @@ from sqlalchemy.exc import ArgumentError
 
 from flows.prefect_defaults import DEFAULTED, QUIET_PREFECT_DEFAULTS
 from flows.processes import Child, Ledger, stop_procs
-from flows.run_cleanup import PrefectApi, orphaned_runs
+from flows.run_cleanup import PrefectApi, gone_workers, orphaned_runs
 from flows.up_profile import PROFILE, activate_profile, api_url, probe_server, restore_profile
 from newswatch.settings import get_settings
 
 POOL = "newswatch"
 POLL_S = 0.5
 OUTPUT_TAIL = 20  # lines of a failed prefect command's output to show
+# A worker that dies is started again, unless it keeps dying: then something is wrong that a
+# restart will not mend (its environment, the checkout), and `up` stops with that error.
+WORKER_DEATHS_ALLOWED = 3
+WORKER_DEATH_WINDOW_S = 600.0
+# The worker's heartbeat: the server marks a worker OFFLINE three missed heartbeats after
+# its last one, so a worker that dies on any machine leaves the pool within about 45 s
+# instead of Prefect's default 90 to 105 s.
+WORKER_HEARTBEAT_S = "10"
+GONE_SCAN_S = 15.0  # how often `up` looks for runs held by workers the server marked offline
 
 Echo = Callable[[str], None]
 
@@ -219,8 +228,14 @@ def child_environment(
     # A server protected by basic auth: its clients (deploy, worker, flows) log in the same way.
     if env.get("PREFECT_SERVER_API_AUTH_STRING") and not env.get("PREFECT_API_AUTH_STRING"):
         env["PREFECT_API_AUTH_STRING"] = env["PREFECT_SERVER_API_AUTH_STRING"]
+    env.setdefault("PREFECT_WORKER_HEARTBEAT_SECONDS", WORKER_HEARTBEAT_S)
     env["PWD"] = str(project_dir)
     return env
+
+
+def exit_reason(code: int) -> str:
+    """A child's exit status as a person reads it: "exit code 1", "killed by SIGKILL"."""
+    return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
 
 
 # ---------------------------------------------------------------- the whole stack
@@ -284,13 +299,7 @@ class Stack:
                 "CRASHED", "its worker is gone (found by `newswatch up` at start)", "crashed"
             )
             self.take_profile()
-            self.worker = self.spawn(
-                "worker", ["worker", "start", "--pool", POOL, "--name", self.worker_name]
-            )
-            self.say(
-                f"worker {self.worker_name!r} polling pool {POOL!r} (pid {self.worker.pid}); "
-                "Ctrl-C stops everything"
-            )
+            self.start_worker()
             self.supervise()
         except Stopped:
             pass
@@ -439,24 +448,98 @@ class Stack:
                     self.warn(f"  | {line}")
                 raise ServiceError(f"`prefect {' '.join(args)}` failed (exit code {code})")
 
+    def start_worker(self) -> None:
+        self.worker = self.spawn(
+            "worker", ["worker", "start", "--pool", POOL, "--name", self.worker_name]
+        )
+        self.say(
+            f"worker {self.worker_name!r} polling pool {POOL!r} (pid {self.worker.pid}); "
+            "Ctrl-C stops everything"
+        )
+
     def supervise(self) -> None:
-        last_scan = 0.0
+        """Watch the children until stopped: a dead worker is replaced, anything else ends `up`.
+
+        The server outlives its worker, so other workers of the pool (other machines, a
+        second worker here) keep their server while ours is started again.
+        """
+        last_scan = last_gone_scan = 0.0
+        deaths: list[float] = []
+        seen_gone: set[str] = set()
         while not self.stop_event.wait(POLL_S):
+            worker = self.worker
+            if worker is not None and (code := worker.exit_code()) is not None:
+                now = time.monotonic()
+                deaths = [t for t in deaths if now - t < WORKER_DEATH_WINDOW_S] + [now]
+                if len(deaths) > WORKER_DEATHS_ALLOWED:
+                    raise ServiceError(
+                        f"the worker exited unexpectedly ({exit_reason(code)}), "
+                        f"{len(deaths)} times in {WORKER_DEATH_WINDOW_S / 60:g} minutes"
+                    )
+                self.replace_worker(worker, code)
             self.check_children()
             if time.monotonic() - last_scan > 2:
                 last_scan = time.monotonic()
                 for child in self.children:
                     child.remember_descendants()
                 self.record()
+            if time.monotonic() - last_gone_scan > GONE_SCAN_S:
+                last_gone_scan = time.monotonic()
+                seen_gone = self.end_runs_of_gone_workers(seen_gone)
         raise Stopped
+
+    def end_runs_of_gone_workers(self, seen_gone: set[str]) -> set[str]:
+        """End Crashed the runs of other workers found offline in this scan and the last one.
+
+        A worker on another machine that dies leaves its run Running, holding the monitor's
+        one slot: every scheduled run after it would be Cancelled until someone ended it.
+        Two scans apart, a worker whose heartbeat was merely late is not taken for gone.
+        Returns the workers found gone now; a server that does not answer skips the scan.
+        """
+        try:
+            online = self.api.online_workers(POOL)
+            runs = self.api.in_flight_runs(POOL)
+            gone = gone_workers(runs, own_worker=self.worker_name, online_workers=online)
+            for run in runs:
+                if run.worker in gone & seen_gone:
+                    why = f"its worker {run.worker!r} went offline"
+                    self.api.end_run(run, state_type="CRASHED", message=f"ended: {why}")
+                    self.say(f"crashed flow run {run.name!r} ({run.id}), left {run.state}: {why}")
+        except httpx.HTTPError:
+            return seen_gone
+        return gone
+
+    def replace_worker(self, worker: Child, code: int) -> None:
+        """A new worker for the one that died; what it ran ends Crashed, its slot freed.
+
+        The dead one is removed from the pool at once rather than shown ONLINE until the
+        server misses its heartbeats.
+        """
+        self.warn(
+            f"newswatch up: the worker exited unexpectedly ({exit_reason(code)}); "
+            "starting a new one (the server keeps running)"
+        )
+        self.children.remove(worker)
+        self.worker = None
+        how = worker.stop(self.options.stop_timeout)
+        self.say(f"{how} the worker (pid {worker.pid})")
+        try:
+            self.end_orphaned_runs("CRASHED", "its worker exited while it ran", "crashed")
+            self.api.forget_worker(POOL, self.worker_name)
+        except httpx.HTTPError as exc:  # the server's own death is caught by check_children
+            self.warn(
+                f"note: the dead worker's runs are not ended yet ({exc}); the next start ends them"
+            )
+        self.start_worker()
 
     def check_children(self, skip: Child | None = None) -> None:
         for child in self.children:
             code = child.exit_code()
             if child is not skip and code is not None:
-                how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
                 where = f"; its output: {self.server_log}" if child.name == "Prefect server" else ""
-                raise ServiceError(f"the {child.name} exited unexpectedly ({how}){where}")
+                raise ServiceError(
+                    f"the {child.name} exited unexpectedly ({exit_reason(code)}){where}"
+                )
 
     def end_orphaned_runs(self, state_type: str, why: str, verb: str) -> None:
         """Force the pool's runs that no live worker will finish into a final state.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flows.run_cleanup import InFlightRun, orphaned_runs
+from flows.run_cleanup import InFlightRun, gone_workers, orphaned_runs
 from flows.up import worker_name
 
 OURS = "newswatch-host-1a2b3c4d"
@@ -31,6 +31,18 @@ def test_with_no_other_live_worker_a_run_nobody_took_is_ended_too() -> None:
     runs = [run("not-taken", None, "Pending"), run("ours", OURS)]
     ended = orphaned_runs(runs, own_worker=OURS, online_workers={OURS})
     assert [r.name for r in ended] == ["not-taken", "ours"]
+
+
+def test_while_up_runs_only_other_workers_no_longer_online_count_as_gone() -> None:
+    """Issue 25 finding 5: a dead worker elsewhere held the monitor's slot until a restart."""
+    runs = [
+        run("ours", OURS),  # our worker is alive: `up` watches its process
+        run("dead-elsewhere", "worker-3"),
+        run("live-elsewhere", "worker-2"),
+        run("not-taken", None, "Pending"),
+    ]
+    gone = gone_workers(runs, own_worker=OURS, online_workers={"worker-2"})
+    assert gone == {"worker-3"}
 
 
 def test_the_worker_name_is_stable_per_host_and_checkout() -> None:

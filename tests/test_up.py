@@ -33,6 +33,7 @@ from tests.support.up_stack import (
     PREFECT,
     ROOT,
     START_TIMEOUT_S,
+    WORKER_PID,
     StartUp,
     Up,
     alive,
@@ -128,9 +129,11 @@ def test_up_gives_its_server_a_postgresql_database_with_pg_trgm(
 
 
 @pytest.mark.prefect
-def test_up_reuses_a_running_server_and_a_dead_worker_stops_up_but_not_that_server(
+def test_up_reuses_a_running_server_and_replaces_a_worker_that_dies(
     start_up: StartUp, up_env: dict[str, str], config: Path, tmp_path: Path
 ) -> None:
+    """Issue 25 finding 5: a dead worker took `up`, and with it the server, down for every
+    worker of the pool. Now a new worker takes its place and the server keeps answering."""
     port = free_port()
     server_env = {**up_env, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "0"}
     with (tmp_path / "server.log").open("wb") as out:
@@ -150,15 +153,27 @@ def test_up_reuses_a_running_server_and_a_dead_worker_stops_up_but_not_that_serv
 
         up = start_up(["--port", str(port), "--config", str(config)], up_env)
         up.wait_until(lambda: ready(up, port), START_TIMEOUT_S)
-        match = re.search(r"worker '[^']+' polling pool 'newswatch' \(pid (\d+)\)", up.output())
-        assert match, up.output()
-        os.killpg(int(match.group(1)), signal.SIGKILL)
+        first = re.search(WORKER_PID, up.output())
+        assert first, up.output()
+        os.killpg(int(first.group(1)), signal.SIGKILL)
+
+        def replaced() -> bool:
+            pids = re.findall(WORKER_PID, up.output())
+            return len(pids) == 2 and up.output().count("Worker '") >= 2 and ready(up, port)
+
+        up.wait_until(replaced, START_TIMEOUT_S)
+        output = up.output()
+        assert (
+            "the worker exited unexpectedly (killed by SIGKILL); starting a new one "
+            "(the server keeps running)" in output
+        )
+        assert answers(port)
+        os.kill(up.process.pid, signal.SIGTERM)
         code = up.wait_exit()
 
         output = up.output()
-        assert code == 1, output
+        assert code == 0, output
         assert "reusing the Prefect server" in output
-        assert "error: the worker exited unexpectedly (killed by SIGKILL)" in output
         assert "Traceback" not in output
         assert "stopped the Prefect server" not in output
         assert answers(port)  # not ours to stop

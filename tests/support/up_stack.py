@@ -37,6 +37,7 @@ QUICK = {"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_SERVER_SERVICES_SCHEDULER
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 RUN_TIMEOUT_S = 180
 LAMMY = "[UK-China visits] Lammy visits Beijing as UK and China seek a reset"
+WORKER_PID = r"worker '[^']+' polling pool 'newswatch' \(pid (\d+)\)"  # one line per worker start
 
 Proc = tuple[int, int]  # pid, start time: a pid alone may be reused
 
@@ -125,12 +126,12 @@ def ready(up: Up, port: int) -> bool:
 class Up:
     """A running `newswatch up`, its output, and every process it ever had."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> None:
         self.log = log
         with log.open("wb") as out:
             self.process = subprocess.Popen(
                 [str(NEWSWATCH), "up", *args],
-                cwd=ROOT,
+                cwd=cwd,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -167,16 +168,14 @@ class Up:
 StartUp = Callable[[list[str], dict[str, str]], Up]
 
 
-StartUp = Callable[[list[str], dict[str, str]], Up]
-
-
 @contextmanager
-def up_starter(log_dir: Path) -> Iterator[StartUp]:
-    """Start `newswatch up` as often as a test likes; every one and its processes are ended."""
+def up_starter(log_dir: Path, cwd: Path = ROOT) -> Iterator[StartUp]:
+    """Start `newswatch up` (in cwd, the checkout it deploys) as often as a test likes; every
+    one and its processes are ended."""
     started: list[Up] = []
 
     def start(args: list[str], env: dict[str, str]) -> Up:
-        up = Up(args, env, log_dir / f"up-{len(started)}.log")
+        up = Up(args, env, log_dir / f"up-{len(started)}.log", cwd)
         started.append(up)
         return up
 
