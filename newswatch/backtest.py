@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from newswatch import store, timespec
 from newswatch.config import Config
-from newswatch.matching import Matcher, document
+from newswatch.matching import Matcher, article_document
 from newswatch.plan import prepare
 from rules import RuleSpec, compile_rules
 
@@ -92,16 +92,7 @@ def run_backtest(
     with store.session_scope(engine) as session:
         for article in store.articles_between(session, since=since, until=until):
             report.scanned += 1
-            hits = index.match(
-                document(
-                    title=article.title,
-                    summary=article.summary,
-                    body=article.body,
-                    source=article.source,
-                    url=article.url,
-                    lang=article.lang,
-                )
-            )
+            hits = index.match(article_document(article))
             if not hits or article.id is None:
                 continue
             report.hits.append(

@@ -60,16 +60,7 @@ class Matcher:
         }
 
     def match(self, article: CleanArticle) -> list[Hit]:
-        return self.index.match(
-            document(
-                title=article.title,
-                summary=article.summary,
-                body=article.body,
-                source=article.source,
-                url=article.url or article.feed_url,
-                lang=article.lang,
-            )
-        )
+        return self.index.match(article_document(article))
 
     def to_store(self, hit: Hit, article: CleanArticle | Article | None = None) -> MatchToStore:
         """A hit as a Match row to write, with its outbox channels, highlight spans and
@@ -92,14 +83,7 @@ def matched_words(
 ) -> dict[str, list[str]]:
     """Each term's distinct words as the article wrote them ("Britain" for @uk, "visited"
     for visit), first seen first, case-insensitively distinct, at most `most` per term."""
-    doc = document(
-        title=article.title,
-        summary=article.summary,
-        body=article.body,
-        source=article.source,
-        url=article.url or getattr(article, "feed_url", None),
-        lang=article.lang,
-    )
+    doc = article_document(article)
     words: dict[str, dict[str, str]] = {}
     for term in hit.terms:
         text = getattr(doc, term.field, "")
@@ -127,6 +111,21 @@ def document(
     )
 
 
+def article_document(article: CleanArticle | Article) -> Document:
+    """What the rules see of a new or a stored article: one place, so the cycle, a backtest
+    and a rule test match the same text. A new article without a link of its own is known
+    by its feed's URL (a stored one keeps no feed URL)."""
+    feed_url = article.feed_url if isinstance(article, CleanArticle) else None
+    return document(
+        title=article.title,
+        summary=article.summary,
+        body=article.body,
+        source=article.source,
+        url=article.url or feed_url,
+        lang=article.lang,
+    )
+
+
 def index_sample(engine: Engine, *, limit: int = INDEX_SAMPLE_SIZE) -> list[Document]:
     """The newest stored articles as the rules see them.
 
@@ -135,17 +134,7 @@ def index_sample(engine: Engine, *, limit: int = INDEX_SAMPLE_SIZE) -> list[Docu
     looked at per article; what matches is the same either way.
     """
     with Session(engine) as session:
-        return [
-            document(
-                title=a.title,
-                summary=a.summary,
-                body=a.body,
-                source=a.source,
-                url=a.url,
-                lang=a.lang,
-            )
-            for a in store.recent_articles(session, limit=limit)
-        ]
+        return [article_document(a) for a in store.recent_articles(session, limit=limit)]
 
 
 def rules_fingerprint(config: Config) -> str:

@@ -477,7 +477,7 @@ def run_stored_test(
     then the newest hits with their terms highlighted. 0 when something matched, else 1,
     with the query's terms (``terms``, from term_index) the articles hold and those none does."""
     from newswatch import store
-    from newswatch.matching import document
+    from newswatch.matching import article_document
 
     marks = _highlighter(out)
     scanned = hits = 0
@@ -485,14 +485,7 @@ def run_stored_test(
     with store.session_scope(engine) as session:
         for article in store.articles_between(session, since=_EVER, until=_NEVER):
             scanned += 1
-            doc = document(
-                title=article.title,
-                summary=article.summary,
-                body=article.body,
-                source=article.source,
-                url=article.url,
-                lang=article.lang,
-            )
+            doc = article_document(article)
             for hit in index.match(doc):
                 hits += 1
                 entry = (article.published_at, article.id or 0, article, hit)
@@ -510,13 +503,7 @@ def run_stored_test(
         for article, hit in shown:
             when = article.published_at.strftime("%Y-%m-%d %H:%M")
             out.write(f"  {when}  {article.source or '-'}  {article.url or ''}\n")
-            doc = document(
-                title=article.title,
-                summary=article.summary,
-                body=article.body,
-                source=article.source,
-                url=article.url,
-            )
+            doc = article_document(article)  # its language changes none of the text shown
             for name, spans in _where(hit.terms).items():
                 text = getattr(doc, name)
                 out.write(f"    {name + ':':<9}{_snippet(text, spans, marks)}\n")
@@ -531,19 +518,12 @@ def _write_term_counts(engine: Engine, terms: QueryTerms, out: TextIO) -> None:
     """Which terms of a query that matched nothing the stored articles hold, and how often:
     the missing ones are what to change."""
     from newswatch import store
-    from newswatch.matching import document
+    from newswatch.matching import article_document
 
     counts = dict.fromkeys(terms.order, 0)
     with store.session_scope(engine) as session:
         for article in store.articles_between(session, since=_EVER, until=_NEVER):
-            doc = document(
-                title=article.title,
-                summary=article.summary,
-                body=article.body,
-                source=article.source,
-                url=article.url,
-                lang=article.lang,
-            )
+            doc = article_document(article)
             for hit in terms.index.match(doc):
                 counts[hit.rule_id] += 1
     found = [f"{t} ({_count(n, 'article', 'articles')})" for t, n in counts.items() if n]

@@ -77,21 +77,28 @@ def rss(titles: list[str]) -> bytes:
     )
 
 
-def test_smtp_down_for_three_cycles_then_every_alert_arrives_once_oldest_first(
-    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    feeds = FeedTransport()
-    port = free_port()  # nothing listens: the mail server is down
+def outage_config(tmp_path: Path, port: int) -> Path:
+    """The outage tests' config: Outage Times' feed, one rule, its alerts by email to ``port``
+    (where the tests start and stop the mail server). It reads no article pages: the
+    stories' pages do not exist, and a page warning would spoil a count of warnings."""
     url = f"mailto://127.0.0.1:{port}?from=nw@example.org&to=desk@example.org&format=text"
     config = tmp_path / "newswatch.yaml"
     config.write_text(
-        f"feeds:\n  - name: Outage Times\n    url: {FEED_URL}\n"
-        "    full_text: never\n"  # the stories' pages do not exist: no page warnings here
+        f"feeds:\n  - name: Outage Times\n    url: {FEED_URL}\n    full_text: never\n"
         "rules:\n  - id: uk-china-visit\n    query: UK AND China AND visit\n"
         "    channels: [mail]\n"
         f"channels:\n  mail:\n    url: '{url}'\n",
         encoding="utf-8",
     )
+    return config
+
+
+def test_smtp_down_for_three_cycles_then_every_alert_arrives_once_oldest_first(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    feeds = FeedTransport()
+    port = free_port()  # nothing listens: the mail server is down
+    config = outage_config(tmp_path, port)
     titles: list[str] = []
     failed = []
     summaries = []
@@ -175,15 +182,7 @@ def test_after_an_outage_the_backlog_goes_first_and_no_run_later_than_needed(
     ended seconds after that run started)."""
     feeds = FeedTransport()
     port = free_port()  # nothing listens: the mail server is down
-    url = f"mailto://127.0.0.1:{port}?from=nw@example.org&to=desk@example.org&format=text"
-    config = tmp_path / "newswatch.yaml"
-    config.write_text(
-        f"feeds:\n  - name: Outage Times\n    url: {FEED_URL}\n"
-        "rules:\n  - id: uk-china-visit\n    query: UK AND China AND visit\n"
-        "    channels: [mail]\n"
-        f"channels:\n  mail:\n    url: '{url}'\n",
-        encoding="utf-8",
-    )
+    config = outage_config(tmp_path, port)
     titles: list[str] = []
 
     def run(seconds: int, story: str | None = None) -> tuple[int, int]:
