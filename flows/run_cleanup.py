@@ -1,4 +1,5 @@
-"""Flow runs left in flight by a worker that is gone, and ending them so their slot is free.
+"""Flow runs left in flight by a worker that is gone, and ending them so their slot is free;
+scheduled runs whose time passed while no worker ran, and keeping only the newest.
 
 A monitor run holds the monitor deployment's one concurrency slot from Pending until it
 ends. Prefect 3.9 keeps that slot's lease in the server's memory: a run whose process died
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -71,6 +73,27 @@ def gone_workers(
     }
 
 
+@dataclass(frozen=True)
+class MissedRun:
+    """A schedule's run whose time has passed while it still waits for a worker."""
+
+    id: str
+    deployment: str
+    expected_start: datetime
+
+
+def runs_to_skip(missed: Iterable[MissedRun]) -> list[MissedRun]:
+    """All but each deployment's newest missed run, oldest first.
+
+    A worker that starts finds every missed run due at once; the monitor's concurrency
+    limit (1, CANCEL_NEW) would start one and cancel the rest. One run per deployment polls
+    every feed that became due meanwhile, so the newest stands for them all.
+    """
+    runs = sorted(missed, key=lambda r: r.expected_start)
+    newest = {run.deployment: run for run in runs}  # the last one of each wins
+    return [run for run in runs if newest[run.deployment] != run]
+
+
 class PrefectApi:
     """The few calls of the Prefect server's REST API that `newswatch up` makes."""
 
@@ -111,6 +134,39 @@ class PrefectApi:
         response = self.client.post("/flow_runs/filter", json=body)
         response.raise_for_status()
         return [InFlightRun.from_api(run) for run in response.json()]
+
+    def missed_runs(self, pool: str, *, before: str) -> list[MissedRun]:
+        """The pool's schedule-made runs still Scheduled whose start time is before `before`."""
+        in_pool = {"work_pools": {"name": {"any_": [pool]}}}
+        names = {d["id"]: str(d["name"]) for d in self._post_list("/deployments/filter", in_pool)}
+        body = {
+            "flow_runs": {
+                "state": {"type": {"any_": ["SCHEDULED"]}},
+                "expected_start_time": {"before_": before},
+            },
+            **in_pool,
+            "limit": 200,
+        }
+        return [
+            MissedRun(
+                id=str(r["id"]),
+                deployment=names.get(r["deployment_id"], "?"),
+                expected_start=datetime.fromisoformat(r["expected_start_time"]),
+            )
+            for r in self._post_list("/flow_runs/filter", body)
+            if r.get("auto_scheduled") and r.get("deployment_id")
+        ]
+
+    def delete_run(self, run_id: str) -> None:
+        response = self.client.delete(f"/flow_runs/{run_id}")
+        if response.status_code != 404:
+            response.raise_for_status()
+
+    def _post_list(self, path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        response = self.client.post(path, json=body)
+        response.raise_for_status()
+        found: list[dict[str, Any]] = response.json()
+        return found
 
     def end_run(self, run: InFlightRun, *, state_type: str, message: str) -> None:
         """Force the run into a final state: that releases its concurrency slot."""

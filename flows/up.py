@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,7 +30,7 @@ from sqlalchemy.exc import ArgumentError
 
 from flows.prefect_defaults import DEFAULTED, QUIET_PREFECT_DEFAULTS
 from flows.processes import Child, Ledger, stop_procs
-from flows.run_cleanup import PrefectApi, gone_workers, orphaned_runs
+from flows.run_cleanup import PrefectApi, gone_workers, orphaned_runs, runs_to_skip
 from flows.up_profile import PROFILE, activate_profile, api_url, probe_server, restore_profile
 from newswatch.settings import get_settings
 
@@ -255,7 +256,8 @@ class UpOptions:
 
 
 class Stack:
-    """Starts (or reuses) the server, makes the pool, deploys, runs a worker; stops in order."""
+    """Starts (or reuses) the server, makes the pool, deploys, runs a worker (a new one when
+    it dies); stops in order."""
 
     def __init__(
         self, options: UpOptions, echo: Echo, stop: threading.Event, *, warn: Echo | None = None
@@ -298,6 +300,7 @@ class Stack:
             self.end_orphaned_runs(
                 "CRASHED", "its worker is gone (found by `newswatch up` at start)", "crashed"
             )
+            self.skip_missed_runs()
             self.take_profile()
             self.start_worker()
             self.supervise()
@@ -552,6 +555,23 @@ class Stack:
         for run in orphaned_runs(runs, own_worker=self.worker_name, online_workers=online):
             self.api.end_run(run, state_type=state_type, message=f"ended: {why}")
             self.say(f"{verb} flow run {run.name!r} ({run.id}), left {run.state}: {why}")
+
+    def skip_missed_runs(self) -> None:
+        """Of the schedule's runs missed while no worker ran, leave each deployment's newest.
+
+        That one starts as soon as the worker does and polls every feed that came due
+        meanwhile; the older ones are deleted (they never ran), one line saying which.
+        """
+        now = datetime.now(UTC)
+        skipped = runs_to_skip(self.api.missed_runs(POOL, before=now.isoformat()))
+        for run in skipped:
+            self.api.delete_run(run.id)
+        for deployment in sorted({r.deployment for r in skipped}):
+            times = [f"{r.expected_start:%H:%M}" for r in skipped if r.deployment == deployment]
+            self.say(
+                f"skipped {len(times)} scheduled {deployment} run(s) missed while no worker "
+                f"ran ({', '.join(times)} UTC): the newest missed one runs now for them all"
+            )
 
     def take_profile(self) -> None:
         self.previous_profile = activate_profile(self.url)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
-from flows.run_cleanup import InFlightRun, gone_workers, orphaned_runs
+from flows.run_cleanup import InFlightRun, MissedRun, gone_workers, orphaned_runs, runs_to_skip
 from flows.up import worker_name
 
 OURS = "newswatch-host-1a2b3c4d"
@@ -43,6 +44,28 @@ def test_while_up_runs_only_other_workers_no_longer_online_count_as_gone() -> No
     ]
     gone = gone_workers(runs, own_worker=OURS, online_workers={"worker-2"})
     assert gone == {"worker-3"}
+
+
+def test_of_the_runs_missed_while_up_was_down_each_deployment_keeps_its_newest() -> None:
+    """Issue 25 finding 2: a worker starting after downtime started every missed run at once,
+    and the monitor's concurrency limit cancelled all but one."""
+
+    def missed(deployment: str, hour: int, minute: int) -> MissedRun:
+        at = datetime(2024, 10, 18, hour, minute, tzinfo=UTC)
+        return MissedRun(
+            id=f"{deployment}-{hour}:{minute}", deployment=deployment, expected_start=at
+        )
+
+    runs = [
+        missed("monitor", 11, 20),
+        missed("digest", 11, 15),
+        missed("monitor", 11, 40),
+        missed("monitor", 11, 30),
+        missed("digest", 11, 30),
+    ]
+    skipped = runs_to_skip(runs)
+    assert [r.id for r in skipped] == ["digest-11:15", "monitor-11:20", "monitor-11:30"]
+    assert runs_to_skip([missed("monitor", 11, 40)]) == []
 
 
 def test_the_worker_name_is_stable_per_host_and_checkout() -> None:
