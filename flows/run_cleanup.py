@@ -10,7 +10,7 @@ releases the slot (Prefect's ReleaseFlowConcurrencySlots runs on forced transiti
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -174,3 +174,64 @@ class PrefectApi:
         body = {"state": {"type": state_type, "name": name, "message": message}, "force": True}
         response = self.client.post(f"/flow_runs/{run.id}/set_state", json=body)
         response.raise_for_status()
+
+
+# ---------------------------------------------------------------- what `up` does with them
+
+Say = Callable[[str], None]
+
+
+def end_orphaned_runs(
+    api: PrefectApi, pool: str, *, own_worker: str, state_type: str, why: str, verb: str, say: Say
+) -> None:
+    """Force the pool's runs that no live worker will finish into a final state.
+
+    One line each. Their concurrency slot is free again; what a monitor run stored
+    before it stopped is delivered by the next run (the outbox keeps it).
+    """
+    online = api.online_workers(pool)
+    runs = api.in_flight_runs(pool)
+    for run in orphaned_runs(runs, own_worker=own_worker, online_workers=online):
+        api.end_run(run, state_type=state_type, message=f"ended: {why}")
+        say(f"{verb} flow run {run.name!r} ({run.id}), left {run.state}: {why}")
+
+
+def end_runs_of_gone_workers(
+    api: PrefectApi, pool: str, *, own_worker: str, seen_gone: set[str], say: Say
+) -> set[str]:
+    """End Crashed the runs of other workers found offline in this scan and the last one.
+
+    A worker on another machine that dies leaves its run Running, holding the monitor's
+    one slot: every scheduled run after it would be Cancelled until someone ended it.
+    Two scans apart, a worker whose heartbeat was merely late is not taken for gone.
+    Returns the workers found gone now; a server that does not answer skips the scan.
+    """
+    try:
+        online = api.online_workers(pool)
+        runs = api.in_flight_runs(pool)
+        gone = gone_workers(runs, own_worker=own_worker, online_workers=online)
+        for run in runs:
+            if run.worker in gone & seen_gone:
+                why = f"its worker {run.worker!r} went offline"
+                api.end_run(run, state_type="CRASHED", message=f"ended: {why}")
+                say(f"crashed flow run {run.name!r} ({run.id}), left {run.state}: {why}")
+    except httpx.HTTPError:
+        return seen_gone
+    return gone
+
+
+def skip_missed_runs(api: PrefectApi, pool: str, *, now: datetime, say: Say) -> None:
+    """Of the schedule's runs missed while no worker ran, leave each deployment's newest.
+
+    That one starts as soon as a worker does and polls every feed that came due
+    meanwhile; the older ones are deleted (they never ran), one line saying which.
+    """
+    skipped = runs_to_skip(api.missed_runs(pool, before=now.isoformat()))
+    for run in skipped:
+        api.delete_run(run.id)
+    for deployment in sorted({r.deployment for r in skipped}):
+        times = [f"{r.expected_start:%H:%M}" for r in skipped if r.deployment == deployment]
+        say(
+            f"skipped {len(times)} scheduled {deployment} run(s) missed while no worker "
+            f"ran ({', '.join(times)} UTC): the newest missed one runs now for them all"
+        )

@@ -30,7 +30,12 @@ from sqlalchemy.exc import ArgumentError
 
 from flows.prefect_defaults import DEFAULTED, QUIET_PREFECT_DEFAULTS
 from flows.processes import Child, Ledger, stop_procs
-from flows.run_cleanup import PrefectApi, gone_workers, orphaned_runs, runs_to_skip
+from flows.run_cleanup import (
+    PrefectApi,
+    end_orphaned_runs,
+    end_runs_of_gone_workers,
+    skip_missed_runs,
+)
 from flows.up_profile import PROFILE, activate_profile, api_url, probe_server, restore_profile
 from newswatch.settings import get_settings
 
@@ -488,29 +493,10 @@ class Stack:
                 self.record()
             if time.monotonic() - last_gone_scan > GONE_SCAN_S:
                 last_gone_scan = time.monotonic()
-                seen_gone = self.end_runs_of_gone_workers(seen_gone)
+                seen_gone = end_runs_of_gone_workers(
+                    self.api, POOL, own_worker=self.worker_name, seen_gone=seen_gone, say=self.say
+                )
         raise Stopped
-
-    def end_runs_of_gone_workers(self, seen_gone: set[str]) -> set[str]:
-        """End Crashed the runs of other workers found offline in this scan and the last one.
-
-        A worker on another machine that dies leaves its run Running, holding the monitor's
-        one slot: every scheduled run after it would be Cancelled until someone ended it.
-        Two scans apart, a worker whose heartbeat was merely late is not taken for gone.
-        Returns the workers found gone now; a server that does not answer skips the scan.
-        """
-        try:
-            online = self.api.online_workers(POOL)
-            runs = self.api.in_flight_runs(POOL)
-            gone = gone_workers(runs, own_worker=self.worker_name, online_workers=online)
-            for run in runs:
-                if run.worker in gone & seen_gone:
-                    why = f"its worker {run.worker!r} went offline"
-                    self.api.end_run(run, state_type="CRASHED", message=f"ended: {why}")
-                    self.say(f"crashed flow run {run.name!r} ({run.id}), left {run.state}: {why}")
-        except httpx.HTTPError:
-            return seen_gone
-        return gone
 
     def replace_worker(self, worker: Child, code: int) -> None:
         """A new worker for the one that died; what it ran ends Crashed, its slot freed.
@@ -545,33 +531,18 @@ class Stack:
                 )
 
     def end_orphaned_runs(self, state_type: str, why: str, verb: str) -> None:
-        """Force the pool's runs that no live worker will finish into a final state.
-
-        One line each. Their concurrency slot is free again; what a monitor run stored
-        before it stopped is delivered by the next run (the outbox keeps it).
-        """
-        online = self.api.online_workers(POOL)
-        runs = self.api.in_flight_runs(POOL)
-        for run in orphaned_runs(runs, own_worker=self.worker_name, online_workers=online):
-            self.api.end_run(run, state_type=state_type, message=f"ended: {why}")
-            self.say(f"{verb} flow run {run.name!r} ({run.id}), left {run.state}: {why}")
+        end_orphaned_runs(
+            self.api,
+            POOL,
+            own_worker=self.worker_name,
+            state_type=state_type,
+            why=why,
+            verb=verb,
+            say=self.say,
+        )
 
     def skip_missed_runs(self) -> None:
-        """Of the schedule's runs missed while no worker ran, leave each deployment's newest.
-
-        That one starts as soon as the worker does and polls every feed that came due
-        meanwhile; the older ones are deleted (they never ran), one line saying which.
-        """
-        now = datetime.now(UTC)
-        skipped = runs_to_skip(self.api.missed_runs(POOL, before=now.isoformat()))
-        for run in skipped:
-            self.api.delete_run(run.id)
-        for deployment in sorted({r.deployment for r in skipped}):
-            times = [f"{r.expected_start:%H:%M}" for r in skipped if r.deployment == deployment]
-            self.say(
-                f"skipped {len(times)} scheduled {deployment} run(s) missed while no worker "
-                f"ran ({', '.join(times)} UTC): the newest missed one runs now for them all"
-            )
+        skip_missed_runs(self.api, POOL, now=datetime.now(UTC), say=self.say)
 
     def take_profile(self) -> None:
         self.previous_profile = activate_profile(self.url)
