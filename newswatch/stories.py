@@ -15,6 +15,7 @@ command, the bench), or for a cycle, seeded with the stored sketches of its wind
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import sys
@@ -67,10 +68,17 @@ _SALTS: Final = np.array(
 )
 
 _WORD = re.compile(r"\w+")
-# Every combining mark, deleted by str.translate (in C) after NFKD: accents folded.
-_NO_MARKS: Final = dict.fromkeys(
-    c for c in range(sys.maxunicode + 1) if unicodedata.combining(chr(c))
-)
+
+
+@functools.cache
+def _no_marks() -> dict[int, None]:
+    """Every combining mark, deleted by str.translate (in C) after NFKD: accents folded.
+
+    Built on the first text that is not ASCII, not at import: reading all of Unicode costs
+    0.13 s, paid by every command and child process that imports the models otherwise. The
+    digest workers' forkserver builds it once for them (newswatch.steps.worker_start).
+    """
+    return dict.fromkeys(c for c in range(sys.maxunicode + 1) if unicodedata.combining(chr(c)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +112,7 @@ def words(text: str) -> list[str]:
     """Words folded for comparison: case, accents and punctuation do not tell copies apart."""
     folded = text.casefold()
     if not folded.isascii():
-        folded = unicodedata.normalize("NFKD", folded).translate(_NO_MARKS)
+        folded = unicodedata.normalize("NFKD", folded).translate(_no_marks())
     return _WORD.findall(folded)
 
 

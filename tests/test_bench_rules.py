@@ -80,13 +80,15 @@ def test_a_small_run_prints_every_figure_as_json_on_the_last_line() -> None:
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_instruction_counts_print_as_json_on_the_last_line() -> None:
+    # One size: each size is two whole interpreters under valgrind (~10 CPU-seconds each),
+    # and the JSON contract is the same for one size as for two.
     bench = BENCH.with_name("rules_instructions.py")
-    args = ["--sizes", "10,100", "--articles", "5", "--sample", "10"]
+    args = ["--sizes", "10", "--articles", "5", "--sample", "10"]
     done = subprocess.run(
         [sys.executable, str(bench), *args], capture_output=True, text=True, timeout=240
     )
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout.splitlines()[-1])
-    assert set(figures["instructions_per_article"]) == {"10", "100"}
+    assert set(figures["instructions_per_article"]) == {"10"}
     assert all(count > 0 for count in figures["instructions_per_article"].values())
     assert figures["articles"] == 5

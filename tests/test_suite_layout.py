@@ -70,6 +70,22 @@ def test_the_scheduler_groups_a_module_s_tests_by_kinds_groups() -> None:
     assert group_of("tests/test_normalize.py::test_a") is None
 
 
+def test_every_module_on_the_session_prefect_server_shares_one_worker() -> None:
+    """A module that takes the session's Prefect server, on a worker of its own, would make
+    that worker start a second server (kinds.SESSION_SERVER says why)."""
+    server_fixtures = {"prefect_api", "prefect_server_url"}
+    on_the_server = set()
+    for path in TESTS.glob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.FunctionDef) and server_fixtures & {
+                a.arg for a in node.args.args
+            }:
+                on_the_server.add(path.stem)
+    assert "test_flow" in on_the_server  # the search finds them
+    grouped = {m for m, group in kinds.GROUPS.items() if group == kinds.SESSION_SERVER}
+    assert sorted(on_the_server - grouped) == [], "add them to kinds.GROUPS"
+
+
 def test_the_longest_tests_are_collected_first_and_the_rest_keep_their_order(
     request: pytest.FixtureRequest,
 ) -> None:

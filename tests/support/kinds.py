@@ -141,11 +141,26 @@ SLOW = {
 # PREFECT_HOME (conftest), and the full Prefect stacks (`prefect server start`, `newswatch
 # up`) each have their own port, home and database, and deploy from a file in their own
 # folder.
+# The modules on the session's Prefect server (the `prefect_api` and `prefect_server_url`
+# fixtures) share one worker: each worker that meets one starts a server of its own, 13-15
+# CPU-seconds on this machine, so spread over two workers they started two.
+SESSION_SERVER = "session_prefect_server"
 GROUPS = {
-    # examples/demo.py serves its feeds on the fixed port 8719.
-    "test_demo": "demo_port",
+    # examples/demo.py serves its feeds on the fixed port 8719 (one worker: one demo at a time)
+    "test_demo": SESSION_SERVER,
     # one whole cycle against every hostile server (the `everything_at_once` fixture)
     "test_hostile_cycle": "hostile_cycle",
+    **dict.fromkeys(
+        (
+            "test_delivery_run_log",
+            "test_digest_flow",
+            "test_flow",
+            "test_prune_flow",
+            "test_quickstart",
+            "test_run_cli",
+        ),
+        SESSION_SERVER,
+    ),
 }
 
 # The longest tests, longest first (module or module::test, parameters left off), from
