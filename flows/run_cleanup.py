@@ -121,9 +121,7 @@ class PrefectApi:
 
     def forget_worker(self, pool: str, name: str) -> None:
         """Remove a worker that is gone from the pool, so no one reads it as ONLINE."""
-        response = self.client.delete(f"/work_pools/{pool}/workers/{name}")
-        if response.status_code != 404:
-            response.raise_for_status()
+        self._delete(f"/work_pools/{pool}/workers/{name}")
 
     def in_flight_runs(self, pool: str) -> list[InFlightRun]:
         body = {
@@ -131,9 +129,7 @@ class PrefectApi:
             "work_pools": {"name": {"any_": [pool]}},
             "limit": 200,
         }
-        response = self.client.post("/flow_runs/filter", json=body)
-        response.raise_for_status()
-        return [InFlightRun.from_api(run) for run in response.json()]
+        return [InFlightRun.from_api(run) for run in self._post_list("/flow_runs/filter", body)]
 
     def missed_runs(self, pool: str, *, before: str) -> list[MissedRun]:
         """The pool's schedule-made runs still Scheduled whose start time is before `before`."""
@@ -158,7 +154,11 @@ class PrefectApi:
         ]
 
     def delete_run(self, run_id: str) -> None:
-        response = self.client.delete(f"/flow_runs/{run_id}")
+        self._delete(f"/flow_runs/{run_id}")
+
+    def _delete(self, path: str) -> None:
+        """Delete what path names; already gone is as good."""
+        response = self.client.delete(path)
         if response.status_code != 404:
             response.raise_for_status()
 
@@ -192,8 +192,15 @@ def end_orphaned_runs(
     online = api.online_workers(pool)
     runs = api.in_flight_runs(pool)
     for run in orphaned_runs(runs, own_worker=own_worker, online_workers=online):
-        api.end_run(run, state_type=state_type, message=f"ended: {why}")
-        say(f"{verb} flow run {run.name!r} ({run.id}), left {run.state}: {why}")
+        _end(api, run, state_type=state_type, why=why, verb=verb, say=say)
+
+
+def _end(
+    api: PrefectApi, run: InFlightRun, *, state_type: str, why: str, verb: str, say: Say
+) -> None:
+    """End one run in a final state, and say so in one line."""
+    api.end_run(run, state_type=state_type, message=f"ended: {why}")
+    say(f"{verb} flow run {run.name!r} ({run.id}), left {run.state}: {why}")
 
 
 def end_runs_of_gone_workers(
@@ -213,8 +220,7 @@ def end_runs_of_gone_workers(
         for run in runs:
             if run.worker in gone & seen_gone:
                 why = f"its worker {run.worker!r} went offline"
-                api.end_run(run, state_type="CRASHED", message=f"ended: {why}")
-                say(f"crashed flow run {run.name!r} ({run.id}), left {run.state}: {why}")
+                _end(api, run, state_type="CRASHED", why=why, verb="crashed", say=say)
     except httpx.HTTPError:
         return seen_gone
     return gone

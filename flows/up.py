@@ -476,6 +476,7 @@ class Stack:
         seen_gone: set[str] = set()
         while not self.stop_event.wait(POLL_S):
             worker = self.worker
+            self.check_children(skip=worker)  # a dead server ends `up` before any worker restart
             if worker is not None and (code := worker.exit_code()) is not None:
                 now = time.monotonic()
                 deaths = [t for t in deaths if now - t < WORKER_DEATH_WINDOW_S] + [now]
@@ -485,7 +486,6 @@ class Stack:
                         f"{len(deaths)} times in {WORKER_DEATH_WINDOW_S / 60:g} minutes"
                     )
                 self.replace_worker(worker, code)
-            self.check_children()
             if time.monotonic() - last_scan > 2:
                 last_scan = time.monotonic()
                 for child in self.children:
