@@ -17,7 +17,11 @@ from tests.support import databases
 from tests.support.feedserver import FeedServer, running_feed_server
 from tests.support.kinds import MODULES, first_rank, is_slow, kind_of
 from tests.support.postgres import postgres_or_skip
+from tests.support.prefect_template import shared_template
 from tests.support.smtp import SmtpServer, running_smtp_server
+
+# the `newswatch up` tests' fixtures (prefect_home, start_up)
+pytest_plugins = ("tests.support.up_fixtures",)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -97,6 +101,15 @@ def worker_id_or_main(request: pytest.FixtureRequest) -> str:
     """The xdist worker's id (gw0, gw1, ...), or `main` in a run without xdist."""
     worker: str = getattr(request.config, "workerinput", {}).get("workerid", "main")
     return worker
+
+
+@pytest.fixture(scope="session")
+def prefect_template(tmp_path_factory: pytest.TempPathFactory, worker_id_or_main: str) -> Path:
+    """A Prefect home a server has started in once, shared by the session's xdist workers
+    (tests/support/prefect_template.py); its `seed` copies it into a new home."""
+    base = tmp_path_factory.getbasetemp()
+    session = base if worker_id_or_main == "main" else base.parent
+    return shared_template(session / "prefect-template")
 
 
 @pytest.fixture(scope="session")

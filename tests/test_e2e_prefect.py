@@ -25,6 +25,7 @@ from tests.support.prefect_processes import (
     prefect_stack,
     started_by,
 )
+from tests.support.prefect_template import seed_database
 from tests.support.smtp import SmtpServer
 
 pytestmark = [pytest.mark.prefect, pytest.mark.timeout(480)]
@@ -107,13 +108,15 @@ def monitor_once_alerts_once(
 
 
 def test_monitor_deployment_on_a_sqlite_backed_server_alerts_once(
-    feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path
+    feed_server: FeedServer, smtp_server: SmtpServer, tmp_path: Path, prefect_template: Path
 ) -> None:
+    database = tmp_path / "prefect-server.db"
+    seed_database(database, tmp_path / "prefect-home", prefect_template)
     monitor_once_alerts_once(
         tmp_path,
         feed_server,
         smtp_server,
-        server_database_url=f"sqlite+aiosqlite:///{tmp_path / 'prefect-server.db'}",
+        server_database_url=f"sqlite+aiosqlite:///{database}",
     )
 
 

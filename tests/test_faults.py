@@ -16,7 +16,6 @@ import re
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import yaml
 
 from tests.support.examples import FEEDS, serve_examples, write_config
 from tests.support.feedserver import FeedServer
+from tests.support.prefect_template import seed
 from tests.support.smtp import SmtpServer, free_port
 from tests.support.up_stack import (
     FINAL,
@@ -70,12 +70,6 @@ ENVOY_ITEM = (
 )
 
 
-@pytest.fixture(scope="module")
-def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One PREFECT_HOME for the module: only the first server start migrates it."""
-    return tmp_path_factory.mktemp("prefect-home")
-
-
 @pytest.fixture
 def newswatch_db(tmp_path: Path) -> Path:
     return tmp_path / "newswatch.db"
@@ -84,12 +78,6 @@ def newswatch_db(tmp_path: Path) -> Path:
 @pytest.fixture
 def up_env(prefect_home: Path, newswatch_db: Path) -> dict[str, str]:
     return {**up_environment(prefect_home, f"sqlite:///{newswatch_db}"), **QUICK}
-
-
-@pytest.fixture
-def start_up(tmp_path: Path) -> Iterator[StartUp]:
-    with up_starter(tmp_path) as start:
-        yield start
 
 
 @pytest.fixture
@@ -297,6 +285,7 @@ def runs_list(runs: list[dict[str, Any]]) -> str:
 
 @pytest.mark.timeout(900)
 def test_a_one_minute_schedule_polls_every_feed_on_every_tick_across_a_restart(
+    prefect_template: Path,
     newswatch_db: Path,
     feed_server: FeedServer,
     smtp_server: SmtpServer,
@@ -320,7 +309,8 @@ def test_a_one_minute_schedule_polls_every_feed_on_every_tick_across_a_restart(
     args = ["--port", str(free_port()), "--config", str(config)]
     port = port_of(args)
     # A Prefect home of its own: no run left by another test to start with.
-    up_env = {**up_environment(tmp_path / "prefect", f"sqlite:///{newswatch_db}"), **QUICK}
+    home = seed(tmp_path / "prefect", prefect_template)
+    up_env = {**up_environment(home, f"sqlite:///{newswatch_db}"), **QUICK}
     began = datetime.now(UTC)
     with up_starter(tmp_path, checkout_scheduled_every_minute(tmp_path)) as start_up:
         up = start_ready(start_up, args, up_env)

@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,7 +40,6 @@ from tests.support.up_stack import (
     deployments,
     ready,
     up_environment,
-    up_starter,
 )
 
 # ---------------------------------------------------------------- fixtures
@@ -49,7 +47,8 @@ from tests.support.up_stack import (
 
 @pytest.fixture(scope="module")
 def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One PREFECT_HOME for the module: only the first server start migrates it."""
+    """One PREFECT_HOME for the module, empty at first, as on a user's new machine: the first
+    server start migrates it (the other modules' homes begin migrated)."""
     return tmp_path_factory.mktemp("prefect-home")
 
 
@@ -62,12 +61,6 @@ def up_env(prefect_home: Path, tmp_path: Path) -> dict[str, str]:
 def config(feed_server: FeedServer, tmp_path: Path) -> Path:
     serve_examples(feed_server)
     return write_config(tmp_path, feed_server, "json://127.0.0.1:9/never-sent")
-
-
-@pytest.fixture
-def start_up(tmp_path: Path) -> Iterator[StartUp]:
-    with up_starter(tmp_path) as start:
-        yield start
 
 
 # ---------------------------------------------------------------- the whole stack

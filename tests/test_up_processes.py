@@ -15,7 +15,6 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,6 +24,7 @@ from flows.processes import Ledger
 from flows.up import PROFILE, Stack, UpOptions
 from tests.support.examples import serve_examples, write_config
 from tests.support.feedserver import FeedServer
+from tests.support.prefect_template import seed
 from tests.support.smtp import free_port
 from tests.support.up_stack import (
     NEWSWATCH,
@@ -40,14 +40,12 @@ from tests.support.up_stack import (
     family,
     ready,
     up_environment,
-    up_starter,
 )
 
 
 @pytest.fixture
-def up_env(tmp_path: Path) -> dict[str, str]:
-    home = tmp_path / "prefect-home"
-    home.mkdir()
+def up_env(tmp_path: Path, prefect_template: Path) -> dict[str, str]:
+    home = seed(tmp_path / "prefect-home", prefect_template)
     return up_environment(home, f"sqlite:///{tmp_path / 'newswatch.db'}")
 
 
@@ -55,12 +53,6 @@ def up_env(tmp_path: Path) -> dict[str, str]:
 def config(feed_server: FeedServer, tmp_path: Path) -> Path:
     serve_examples(feed_server)
     return write_config(tmp_path, feed_server, "json://127.0.0.1:9/never-sent")
-
-
-@pytest.fixture
-def start_up(tmp_path: Path) -> Iterator[StartUp]:
-    with up_starter(tmp_path) as start:
-        yield start
 
 
 def active_profile(prefect_home: Path) -> str | None:

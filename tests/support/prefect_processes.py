@@ -230,7 +230,7 @@ def prefect_stack(
     run processes inherit it. Everything is stopped on exit, workers before the server.
     """
     home = tmp_path / "prefect-home"
-    home.mkdir()
+    home.mkdir(exist_ok=True)  # a test may have begun it from tests/support/prefect_template.py
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     env = base_env(home)
