@@ -102,9 +102,12 @@ class Alerts:
 class DigestPool:
     """The cycle's worker processes for the digest step, one pool per cycle (or flow run).
 
-    Each worker receives the cycle's compiled rules once, as it starts (the pool's
-    initializer), and digests any number of feeds with them. `in_process`: digest on the
-    event loop's own thread instead (no time limit; for tracing an article's path).
+    The workers (and their forkserver, which loads the language model and the rules'
+    dictionaries) start when the first body needs digesting, not before: a cycle in which
+    every feed answers 304 or an unchanged body starts no process at all. Each worker
+    receives the cycle's compiled rules once, as it starts (the pool's initializer), and
+    digests any number of feeds with them. `in_process`: digest on the event loop's own
+    thread instead (no time limit; for tracing an article's path).
     """
 
     def __init__(
@@ -118,17 +121,25 @@ class DigestPool:
             initargs=(matcher,),
             preload=_PRELOAD,
         )
+        self._starting = threading.Lock()
+        self._started = False
 
     def start(self) -> DigestPool:
-        """Start the workers before the event loop runs (see ParserPool.start)."""
-        if not self.in_process:
-            self._pool.start()
+        """The pool, ready: its workers start with the first body (see `digest`)."""
         return self
 
     @staticmethod
     def warm_up() -> None:
-        """Let the workers' forkserver load what they need while the cycle plans."""
+        """Let the workers' forkserver load what they need now, ahead of the first body."""
         start_forkserver(_PRELOAD)
+
+    def _start_workers(self) -> None:
+        """Start the workers once, from a thread of its own: a worker's fork waits for the
+        forkserver's imports, which must not stall the event loop's fetches meanwhile."""
+        with self._starting:
+            if not self._started:
+                self._pool.start()
+                self._started = True
 
     async def digest(self, result: FetchResult, target: FeedTarget, now: datetime) -> Digest:
         """The feed's body digested in a worker; raises FeedParseError (a timeout or a
@@ -139,6 +150,8 @@ class DigestPool:
             load_rules(self.matcher)
             outcome = digest_in_worker(*args, now)
         else:
+            if not self._started:
+                await asyncio.to_thread(self._start_workers)
             outcome = await self._pool.run(digest_in_worker, *args, now)
         if isinstance(outcome, FeedParseError):
             raise outcome
@@ -171,10 +184,9 @@ def run_cycle(
     whole cycle and the workers start once. Alerts go out while feeds are still being
     polled, and once more at the end.
     """
-    DigestPool.warm_up()
     cycle = plan(engine, config, now=now, only=only, due_only=due_only, dry_run=dry_run)
     alerts = None if dry_run else Alerts(config, environ)
-    with DigestPool(cycle.matcher, workers=cycle.options.parser_workers).start() as pool:
+    with DigestPool(cycle.matcher, workers=cycle.options.parser_workers) as pool:
         feeds, sent = poll_batch(
             cycle, cycle.targets, engine=engine, pool=pool, alerts=alerts, transport=transport
         )
@@ -204,7 +216,7 @@ def poll_batch(
     the batch is done).
     """
     if pool is None:
-        with DigestPool(cycle.matcher, workers=cycle.options.parser_workers).start() as own:
+        with DigestPool(cycle.matcher, workers=cycle.options.parser_workers) as own:
             return poll_batch(
                 cycle,
                 targets,

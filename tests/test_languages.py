@@ -6,6 +6,7 @@ import io
 
 import pytest
 
+from newswatch import language
 from newswatch.language import detect_language
 from newswatch.rule_testing import run_query_test
 from rules import Document, RuleSpec, compile_rules
@@ -70,6 +71,23 @@ def test_detector_accuracy_on_the_labelled_sample() -> None:
     accuracy = right / len(labelled)
     print(f"language detection: {right}/{len(labelled)} = {accuracy:.3f}")
     assert accuracy >= 0.95
+
+
+def test_a_long_article_is_read_from_its_opening_with_the_whole_texts_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Detection reads a bounded prefix; a long article (each language's sentences, in
+    several orders) gets the language the whole text would give it."""
+    articles = [
+        (lang, texts[k], " ".join(texts[k:] + texts[:k]) * 4)
+        for lang, texts in SAMPLE.items()
+        for k in range(len(texts))
+    ]
+    assert all(len(body) > 2 * language.MAX_CHARS for _, _, body in articles)
+    prefix = [detect_language(title, "", body) for _, title, body in articles]
+    monkeypatch.setattr(language, "MAX_CHARS", 10**9)
+    whole = [detect_language(title, "", body) for _, title, body in articles]
+    assert prefix == whole == [lang for lang, _, _ in articles]
 
 
 def test_too_little_text_has_no_language() -> None:

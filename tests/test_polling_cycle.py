@@ -9,6 +9,7 @@ a socket shows (per host in flight, bytes on the wire) use a real server.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ import yaml
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from connectors import parser_pool
 from connectors.testing import FeedTransport
 from newswatch import cycle as orchestrator
 from newswatch import store
@@ -494,3 +496,46 @@ def test_every_scheduled_run_polls_each_feed_once_its_interval_has_passed(
         start = NOW + tick * BASE + timedelta(seconds=offsets.uniform(0, 45))
         assert len(cycle(engine, cfg, start, transport=transport)) == len(urls), tick
     assert [len(transport.hits(url)) for url in urls] == [ticks] * len(urls)
+
+
+# --- the digest workers start with the first body ---------------------------------------------
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What the cycle started, in order: "forkserver" and "workers" (each still runs)."""
+    calls: list[str] = []
+
+    def counted(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(
+        parser_pool, "start_forkserver", counted("forkserver", parser_pool.start_forkserver)
+    )
+    monkeypatch.setattr(
+        parser_pool.ParserPool, "start", counted("workers", parser_pool.ParserPool.start)
+    )
+    return calls
+
+
+def test_an_idle_cycle_starts_no_digest_worker_and_a_busy_one_starts_them_once(
+    engine: Engine, transport: FeedTransport, started: list[str]
+) -> None:
+    """Every feed answering 304 leaves nothing to parse: no forkserver, no worker."""
+    urls = [url_of("/a"), url_of("/b")]
+    for tag, url in zip("ab", urls, strict=True):
+        transport.set(url, body=rss(tag=tag))
+    cfg = config(urls)
+
+    first = orchestrator.run_cycle(engine, cfg, environ={}, now=NOW, transport=transport)
+    assert first.new_articles == 6
+    assert started.count("workers") == 1  # two bodies, one start
+
+    started.clear()
+    later = NOW + timedelta(hours=1)
+    assert cycle(engine, cfg, later, transport=transport) == ["304 not modified"] * 2
+    assert started == []
