@@ -211,7 +211,6 @@ def _plan(
     config_path: str | None, feeds: list[str] | None, due_only: bool, dry_run: bool
 ) -> tuple[Path, Config, str, CyclePlan]:
     """The cycle's plan, as the plain cycle makes it (cycle.plan); the config is read once."""
-    DigestPool.warm_up()
     path, config, database_url = _load(config_path)
     with store.engine_at(database_url) as engine:
         cycle = plan(engine, config, now=utcnow(), only=feeds, due_only=due_only, dry_run=dry_run)
@@ -226,7 +225,7 @@ def _poll(
     report = CycleReport(dry_run=cycle.options.dry_run)
     sent: list[DeliveryReport] = []
     stories = StoryWindow()  # the run's window of stored sketches, read once for all batches
-    with DigestPool(cycle.matcher, workers=cycle.options.parser_workers).start() as pool:
+    with DigestPool(cycle.matcher, workers=cycle.options.parser_workers) as pool:
         futures = [
             poll_feeds.submit(
                 unexamined(cycle),

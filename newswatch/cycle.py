@@ -38,7 +38,6 @@ from connectors import (
     FetchResult,
     PageText,
     ParserPool,
-    start_forkserver,
 )
 from newswatch import fulltext, notify, refresh, store
 from newswatch.config import Config
@@ -99,6 +98,14 @@ class Alerts:
         )
 
 
+# A digest's time limit per MiB of body, over ParserPool's 30 s: the digest parses,
+# normalises, detects language, sketches and matches, about 3.4 s per MiB on a quiet 2-core
+# machine (`bench/cycle.py --big-feed`) and several times that on a loaded one, which the
+# parse-sized 6 s per MiB turned into a failed feed. 20 s per MiB allows 330 s at the
+# 15 MiB body cap.
+DIGEST_S_PER_MIB: Final = 20.0
+
+
 class DigestPool:
     """The cycle's worker processes for the digest step, one pool per cycle (or flow run).
 
@@ -117,21 +124,13 @@ class DigestPool:
         self.in_process = in_process
         self._pool = ParserPool(
             workers=workers,
+            timeout_s_per_mib=DIGEST_S_PER_MIB,
             initializer=load_rules,
             initargs=(matcher,),
             preload=_PRELOAD,
         )
         self._starting = threading.Lock()
         self._started = False
-
-    def start(self) -> DigestPool:
-        """The pool, ready: its workers start with the first body (see `digest`)."""
-        return self
-
-    @staticmethod
-    def warm_up() -> None:
-        """Let the workers' forkserver load what they need now, ahead of the first body."""
-        start_forkserver(_PRELOAD)
 
     def _start_workers(self) -> None:
         """Start the workers once, from a thread of its own: a worker's fork waits for the

@@ -9,6 +9,7 @@ from an empty store.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from newswatch import store
 from tests.support.postgres import PG_ADMIN_URL
+
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
 
@@ -93,12 +96,15 @@ def pg_database(template: str | None = None) -> Iterator[str]:
 
 @contextmanager
 def pg_template(worker: str) -> Iterator[str]:
-    """A migrated PostgreSQL database to copy from, named per xdist worker.
+    """A migrated PostgreSQL database to copy from, named per checkout and xdist worker.
 
     `CREATE DATABASE ... TEMPLATE` fails while anyone else is connected to the template, so
-    two workers never share one. A template left by a killed session is replaced.
+    two workers never share one, and the suites of two checkouts running at once on one
+    server (a second worktree, CI beside a session) never drop each other's. A template left
+    by a killed session of the same checkout is replaced.
     """
-    name = f"newswatch_template_{worker}"
+    checkout = hashlib.sha256(str(CHECKOUT).encode()).hexdigest()[:8]
+    name = f"newswatch_template_{checkout}_{worker}"
     drop_pg_database(name)
     create_pg_database(name)
     try:
