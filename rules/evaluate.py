@@ -242,7 +242,35 @@ class RuleEvaluation:
         if op == ATLEAST:
             times: int = code[2]
             return self.doc.count(self.rule.leaves[code[1][1]]) >= times
-        return any(self.near(code).values())
+        return self.near_true(code)
+
+    def near_true(self, code: Code) -> bool:
+        """Is a NEAR true? Like ``any(self.near(code).values())``, without building the
+        pairs and their provenance when both operands are terms (the usual NEAR): at
+        100,000 dense rules every article evaluates a hundred NEARs, most of them false."""
+        _, left_code, right_code, distance, ordered = code
+        if left_code[0] != LEAF or right_code[0] != LEAF or distance == SAME_SENTENCE:
+            return any(self.near(code).values())
+        leaves = self.rule.leaves
+        left = self.doc.occurrences(leaves[left_code[1]])
+        if not left:
+            return False
+        right = self.doc.occurrences(leaves[right_code[1]])
+        for name, lefts in left.items():
+            rights = right.get(name)
+            if not rights:
+                continue
+            for a_first, a_last in lefts:
+                for b_first, b_last in rights:
+                    if a_last < b_first:
+                        gap = b_first - a_last - 1
+                    elif b_last < a_first and not ordered:
+                        gap = a_first - b_last - 1
+                    else:
+                        continue
+                    if gap <= distance:
+                        return True
+        return False
 
     def operand(self, code: Code) -> dict[str, list[NearOcc]]:
         """Positional occurrences of a NEAR operand, with the leaves behind each."""
