@@ -12,13 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Final
 
 import httpx
 
 WORKER_LABEL = "prefect.worker.name"  # the label a Prefect worker puts on each run it starts
 IN_FLIGHT = ("PENDING", "RUNNING", "CANCELLING")  # the states that hold a deployment's slot
+# A missed run kept while the schedule's next run is due this soon would still be running
+# when the worker takes that one (it takes runs a few seconds before they are due), and the
+# concurrency limit (1, CANCEL_NEW) would cancel it: the next run stands for the missed ones.
+NEXT_RUN_SOON: Final = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -74,16 +78,16 @@ def gone_workers(
 
 
 @dataclass(frozen=True)
-class MissedRun:
-    """A schedule's run whose time has passed while it still waits for a worker."""
+class ScheduledRun:
+    """A schedule's run still waiting for a worker: missed, or due soon."""
 
     id: str
     deployment: str
     expected_start: datetime
 
 
-def runs_to_skip(missed: Iterable[MissedRun]) -> list[MissedRun]:
-    """All but each deployment's newest missed run, oldest first.
+def runs_to_skip(missed: Iterable[ScheduledRun]) -> list[ScheduledRun]:
+    """All but each deployment's newest run, oldest first.
 
     A worker that starts finds every missed run due at once; the monitor's concurrency
     limit (1, CANCEL_NEW) would start one and cancel the rest. One run per deployment polls
@@ -131,7 +135,7 @@ class PrefectApi:
         }
         return [InFlightRun.from_api(run) for run in self._post_list("/flow_runs/filter", body)]
 
-    def missed_runs(self, pool: str, *, before: str) -> list[MissedRun]:
+    def scheduled_runs(self, pool: str, *, before: str) -> list[ScheduledRun]:
         """The pool's schedule-made runs still Scheduled whose start time is before `before`."""
         in_pool = {"work_pools": {"name": {"any_": [pool]}}}
         names = {d["id"]: str(d["name"]) for d in self._post_list("/deployments/filter", in_pool)}
@@ -144,7 +148,7 @@ class PrefectApi:
             "limit": 200,
         }
         return [
-            MissedRun(
+            ScheduledRun(
                 id=str(r["id"]),
                 deployment=names.get(r["deployment_id"], "?"),
                 expected_start=datetime.fromisoformat(r["expected_start_time"]),
@@ -227,17 +231,22 @@ def end_runs_of_gone_workers(
 
 
 def skip_missed_runs(api: PrefectApi, pool: str, *, now: datetime, say: Say) -> None:
-    """Of the schedule's runs missed while no worker ran, leave each deployment's newest.
+    """Of the schedule's runs missed while no worker ran, leave each deployment's newest,
+    or its next run when that is due within NEXT_RUN_SOON.
 
-    That one starts as soon as a worker does and polls every feed that came due
-    meanwhile; the older ones are deleted (they never ran), one line saying which.
+    The one left starts with the worker (or on time) and polls every feed that came due
+    meanwhile; the others are deleted (they never ran), one line saying which.
     """
-    skipped = runs_to_skip(api.missed_runs(pool, before=now.isoformat()))
+    runs = api.scheduled_runs(pool, before=(now + NEXT_RUN_SOON).isoformat())
+    skipped = runs_to_skip(runs)
     for run in skipped:
         api.delete_run(run.id)
+    kept = {run.deployment: run for run in runs if run not in skipped}
     for deployment in sorted({r.deployment for r in skipped}):
         times = [f"{r.expected_start:%H:%M}" for r in skipped if r.deployment == deployment]
+        stands = kept[deployment]
+        which = "now" if stands.expected_start <= now else f"at {stands.expected_start:%H:%M} UTC"
         say(
             f"skipped {len(times)} scheduled {deployment} run(s) missed while no worker "
-            f"ran ({', '.join(times)} UTC): the newest missed one runs now for them all"
+            f"ran ({', '.join(times)} UTC): the run due {which} polls for them all"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flows.run_cleanup import InFlightRun, MissedRun, gone_workers, orphaned_runs, runs_to_skip
+from flows.run_cleanup import InFlightRun, ScheduledRun, gone_workers, orphaned_runs, runs_to_skip
 from flows.up import worker_name
 
 OURS = "newswatch-host-1a2b3c4d"
@@ -50,9 +50,9 @@ def test_of_the_runs_missed_while_up_was_down_each_deployment_keeps_its_newest()
     """Issue 25 finding 2: a worker starting after downtime started every missed run at once,
     and the monitor's concurrency limit cancelled all but one."""
 
-    def missed(deployment: str, hour: int, minute: int) -> MissedRun:
+    def missed(deployment: str, hour: int, minute: int) -> ScheduledRun:
         at = datetime(2024, 10, 18, hour, minute, tzinfo=UTC)
-        return MissedRun(
+        return ScheduledRun(
             id=f"{deployment}-{hour}:{minute}", deployment=deployment, expected_start=at
         )
 
