@@ -238,10 +238,6 @@ class ParserPool:
             if process.is_alive():  # stuck in a parse nobody awaits any more
                 process.kill()
                 process.join(timeout=1.0)
-        # The workers are gone: join the executor's manager thread now. Left to the
-        # interpreter's exit, Python 3.11's atexit hook wakes it through a pipe it may be
-        # closing, and `feeds add` once ended its work with a traceback from there.
-        executor.shutdown(wait=True)
 
     def __enter__(self) -> ParserPool:
         return self
