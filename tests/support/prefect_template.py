@@ -19,12 +19,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Final
 
 from flows.prefect_defaults import QUIET_PREFECT_DEFAULTS
 from tests.support.smtp import free_port
+from tests.support.up_stack import answers
 
 # what a server start leaves in its home that a later start reads: the database, and the
 # record that block types are registered
@@ -71,7 +71,7 @@ def _make(home: Path) -> None:
     )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not _healthy(port):
+        while not answers(port):
             assert server.poll() is None, "the template's Prefect server exited"
             assert time.monotonic() < deadline, "the template's Prefect server did not start"
             time.sleep(0.25)
@@ -86,11 +86,3 @@ def _make(home: Path) -> None:
         database.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the copy is the file alone
     missing = [name for name in FILES if not (home / name).exists()]
     assert not missing, f"the template's Prefect home lacks {missing}"
-
-
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as answer:
-            return bool(answer.status == 200)
-    except OSError:
-        return False
